@@ -1,0 +1,119 @@
+"""Development sessions: one isolated test session per distribution, cross-package tests, lint,
+wheel builds with metadata checks, benchmarks and the demo.
+
+torch is ~5 GB, so it is installed once, into a base environment (``.nox/_torch_base``). Each
+session's own virtualenv sees that base through a ``.pth`` file and installs everything else itself;
+a session therefore holds torch plus exactly the distributions it names, which is what makes "install
+only the domain you need" testable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+BASE = ROOT / ".nox" / "_torch_base"
+# The torch build this repository develops against; override to try another.
+TORCH_SPEC = os.environ.get("TORCHGRAFT_TORCH_SPEC", "torch==2.14.1").split()
+BASE_REQUIREMENTS = [*TORCH_SPEC, "numpy"]
+DISTS = {"core": "shared", "vision": "packages/vision", "text": "packages/text", "audio": "packages/audio"}
+DOMAINS = ("vision", "text", "audio")
+# Test-only reference libraries, per package.
+REFERENCES: dict[str, list[str]] = {"core": [], "vision": [], "text": [], "audio": []}
+
+nox.options.sessions = ["lint", "build", "tests", "cross"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "venv"
+nox.options.error_on_missing_interpreters = True
+
+
+def _purelib(python: Path) -> str:
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    return subprocess.check_output([str(python), "-c", code], text=True).strip()
+
+
+def _base_site() -> str:
+    """Creates (once) the environment holding torch, and returns its site-packages."""
+    python = BASE / "bin" / "python"
+    marker = BASE / "torchgraft-base.json"
+    wanted = {"requirements": BASE_REQUIREMENTS, "python": sys.version.split()[0]}
+    if not (marker.exists() and json.loads(marker.read_text()) == wanted and python.exists()):
+        venv.EnvBuilder(with_pip=True, clear=True).create(BASE)
+        subprocess.check_call([str(python), "-m", "pip", "install", "--quiet", *BASE_REQUIREMENTS])
+        marker.write_text(json.dumps(wanted))
+    return _purelib(python)
+
+
+def _layer_on_base(session: nox.Session) -> None:
+    site = _purelib(Path(session.virtualenv.bin) / "python")
+    Path(site, "_torchgraft_torch_base.pth").write_text(_base_site() + "\n")
+
+
+def _install(session: nox.Session, *names: str, extras: str = "test") -> None:
+    _layer_on_base(session)
+    args = []
+    for name in names:
+        args += ["-e", f"{DISTS[name]}[{extras}]" if extras else DISTS[name]]
+    session.install(*args, *{r for n in names for r in REFERENCES[n]})
+
+
+@nox.session
+@nox.parametrize("package", list(DISTS))
+def tests(session: nox.Session, package: str) -> None:
+    """One distribution (and core) alone in its environment, with its own tests."""
+    _install(session, *dict.fromkeys(["core", package]))
+    session.run(
+        "pytest",
+        "-c",
+        str(ROOT / "pyproject.toml"),
+        "--rootdir",
+        str(ROOT),
+        f"{DISTS[package]}/tests",
+        *session.posargs,
+        env={"TORCHGRAFT_ISOLATED": package},
+    )
+
+
+@nox.session
+def cross(session: nox.Session) -> None:
+    """Every distribution installed together: the cross-package conventions and the docs examples."""
+    _install(session, *DISTS)
+    session.run("pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "tests", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff==0.17.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """A wheel and sdist per distribution, each wheel's metadata checked."""
+    session.install("build", "packaging")
+    out = ROOT / "dist"
+    for path in DISTS.values():
+        session.run("python", "-m", "build", "--outdir", str(out), path, silent=True)
+    session.run("python", "tools/check_wheels.py", str(out))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: side-by-side ratio tables against the usual paths."""
+    _install(session, "core", "vision", extras="")
+    session.run("python", "benchmarks/bench_loading.py", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job end to end on embedded defaults."""
+    _install(session, *DISTS, extras="")
+    session.run("python", "examples/quickstart.py", *session.posargs)

@@ -1,0 +1,6 @@
+"""The audio model builders; importing this module registers them with torchgraft.core.
+
+This module is the ``audio`` entry of the ``torchgraft.models`` entry-point group. It must
+import nothing heavier than torch at module level, so that ``torchgraft.core.list_models()``
+stays cheap.
+"""

@@ -1,0 +1,86 @@
+"""What every builder does the same way: reconcile the caller's config with what the weights fix,
+build the architecture, and load the weights on the fast path.
+
+A builder reads::
+
+    @register_model()
+    def resnet50(*, weights: ResNet50_Weights | str | None = None, progress: bool = True,
+                 **config: Any) -> ResNet:
+        weights = ResNet50_Weights.verify(weights)
+        return build_model(partial(ResNet, Bottleneck, [3, 4, 6, 3]), weights=weights,
+                           progress=progress, config=config, fixed=categories_config(weights),
+                           head=("fc.",))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from torch import nn
+
+from .errors import ConfigConflictError
+from .loading import init_empty, load_weights
+from .weights import Weights, WeightsEnum
+
+__all__ = ["build_model", "categories_config"]
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def categories_config(weights: Weights | WeightsEnum | None, key: str = "num_classes") -> dict[str, int]:
+    """``{"num_classes": len(categories)}`` for weights that carry categories, else ``{}``."""
+    if weights is None:
+        return {}
+    cats = weights.meta.get("categories")
+    return {key: len(cats)} if cats is not None else {}
+
+
+def build_model(
+    factory: Callable[..., M],
+    *,
+    weights: Weights | WeightsEnum | None,
+    progress: bool = True,
+    config: Mapping[str, Any] | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    head: tuple[str, ...] = (),
+) -> M:
+    """Builds ``factory(**config)`` and loads ``weights`` into it.
+
+    ``fixed`` holds config values the weights impose (e.g. ``num_classes`` from their categories).
+    A conflicting value from the caller raises :class:`ConfigConflictError` naming both, unless the
+    weights' role is ``"backbone"``: then the state-dict keys under the ``head`` prefixes are built
+    fresh at the caller's size, and the rest loads strictly.
+
+    With weights, the architecture is built with parameters on ``meta`` (no random initialisation)
+    and the checkpoint tensors are assigned from a memory-mapped file.
+    """
+    config = dict(config or {})
+    if weights is None:
+        return factory(**config)
+    resized = False
+    for key, value in (fixed or {}).items():
+        if key in config and config[key] != value:
+            if weights.role != "backbone":
+                raise ConfigConflictError(
+                    f"{key}={config[key]!r} conflicts with {_name(weights)}, which fixes {key}={value!r}; "
+                    f"drop {key}= to use the weights as published, or pass weights=None"
+                )
+            resized = True
+        else:
+            config[key] = value
+    with init_empty():
+        model = factory(**config)
+    load_weights(
+        model,
+        weights,
+        strict=True,
+        progress=progress,
+        fresh_ok=head if weights.role == "backbone" else (),
+        ignore_mismatched=head if resized else (),
+    )
+    return model
+
+
+def _name(weights: Weights | WeightsEnum) -> str:
+    return str(weights) if isinstance(weights, WeightsEnum) else f"Weights({weights.url})"

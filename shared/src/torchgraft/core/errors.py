@@ -1,0 +1,103 @@
+"""Typed errors raised by torchgraft.
+
+Every error derives from :class:`TorchgraftError` and, where a builtin fits, from that builtin too,
+so ``except ValueError`` keeps working for callers that do not know torchgraft. Messages say what
+was expected and what was found.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackboneContractError",
+    "CheckpointError",
+    "ConfigConflictError",
+    "CorruptCheckpointError",
+    "DuplicateModelError",
+    "FormatMismatchError",
+    "IncompatibleHeadError",
+    "IntegrityError",
+    "StateDictMismatchError",
+    "TorchgraftError",
+    "UnknownModelError",
+    "UnknownWeightsError",
+    "UnsafeCheckpointError",
+    "WeightsMismatchError",
+    "WeightsSourceError",
+]
+
+
+class TorchgraftError(Exception):
+    """Base class of every error torchgraft raises on purpose."""
+
+
+class UnknownModelError(TorchgraftError, LookupError):
+    """No registered model has the requested name."""
+
+
+class DuplicateModelError(TorchgraftError, ValueError):
+    """Two builders were registered under one name."""
+
+
+class UnknownWeightsError(TorchgraftError, ValueError):
+    """A weights name does not exist in the enum it was looked up in."""
+
+
+class WeightsMismatchError(TorchgraftError, ValueError):
+    """A weights member was given to a builder it does not belong to."""
+
+
+class ConfigConflictError(TorchgraftError, ValueError):
+    """A builder argument conflicts with a value that the weights fix."""
+
+
+class IncompatibleHeadError(TorchgraftError, ValueError):
+    """A task head cannot consume what a backbone's ``feature_spec`` says it produces."""
+
+
+class BackboneContractError(TorchgraftError, TypeError):
+    """A module used as a backbone does not implement the backbone contract."""
+
+
+class WeightsSourceError(TorchgraftError, OSError):
+    """A weights file could not be located or read from its source."""
+
+
+class IntegrityError(WeightsSourceError):
+    """A file's sha256 differs from the one its weights entry declares."""
+
+
+class CheckpointError(TorchgraftError):
+    """Base class for problems with the content of a checkpoint file."""
+
+
+class CorruptCheckpointError(CheckpointError, ValueError):
+    """A checkpoint file is truncated, malformed or holds something other than tensors."""
+
+
+class FormatMismatchError(CheckpointError, ValueError):
+    """A checkpoint file is not in the format its weights entry declares."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A pickle checkpoint asked to run code or build objects that safe loading refuses."""
+
+
+class StateDictMismatchError(CheckpointError, ValueError):
+    """A checkpoint's keys or shapes do not match the model it is loaded into.
+
+    ``missing``, ``unexpected`` and ``mismatched`` hold the offending keys, so a caller can act on
+    them without parsing the message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        missing: list[str] | None = None,
+        unexpected: list[str] | None = None,
+        mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.missing = missing or []
+        self.unexpected = unexpected or []
+        self.mismatched = mismatched or []

@@ -1,0 +1,110 @@
+"""The backbone contract, shared by every domain.
+
+A backbone is an ``nn.Module`` with
+
+* ``feature_spec``: a :class:`FeatureSpec` saying what it produces, and
+* ``forward_features(*inputs, **kwargs) -> Features``: the features themselves.
+
+Its ordinary ``forward`` stays whatever is natural for the domain (logits for an ImageNet model);
+task heads only ever see :class:`Features`, so one head works on a backbone of any domain.
+
+Shapes, by ``kind``:
+
+* ``"spatial"``:  ``last`` is ``[B, C, H, W]``; ``stages`` maps each stage name to its map
+  ``[B, C_i, H / stride_i, W / stride_i]`` (dense heads such as FPN read them).
+* ``"sequence"``: ``last`` is ``[B, T, D]``; ``mask`` is ``[B, T]`` bool, ``True`` on real
+  (non-padding) positions, or ``None`` when every position is real.
+* ``"pooled"``:   ``last`` is ``[B, D]``.
+
+Any kind may also fill ``pooled`` (``[B, D_pooled]``) with the backbone's own summary vector
+(a CLS token, a pooler output); ``FeatureSpec.pooled_width`` then says its width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from .errors import BackboneContractError
+
+__all__ = ["Backbone", "FeatureSpec", "Features", "StageSpec", "check_backbone"]
+
+KINDS = ("spatial", "sequence", "pooled")
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One feature map of a spatial backbone: its name, channels and stride w.r.t. the input."""
+
+    name: str
+    channels: int
+    stride: int
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What a backbone's ``forward_features`` returns (see the module docstring for shapes)."""
+
+    kind: Literal["spatial", "sequence", "pooled"]
+    width: int
+    stages: tuple[StageSpec, ...] = ()
+    has_mask: bool = False
+    pooled_width: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"FeatureSpec kind must be one of {KINDS}; found {self.kind!r}")
+        if self.width <= 0:
+            raise ValueError(f"FeatureSpec width must be positive; found {self.width}")
+        if self.stages and self.kind != "spatial":
+            raise ValueError(f"only spatial backbones have stages; found stages on kind {self.kind!r}")
+        if self.has_mask and self.kind != "sequence":
+            raise ValueError(f"only sequence backbones have a padding mask; found kind {self.kind!r}")
+        object.__setattr__(self, "stages", tuple(self.stages))
+        if self.stages and self.stages[-1].channels != self.width:
+            raise ValueError(
+                f"the last stage ({self.stages[-1].name}) has {self.stages[-1].channels} channels, "
+                f"but width is {self.width}: they must agree"
+            )
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.stages)
+
+
+@dataclass
+class Features:
+    """What a backbone hands to a task head."""
+
+    last: torch.Tensor
+    mask: torch.Tensor | None = None
+    stages: dict[str, torch.Tensor] = field(default_factory=dict)
+    pooled: torch.Tensor | None = None
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    feature_spec: FeatureSpec
+
+    def forward_features(self, *args: object, **kwargs: object) -> Features: ...
+
+
+def check_backbone(module: object) -> FeatureSpec:
+    """Returns ``module.feature_spec``, or raises :class:`BackboneContractError` saying what is
+    missing."""
+    if not isinstance(module, nn.Module):
+        raise BackboneContractError(f"a backbone must be an nn.Module; found {type(module).__name__}")
+    spec = getattr(module, "feature_spec", None)
+    missing = []
+    if not isinstance(spec, FeatureSpec):
+        missing.append(f"a feature_spec (FeatureSpec), found {type(spec).__name__}")
+    if not callable(getattr(module, "forward_features", None)):
+        missing.append("a forward_features(...) -> Features method")
+    if missing:
+        raise BackboneContractError(
+            f"{type(module).__name__} is not a torchgraft backbone: it needs " + " and ".join(missing)
+        )
+    return spec  # type: ignore[return-value]

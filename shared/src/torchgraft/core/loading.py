@@ -1,0 +1,419 @@
+"""Fast, safe checkpoint loading.
+
+The fast path never pays for work the checkpoint makes useless: a model built under
+:func:`init_empty` has its parameters on the ``meta`` device (their random initialisation costs
+nothing), and :func:`load_weights` then *assigns* the tensors of a memory-mapped checkpoint to them,
+so the bytes are read from disk once, when first used, and never copied.
+
+Safety: safetensors is preferred; a pickle checkpoint is read only through
+``torch.load(..., weights_only=True)``, passed explicitly, with no fallback to an unsafe load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import (
+    CorruptCheckpointError,
+    FormatMismatchError,
+    StateDictMismatchError,
+    UnsafeCheckpointError,
+    WeightsSourceError,
+)
+from .weights import Weights, WeightsEnum
+
+__all__ = ["LoadReport", "init_empty", "load_weights", "read_checkpoint", "sniff_format"]
+
+_WRAPPER_KEYS = ("state_dict", "model", "module", "model_state_dict")
+
+
+# --------------------------------------------------------------------------- reading files
+def sniff_format(path: Path) -> str:
+    """What a file really holds, from its first bytes: ``safetensors``, ``pth`` (a zip or legacy
+    pickle written by ``torch.save``), or a description of what it is instead."""
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+    if head.startswith(b"PK\x03\x04"):
+        return "pth"
+    if head[:1] == b"\x80" and len(head) > 1 and head[1] in range(2, 6):
+        return "pth"
+    if len(head) >= 9 and head[8:9] == b"{":
+        return "safetensors"
+    lowered = head.lstrip().lower()
+    if lowered.startswith(b"version https://git-lfs"):
+        return "a git-lfs pointer file, not the weights it points to"
+    if lowered.startswith((b"<!doctype html", b"<html", b"<?xml")):
+        return "an HTML/XML page, not weights"
+    if not head:
+        return "an empty file"
+    return "an unrecognised file"
+
+
+def read_checkpoint(
+    path: str | Path, *, format: str | None = None, device: torch.device | str | None = None
+) -> dict[str, torch.Tensor]:
+    """Reads a checkpoint into a flat ``{key: tensor}`` dict, memory-mapped where possible.
+
+    ``format`` is what the caller expects (``"safetensors"`` or ``"pth"``); a file holding something
+    else raises :class:`FormatMismatchError` instead of being read as whatever it is.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsSourceError(f"no checkpoint file at {path}")
+    found = sniff_format(path)
+    if found not in ("safetensors", "pth"):
+        raise CorruptCheckpointError(f"{path} is {found}; expected a {format or 'checkpoint'} file")
+    if format is not None and found != format:
+        raise FormatMismatchError(f"{path} was declared {format} but holds {found} data")
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    state = _read_safetensors(path, device) if found == "safetensors" else _read_pth(path, device)
+    return _as_flat_tensors(state, path)
+
+
+def _read_safetensors(path: Path, device: torch.device) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as fh:
+            return {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118 - not a dict
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise CorruptCheckpointError(f"{path} is not a valid safetensors file: {exc}") from exc
+
+
+def _read_pth(path: Path, device: torch.device) -> Any:
+    # weights_only=True is passed explicitly: torch then ignores TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.
+    mmap = zipfile.is_zipfile(path)  # the legacy (pre-1.6) format cannot be memory-mapped
+    try:
+        return torch.load(path, map_location=device, weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as exc:
+        raise UnsafeCheckpointError(
+            f"{path} is a pickle that needs more than tensors to load, and torchgraft only loads "
+            f"pickles with weights_only=True. Refused: {str(exc).splitlines()[0]}"
+        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as exc:
+        raise CorruptCheckpointError(f"{path} is not a readable torch checkpoint: {exc}") from exc
+
+
+def _as_flat_tensors(state: Any, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(state, Mapping) and not any(isinstance(v, torch.Tensor) for v in state.values()):
+        wrapped = [k for k in _WRAPPER_KEYS if isinstance(state.get(k), Mapping)]
+        if len(wrapped) == 1:
+            state = state[wrapped[0]]
+    if not isinstance(state, Mapping):
+        raise CorruptCheckpointError(f"{path} holds a {type(state).__name__}; expected a mapping of names to tensors")
+    bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CorruptCheckpointError(
+            f"{path} holds non-tensor entries {bad[:5]}; expected a mapping of names to tensors"
+        )
+    return dict(state)
+
+
+# --------------------------------------------------------------------------- building empty
+@contextlib.contextmanager
+def init_empty() -> Iterator[None]:
+    """Within this context, new parameters are created on the ``meta`` device.
+
+    Their initialisation (often the slowest part of building a large model) becomes a no-op.
+    Buffers stay real: they are small, and non-persistent ones (absent from checkpoints) must keep
+    the values the constructor computed.
+    """
+    original = nn.Module.register_parameter
+
+    def register_on_meta(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        original(module, name, param)
+        if param is not None and param.device.type != "meta":
+            kwargs = param.__dict__.copy()
+            meta = param.to("meta")
+            module._parameters[name] = type(param)(meta, requires_grad=param.requires_grad)
+            module._parameters[name].__dict__.update(kwargs)
+
+    nn.Module.register_parameter = register_on_meta  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = original  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------- loading
+@dataclass
+class LoadReport:
+    """What :func:`load_weights` did, key by key (keys in the model's namespace).
+
+    ``converted`` maps a model key to the checkpoint key it came from, for keys an adapter or a
+    prefix renamed; ``mismatched`` lists ``(key, checkpoint_shape, model_shape)`` for head tensors
+    skipped because the caller asked for a differently sized head.
+    """
+
+    source: str
+    loaded: list[str] = field(default_factory=list)
+    fresh: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    converted: dict[str, str] = field(default_factory=dict)
+    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Every model tensor came from the checkpoint and every checkpoint tensor was used."""
+        return not (self.fresh or self.unexpected or self.mismatched)
+
+    def __str__(self) -> str:
+        parts = [f"{len(self.loaded)} loaded"]
+        for name in ("fresh", "unexpected", "converted", "mismatched"):
+            items = getattr(self, name)
+            if items:
+                shown = list(items)[:4]
+                more = f", ... (+{len(items) - 4})" if len(items) > 4 else ""
+                parts.append(f"{len(items)} {name}: {', '.join(map(str, shown))}{more}")
+        return f"LoadReport({self.source}: " + "; ".join(parts) + ")"
+
+
+def _tensor_slots(model: nn.Module) -> dict[str, tuple[nn.Module, str, bool]]:
+    """``key -> (owning module, attribute, is_parameter)`` for every state-dict tensor, aliases
+    (tied parameters) included."""
+    slots: dict[str, tuple[nn.Module, str, bool]] = {}
+    for mod_name, module in model.named_modules(remove_duplicate=False):
+        prefix = f"{mod_name}." if mod_name else ""
+        for name, param in module._parameters.items():
+            if param is not None:
+                slots[prefix + name] = (module, name, True)
+        for name, buf in module._buffers.items():
+            if buf is not None and name not in module._non_persistent_buffers_set:
+                slots[prefix + name] = (module, name, False)
+    return slots
+
+
+def _current(slot: tuple[nn.Module, str, bool]) -> torch.Tensor:
+    module, name, is_param = slot
+    return module._parameters[name] if is_param else module._buffers[name]  # type: ignore[return-value]
+
+
+def _tie_groups(slots: Mapping[str, tuple[nn.Module, str, bool]]) -> dict[str, list[str]]:
+    """Each tied parameter key -> every key sharing that parameter object."""
+    by_id: dict[int, list[str]] = {}
+    for key, slot in slots.items():
+        if slot[2]:
+            by_id.setdefault(id(_current(slot)), []).append(key)
+    return {key: group for group in by_id.values() if len(group) > 1 for key in group}
+
+
+def _source_name(source: Any) -> str:
+    if isinstance(source, WeightsEnum):
+        return str(source)
+    if isinstance(source, Weights):
+        return source.url
+    if isinstance(source, (str, Path)):
+        return str(source)
+    return "state dict"
+
+
+def load_weights(
+    model: nn.Module,
+    weights_or_path: Weights | WeightsEnum | str | Path | Mapping[str, torch.Tensor],
+    *,
+    strict: bool = True,
+    prefix: str | None = None,
+    fresh_ok: tuple[str, ...] = (),
+    ignore_mismatched: tuple[str, ...] = (),
+    device: torch.device | str | None = None,
+    progress: bool | None = None,
+) -> LoadReport:
+    """Loads a checkpoint into ``model`` and reports what happened instead of printing warnings.
+
+    Parameters on ``meta`` (from :func:`init_empty`) receive the checkpoint tensors themselves
+    (memory-mapped, no copy, cast only if the dtype differs); real parameters are copied into in
+    place, keeping their device and dtype. Parameters the checkpoint does not provide are
+    materialised and initialised with their module's ``reset_parameters()``.
+
+    ``strict``: every checkpoint key must be used and every model key provided, except keys under
+    ``fresh_ok`` prefixes, which may be missing (a task head trained by the user). With a
+    backbone-role weights entry loaded into a :class:`~torchgraft.core.compose.Composite`, the
+    checkpoint goes under ``backbone.`` and ``head.`` may be fresh. Keys under ``ignore_mismatched``
+    whose shape differs are skipped and reported (a head resized on purpose); any other shape
+    difference raises. Nothing in ``model`` changes when an error is raised.
+    """
+    source = _source_name(weights_or_path)
+    converted: dict[str, str] = {}
+    if isinstance(weights_or_path, (Weights, WeightsEnum)):
+        state, converted = _read_weights(weights_or_path, progress=progress, device=device)
+    elif isinstance(weights_or_path, (str, Path)):
+        state = read_checkpoint(weights_or_path, device=device)
+    elif isinstance(weights_or_path, Mapping):
+        state = dict(weights_or_path)
+    else:
+        raise TypeError(
+            "load_weights takes Weights, a weights enum member, a path or a state dict; "
+            f"found {type(weights_or_path).__name__}"
+        )
+
+    from .compose import Composite
+
+    if isinstance(model, Composite) and prefix is None and not any(k.startswith(("backbone.", "head.")) for k in state):
+        # A backbone's own checkpoint: it goes under backbone., and the head may be fresh.
+        prefix = "backbone."
+        fresh_ok = (*fresh_ok, "head.")
+    if prefix:
+        converted = {prefix + k: converted.get(k, k) for k in state}
+        state = {prefix + k: v for k, v in state.items()}
+
+    slots = _tensor_slots(model)
+    ties = _tie_groups(slots)
+    unexpected = sorted(k for k in state if k not in slots)
+    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
+    bad_shapes: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
+    for key in (k for k in slots if k in state):  # model order, for readable messages
+        want, got = tuple(_current(slots[key]).shape), tuple(state[key].shape)
+        if want != got:
+            (mismatched if key.startswith(ignore_mismatched) and ignore_mismatched else bad_shapes).append(
+                (key, got, want)
+            )
+    for key, _, _ in mismatched:
+        del state[key]
+    provided = set(state) & slots.keys()
+    covered = provided | {alias for key in provided for alias in ties.get(key, ())}
+    missing = sorted(k for k in slots if k not in covered)
+    must_have = [k for k in missing if not (fresh_ok and k.startswith(fresh_ok))]
+    mismatched_keys = {k for k, _, _ in mismatched}
+    must_have = [k for k in must_have if k not in mismatched_keys]
+    if bad_shapes or (strict and (must_have or unexpected)):
+        raise StateDictMismatchError(
+            _mismatch_message(source, must_have if strict else [], unexpected if strict else [], bad_shapes),
+            missing=must_have,
+            unexpected=unexpected,
+            mismatched=bad_shapes,
+        )
+
+    target_device = torch.device(device) if device is not None else None
+    with torch.no_grad():
+        for key in sorted(provided):
+            _put(slots[key], state[key], target_device)
+        for key in provided:
+            for alias in ties.get(key, ()):
+                module, name, _ = slots[alias]
+                owner, owner_name, _ = slots[key]
+                module._parameters[name] = owner._parameters[owner_name]
+    fresh = _materialize_fresh(model, target_device)
+    return LoadReport(
+        source=source,
+        loaded=sorted(covered),
+        fresh=fresh,
+        unexpected=unexpected,
+        converted={k: v for k, v in sorted(converted.items()) if k in provided},
+        mismatched=sorted(mismatched),
+    )
+
+
+def _read_weights(
+    weights: Weights | WeightsEnum, *, progress: bool | None, device: torch.device | str | None
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The entry's state dict in the model's layout, and which keys its adapter renamed
+    (``new -> old``, or ``"(computed)"`` for tensors the adapter derived)."""
+    raw = read_checkpoint(weights.fetch(progress=progress), format=weights.format, device=device)
+    if weights.adapter is None:
+        return raw, {}
+    origin = {id(tensor): key for key, tensor in raw.items()}
+    state = weights.adapter(dict(raw))
+    converted = {
+        key: origin.get(id(tensor), "(computed)") for key, tensor in state.items() if origin.get(id(tensor)) != key
+    }
+    return state, converted
+
+
+def _mismatch_message(
+    source: str,
+    missing: list[str],
+    unexpected: list[str],
+    shapes: list[tuple[str, tuple[int, ...], tuple[int, ...]]],
+) -> str:
+    def show(keys: list[Any]) -> str:
+        return ", ".join(map(str, keys[:6])) + (f", ... (+{len(keys) - 6})" if len(keys) > 6 else "")
+
+    lines = [f"checkpoint {source} does not fit the model:"]
+    if missing:
+        lines.append(f"  {len(missing)} model keys missing from the checkpoint: {show(missing)}")
+    if unexpected:
+        lines.append(f"  {len(unexpected)} checkpoint keys the model does not have: {show(unexpected)}")
+    for key, got, want in shapes[:6]:
+        lines.append(f"  {key}: checkpoint shape {list(got)}, model expects {list(want)}")
+    if len(shapes) > 6:
+        lines.append(f"  ... and {len(shapes) - 6} more shape mismatches")
+    return "\n".join(lines)
+
+
+def _put(slot: tuple[nn.Module, str, bool], value: torch.Tensor, device: torch.device | None) -> None:
+    module, name, is_param = slot
+    current = _current(slot)
+    if current.device.type == "meta":
+        value = value.to(device=device or value.device, dtype=current.dtype)
+        if is_param:
+            module._parameters[name] = nn.Parameter(value, requires_grad=current.requires_grad)
+        else:
+            module._buffers[name] = value
+    else:
+        current.copy_(value)
+
+
+def _materialize_fresh(model: nn.Module, device: torch.device | None) -> list[str]:
+    """Gives real storage and a proper initialisation to parameters still on ``meta``."""
+    fresh: list[str] = []
+    device = device or torch.device("cpu")
+
+    def has_meta(module: nn.Module, recurse: bool) -> bool:
+        tensors = list(module.parameters(recurse=recurse)) + list(module.buffers(recurse=recurse))
+        return any(t.device.type == "meta" for t in tensors)
+
+    def all_meta(module: nn.Module) -> bool:
+        params = list(module.parameters())
+        return bool(params) and all(p.device.type == "meta" for p in params)
+
+    def materialize(module: nn.Module, recurse: bool) -> None:
+        for mod in module.modules() if recurse else (module,):
+            for key, p in mod._parameters.items():
+                if p is not None and p.device.type == "meta":
+                    mod._parameters[key] = nn.Parameter(
+                        torch.empty_like(p, device=device), requires_grad=p.requires_grad
+                    )
+            for key, b in mod._buffers.items():
+                if b is not None and b.device.type == "meta":
+                    mod._buffers[key] = torch.empty_like(b, device=device)
+
+    def visit(module: nn.Module, name: str) -> None:
+        if not has_meta(module, recurse=True):
+            return
+        prefix = f"{name}." if name else ""
+        reset = getattr(module, "reset_parameters", None) or getattr(module, "_reset_parameters", None)
+        if all_meta(module) and reset is not None:
+            # By convention a module's reset_parameters() initialises its whole subtree.
+            fresh.extend(prefix + k for k, _ in module.named_parameters())
+            materialize(module, recurse=True)
+            reset()
+            return
+        own = [k for k, p in module._parameters.items() if p is not None and p.device.type == "meta"]
+        if own:
+            if reset is None:
+                raise RuntimeError(
+                    f"cannot initialise fresh parameters {[prefix + k for k in own]}: "
+                    f"{type(module).__name__} has no reset_parameters()"
+                )
+            # reset_parameters() re-initialises the whole module: keep what was loaded.
+            kept_params = {k: p for k, p in module._parameters.items() if p is not None and k not in own}
+            kept_buffers = dict(module._buffers)
+            materialize(module, recurse=False)
+            reset()
+            module._parameters.update(kept_params)
+            module._buffers.update(kept_buffers)
+            fresh.extend(prefix + k for k in own)
+        for child_name, child in module.named_children():
+            visit(child, prefix + child_name)
+
+    visit(model, "")
+    return sorted(fresh)

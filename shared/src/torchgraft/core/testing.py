@@ -1,0 +1,241 @@
+"""Conformance kit: checks that any builder and weights enum keep torchgraft's conventions.
+
+Domain packages run :func:`check_model` over every registered model (with a tiny config and an
+example input) and :func:`check_weights_enum` over every weights enum. Each check raises
+``AssertionError`` with a message saying what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import inspect
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .builders import categories_config
+from .compose import classifier, poolings_for
+from .errors import UnknownWeightsError
+from .features import Features, FeatureSpec
+from .loading import init_empty, load_weights
+from .registry import get_model_builder, get_model_weights
+from .weights import WeightsEnum
+
+__all__ = [
+    "REQUIRED_META",
+    "check_builder_signature",
+    "check_builds_on_meta",
+    "check_composition",
+    "check_domain_package",
+    "check_model",
+    "check_num_params",
+    "check_state_dict_roundtrip",
+    "check_weights_enum",
+    "count_params",
+]
+
+REQUIRED_META = ("num_params", "license")
+
+
+def count_params(model: nn.Module) -> int:
+    """Parameters of the architecture, each tied parameter counted once (meta tensors count too)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def check_builder_signature(builder: Callable[..., nn.Module]) -> None:
+    params = inspect.signature(builder).parameters
+    positional = [n for n, p in params.items() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    assert not positional, f"{builder.__name__}: builders are keyword-only; found positional {positional}"
+    for name, default in (("weights", None), ("progress", True)):
+        assert name in params, f"{builder.__name__}: expected a {name}= parameter"
+        assert params[name].default is default, (
+            f"{builder.__name__}: {name}= should default to {default!r}; found {params[name].default!r}"
+        )
+
+
+def check_weights_enum(enum: type[WeightsEnum], required_meta: Sequence[str] = REQUIRED_META) -> None:
+    """Every member carries the required meta; DEFAULT exists; classification weights name their
+    categories; deprecated members name an existing successor."""
+    assert list(enum), f"{enum.__name__} has no members"
+    assert "DEFAULT" in enum.__members__, f"{enum.__name__} has no DEFAULT alias"
+    for member in enum:
+        meta = member.value.meta
+        missing = [k for k in required_meta if k not in meta]
+        assert not missing, f"{member}: meta lacks {missing}"
+        if meta.get("deprecated") and meta.get("superseded_by"):
+            assert meta["superseded_by"] in enum.__members__, (
+                f"{member}: superseded_by={meta['superseded_by']!r} is not a member of {enum.__name__}"
+            )
+        cats = meta.get("categories")
+        if cats is not None:
+            assert len(cats) > 0, f"{member}: categories are empty"
+
+
+def check_num_params(builder: Callable[..., nn.Module], enum: type[WeightsEnum]) -> None:
+    """``meta["num_params"]`` equals the parameters of the architecture each member is built into
+    (built on ``meta``, so even huge models cost nothing)."""
+    for member in enum:
+        with init_empty():
+            model = builder(weights=None, **categories_config(member))
+        found = count_params(model)
+        assert found == member.value.num_params, (
+            f"{member}: meta num_params={member.value.num_params}, but the built architecture has {found}"
+        )
+
+
+def check_builds_on_meta(builder: Callable[..., nn.Module], config: Mapping[str, Any]) -> nn.Module:
+    with init_empty():
+        model = builder(weights=None, **config)
+    devices = {p.device.type for p in model.parameters()}
+    assert devices <= {"meta"}, f"{builder.__name__}: parameters escaped the meta device: {devices}"
+    return model
+
+
+def _run(model: nn.Module, inputs: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    with torch.no_grad():
+        return model(*inputs, **kwargs)
+
+
+def _outputs_close(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor):
+        return torch.allclose(a, b, atol=1e-6, rtol=1e-5)
+    if isinstance(a, Mapping):
+        return a.keys() == b.keys() and all(_outputs_close(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_outputs_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Features):
+        return _outputs_close(a.last, b.last)
+    return a == b
+
+
+def check_state_dict_roundtrip(
+    builder: Callable[..., nn.Module],
+    config: Mapping[str, Any],
+    inputs: Sequence[Any],
+    kwargs: Mapping[str, Any] | None = None,
+) -> None:
+    """Saves a randomly initialised model as safetensors, loads it into a model built on ``meta``
+    through :func:`load_weights`, and checks every tensor and the outputs are identical."""
+    from safetensors.torch import save_model
+
+    kwargs = kwargs or {}
+    torch.manual_seed(0)
+    original = builder(weights=None, **config).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.safetensors"
+        save_model(original, str(path))
+        with init_empty():
+            restored = builder(weights=None, **config)
+        report = load_weights(restored, path)
+        restored.eval()
+        assert not report.unexpected and not report.fresh, f"round trip was not exact: {report}"
+        ref, got = original.state_dict(), restored.state_dict()
+        assert ref.keys() == got.keys(), f"state dict keys differ: {sorted(ref.keys() ^ got.keys())}"
+        for key in ref:
+            assert torch.equal(ref[key], got[key]), f"{key} differs after the round trip"
+        assert _outputs_close(_run(original, inputs, kwargs), _run(restored, inputs, kwargs)), (
+            "outputs differ after the state-dict round trip"
+        )
+
+
+def check_composition(
+    backbone: nn.Module, inputs: Sequence[Any], kwargs: Mapping[str, Any] | None = None, num_classes: int = 3
+) -> None:
+    """Composes ``backbone`` with a classifier for every pooling its ``feature_spec`` allows; each
+    forward gives ``[B, num_classes]`` and gradients reach the head and the backbone."""
+    kwargs = kwargs or {}
+    spec: FeatureSpec = backbone.feature_spec  # type: ignore[assignment]
+    feats = backbone.forward_features(*inputs, **kwargs)
+    assert isinstance(feats, Features), f"forward_features returned {type(feats).__name__}, expected Features"
+    assert feats.last.shape[-1 if spec.kind != "spatial" else 1] == spec.width, (
+        f"feature_spec.width={spec.width}, but forward_features gave shape {list(feats.last.shape)}"
+    )
+    if spec.kind == "spatial":
+        assert list(feats.stages) == list(spec.stage_names), (
+            f"feature_spec stages {spec.stage_names}, forward_features gave {list(feats.stages)}"
+        )
+        for stage in spec.stages:
+            assert feats.stages[stage.name].shape[1] == stage.channels, (
+                f"stage {stage.name}: spec says {stage.channels} channels, got {feats.stages[stage.name].shape[1]}"
+            )
+    if spec.has_mask:
+        assert feats.mask is not None, "feature_spec.has_mask is True but forward_features gave no mask"
+    for pooling in poolings_for(spec):
+        model = classifier(backbone, num_classes, pooling=pooling)
+        model.train()
+        logits = model(*inputs, **kwargs)
+        assert logits.shape[-1] == num_classes and logits.dim() == 2, (
+            f"pooling={pooling}: expected logits [B, {num_classes}], got {list(logits.shape)}"
+        )
+        logits.float().square().mean().backward()
+        assert model.head.fc.weight.grad is not None, f"pooling={pooling}: no gradient reached the head"
+        grads = [p.grad for p in backbone.parameters() if p.requires_grad]
+        assert any(g is not None for g in grads), f"pooling={pooling}: no gradient reached the backbone"
+        backbone.zero_grad(set_to_none=True)
+
+
+def check_model(
+    name: str,
+    *,
+    config: Mapping[str, Any],
+    inputs: Sequence[Any],
+    kwargs: Mapping[str, Any] | None = None,
+) -> None:
+    """Runs every applicable check on a registered model with a tiny ``config``."""
+    builder = get_model_builder(name)
+    check_builder_signature(builder)
+    check_builds_on_meta(builder, config)
+    check_state_dict_roundtrip(builder, config, inputs, kwargs)
+    try:
+        enum = get_model_weights(name)
+    except UnknownWeightsError:
+        enum = None
+    if enum is not None:
+        check_weights_enum(enum)
+        check_num_params(builder, enum)
+    model = builder(weights=None, **config)
+    if hasattr(model, "feature_spec"):
+        check_composition(model, inputs, kwargs)
+
+
+def check_domain_package(domain: str, *, lazy_modules: Sequence[str]) -> None:
+    """A domain distribution is wired up: its entry point is registered, its version matches the
+    installed metadata, and importing it and listing every model imports none of ``lazy_modules``
+    (checked in a fresh interpreter)."""
+    import importlib
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    from .registry import ENTRY_POINT_GROUP
+
+    dist = f"torchgraft-{domain}"
+    eps = {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    assert eps.get(domain) == f"torchgraft.{domain}.models", (
+        f"expected entry point {domain} = torchgraft.{domain}.models in {ENTRY_POINT_GROUP}; found {eps}"
+    )
+    module = importlib.import_module(f"torchgraft.{domain}")
+    assert module.__version__ == metadata.version(dist), (
+        f"torchgraft.{domain}.__version__={module.__version__}, installed {dist} is {metadata.version(dist)}"
+    )
+    code = (
+        f"import sys, torchgraft.{domain}, torchgraft.core as tg; tg.list_models(); "
+        f"print([m for m in {list(lazy_modules)!r} if m in sys.modules])"
+    )
+    imported = subprocess.check_output([sys.executable, "-c", code], text=True).strip()
+    assert imported == "[]", f"importing torchgraft.{domain} and listing models imported {imported}"
+    if os.environ.get("TORCHGRAFT_ISOLATED") == domain:
+        others = {"vision": "torchvision", "text": "tokenizers", "audio": "torchaudio"}
+        foreign = [
+            name
+            for other, lib in others.items()
+            if other != domain
+            for name in (f"torchgraft.{other}", lib)
+            if importlib.util.find_spec(name) is not None
+        ]
+        assert not foreign, f"the isolated {domain} session should hold no other domain; found {foreign}"

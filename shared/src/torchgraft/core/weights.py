@@ -1,0 +1,231 @@
+"""Versioned pre-trained weights: one :class:`Weights` per published checkpoint, grouped per
+architecture in a :class:`WeightsEnum`.
+
+A member names a file (``url`` + ``sha256``), what it was trained on and measured at (``meta``),
+and how inputs must be prepared (``transforms``). ``role`` says whether the file holds a whole
+model ("full") or only a backbone whose task head is trained by the user ("backbone").
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
+
+from .errors import UnknownWeightsError, WeightsMismatchError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import torch
+
+__all__ = ["StateDictAdapter", "TorchgraftDeprecationWarning", "Weights", "WeightsEnum"]
+
+#: Turns a checkpoint saved in another library's layout into this model's layout.
+StateDictAdapter = Callable[[dict[str, "torch.Tensor"]], dict[str, "torch.Tensor"]]
+
+SCHEMES = ("https://", "http://", "file://", "pkg://")
+FORMATS = ("safetensors", "pth")
+ROLES = ("full", "backbone")
+_HEX = re.compile(r"[0-9a-f]+")
+MIN_HASH_PREFIX = 8
+
+
+class TorchgraftDeprecationWarning(FutureWarning):
+    """Warns that a weights entry is deprecated; shown by default, unlike DeprecationWarning."""
+
+
+def _infer_format(url: str) -> str:
+    path = url.split("?", 1)[0].lower()
+    if path.endswith(".safetensors"):
+        return "safetensors"
+    if path.endswith((".pth", ".pt", ".bin", ".ckpt")):
+        return "pth"
+    raise ValueError(
+        f"cannot infer the checkpoint format of {url!r}: expected a name ending in .safetensors, "
+        f".pth, .pt, .bin or .ckpt, or an explicit format= one of {FORMATS}"
+    )
+
+
+@dataclass(frozen=True)
+class Weights:
+    """One published checkpoint.
+
+    ``sha256`` is the file's full hex digest, or a prefix of at least 8 hex digits for checkpoints
+    published with only a prefix (torchvision's are); a prefix is a weaker guarantee and is shown as
+    such. ``meta`` must hold ``num_params``; it also carries ``categories``, metrics (with the
+    dataset they were measured on), ``recipe``, ``license`` and ``deprecated`` / ``superseded_by``
+    where they apply. ``adapter`` maps a checkpoint saved in another library's key layout to this
+    model's layout when it is loaded.
+    """
+
+    url: str
+    sha256: str
+    meta: Mapping[str, Any]
+    transforms: Callable[..., Any] | None = field(default=None, repr=False)
+    mirrors: tuple[str, ...] = ()
+    size: int | None = None
+    format: Literal["safetensors", "pth"] | None = None
+    role: Literal["full", "backbone"] = "full"
+    adapter: StateDictAdapter | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for url in (self.url, *self.mirrors):
+            if not isinstance(url, str) or not url.startswith(SCHEMES):
+                raise ValueError(f"Weights url must start with one of {SCHEMES}; found {url!r}")
+        digest = self.sha256.lower() if isinstance(self.sha256, str) else self.sha256
+        if not isinstance(digest, str) or not _HEX.fullmatch(digest) or not (MIN_HASH_PREFIX <= len(digest) <= 64):
+            raise ValueError(
+                "Weights sha256 must be 64 hex digits (or a prefix of at least "
+                f"{MIN_HASH_PREFIX}); found {self.sha256!r}"
+            )
+        if not isinstance(self.meta, Mapping):
+            raise TypeError(f"Weights meta must be a mapping; found {type(self.meta).__name__}")
+        num_params = self.meta.get("num_params")
+        if not isinstance(num_params, int) or isinstance(num_params, bool) or num_params <= 0:
+            raise ValueError(f"Weights meta must hold num_params, a positive int; found {num_params!r}")
+        if self.role not in ROLES:
+            raise ValueError(f"Weights role must be one of {ROLES}; found {self.role!r}")
+        fmt = self.format if self.format is not None else _infer_format(self.url)
+        if fmt not in FORMATS:
+            raise ValueError(f"Weights format must be one of {FORMATS}; found {fmt!r}")
+        if self.size is not None and (not isinstance(self.size, int) or self.size <= 0):
+            raise ValueError(f"Weights size must be a positive int (bytes); found {self.size!r}")
+        object.__setattr__(self, "sha256", digest)
+        object.__setattr__(self, "format", fmt)
+        object.__setattr__(self, "mirrors", tuple(self.mirrors))
+        object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
+
+    # Identity is the file: two entries naming the same bytes are the same weights.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Weights):
+            return NotImplemented
+        return (self.url, self.sha256, self.role) == (other.url, other.sha256, other.role)
+
+    def __hash__(self) -> int:
+        return hash((self.url, self.sha256, self.role))
+
+    @property
+    def full_hash(self) -> bool:
+        """Whether ``sha256`` is a complete digest (``False`` for a published prefix)."""
+        return len(self.sha256) == 64
+
+    @property
+    def num_params(self) -> int:
+        return int(self.meta["num_params"])
+
+    @property
+    def categories(self) -> list[str] | None:
+        cats = self.meta.get("categories")
+        return list(cats) if cats is not None else None
+
+    def fetch(self, *, progress: bool | None = None) -> Path:
+        """Returns the local path of the verified checkpoint file, downloading it if needed."""
+        from .store import fetch_weights
+
+        return fetch_weights(self, progress=progress)
+
+    def get_state_dict(
+        self, *, progress: bool | None = None, device: torch.device | str | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Reads the checkpoint (memory-mapped where the format allows) in this model's layout."""
+        from .loading import read_checkpoint
+
+        state = read_checkpoint(self.fetch(progress=progress), format=self.format, device=device)
+        return self.adapter(state) if self.adapter is not None else state
+
+
+class WeightsEnum(Enum):
+    """The published checkpoints of one architecture.
+
+    Members are :class:`Weights`; ``DEFAULT`` is an alias of the recommended one. Attribute access
+    falls through to the member's :class:`Weights` (``Enum.MEMBER.meta``, ``.url``, ...).
+    """
+
+    @classmethod
+    def verify(cls, obj: Any) -> Any:
+        """Turns what a user passed as ``weights=`` into a member (or ``None``).
+
+        Accepts ``None``, a member, ``"Enum.MEMBER"``, ``"MEMBER"``, ``"DEFAULT"`` and a user's own
+        :class:`Weights` that is not in any enum (a fine-tuned checkpoint). Deprecated members warn
+        and name their successor.
+        """
+        if obj is None:
+            return None
+        if isinstance(obj, cls):
+            member = obj
+        elif isinstance(obj, WeightsEnum):
+            raise WeightsMismatchError(
+                f"{obj} belongs to {type(obj).__name__}, but this model takes {cls.__name__}: "
+                f"expected one of {cls._choices()}"
+            )
+        elif isinstance(obj, Weights):
+            for candidate in cls:
+                if candidate.value == obj:
+                    return cls._warn_if_deprecated(candidate)
+            return obj
+        elif isinstance(obj, str):
+            member = cls._from_name(obj)
+        else:
+            raise TypeError(
+                f"weights must be None, a {cls.__name__} member, its name or a Weights; found {type(obj).__name__}"
+            )
+        return cls._warn_if_deprecated(member)
+
+    @classmethod
+    def _from_name(cls, text: str) -> WeightsEnum:
+        name = text
+        if "." in text:
+            enum_name, name = text.rsplit(".", 1)
+            if enum_name != cls.__name__:
+                raise WeightsMismatchError(
+                    f"{text!r} names {enum_name}, but this model takes {cls.__name__}: expected one of {cls._choices()}"
+                )
+        try:
+            return cls[name]
+        except KeyError:
+            pass
+        close = difflib.get_close_matches(name, list(cls.__members__), n=1, cutoff=0.4)
+        hint = f"; did you mean {cls.__name__}.{close[0]}?" if close else ""
+        raise UnknownWeightsError(
+            f"{cls.__name__} has no weights named {name!r}: expected one of {cls._choices()}{hint}"
+        ) from None
+
+    @classmethod
+    def _choices(cls) -> str:
+        return ", ".join(cls.__members__)
+
+    @classmethod
+    def _warn_if_deprecated(cls, member: WeightsEnum) -> WeightsEnum:
+        meta = member.value.meta
+        if meta.get("deprecated"):
+            successor = meta.get("superseded_by")
+            hint = f"; use {cls.__name__}.{successor} instead" if successor else ""
+            warnings.warn(f"{member} is deprecated{hint}", TorchgraftDeprecationWarning, stacklevel=3)
+        return member
+
+    @classmethod
+    def members(cls) -> Iterable[WeightsEnum]:
+        """Distinct members, without aliases such as ``DEFAULT``."""
+        return iter(cls)
+
+    @classmethod
+    def default(cls) -> WeightsEnum | None:
+        return cls.__members__.get("DEFAULT")
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__}.{self.name}"
+
+    def __repr__(self) -> str:
+        return f"<{self}: {self.value.url}>"
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names the enum member itself lacks.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.value, name)
