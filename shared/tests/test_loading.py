@@ -259,3 +259,19 @@ def test_non_tensor_entries_are_refused(tmp_path):
     torch.save({"weight": torch.zeros(1), "epoch": 3}, path)
     with pytest.raises(CorruptCheckpointError, match="non-tensor entries"):
         read_checkpoint(path)
+
+
+class _Scale(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(3))
+
+
+def test_fresh_parameter_without_an_initialiser_is_a_typed_error():
+    from torchgraft.core import InitializationError
+
+    with init_empty():
+        model = nn.Sequential(nn.Linear(3, 3), _Scale())
+    state = {k: v for k, v in nn.Sequential(nn.Linear(3, 3)).state_dict().items()}
+    with pytest.raises(InitializationError, match=r"\['1.gain'\]: _Scale has no reset_parameters"):
+        load_weights(model, state, fresh_ok=("1.",))

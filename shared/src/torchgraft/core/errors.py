@@ -15,6 +15,7 @@ __all__ = [
     "DuplicateModelError",
     "FormatMismatchError",
     "IncompatibleHeadError",
+    "InitializationError",
     "IntegrityError",
     "StateDictMismatchError",
     "TorchgraftError",
@@ -56,6 +57,10 @@ class IncompatibleHeadError(TorchgraftError, ValueError):
 
 class BackboneContractError(TorchgraftError, TypeError):
     """A module used as a backbone does not implement the backbone contract."""
+
+
+class InitializationError(TorchgraftError, RuntimeError):
+    """A parameter the checkpoint does not provide has no way to be initialised."""
 
 
 class WeightsSourceError(TorchgraftError, OSError):

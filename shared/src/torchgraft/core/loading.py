@@ -25,6 +25,7 @@ from torch import nn
 from .errors import (
     CorruptCheckpointError,
     FormatMismatchError,
+    InitializationError,
     StateDictMismatchError,
     UnsafeCheckpointError,
     WeightsSourceError,
@@ -400,9 +401,9 @@ def _materialize_fresh(model: nn.Module, device: torch.device | None) -> list[st
         own = [k for k, p in module._parameters.items() if p is not None and p.device.type == "meta"]
         if own:
             if reset is None:
-                raise RuntimeError(
+                raise InitializationError(
                     f"cannot initialise fresh parameters {[prefix + k for k in own]}: "
-                    f"{type(module).__name__} has no reset_parameters()"
+                    f"{type(module).__name__} has no reset_parameters(); define one, or load a checkpoint that provides them"
                 )
             # reset_parameters() re-initialises the whole module: keep what was loaded.
             kept_params = {k: p for k, p in module._parameters.items() if p is not None and k not in own}

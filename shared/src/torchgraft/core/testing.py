@@ -32,6 +32,7 @@ __all__ = [
     "check_domain_package",
     "check_model",
     "check_num_params",
+    "check_registered_weights",
     "check_state_dict_roundtrip",
     "check_weights_enum",
     "count_params",
@@ -239,3 +240,14 @@ def check_domain_package(domain: str, *, lazy_modules: Sequence[str]) -> None:
             if importlib.util.find_spec(name) is not None
         ]
         assert not foreign, f"the isolated {domain} session should hold no other domain; found {foreign}"
+
+
+def check_registered_weights(name: str) -> None:
+    """The weights enum of a registered model (if it publishes one) conforms: metadata and
+    ``num_params`` against the built architecture."""
+    try:
+        enum = get_model_weights(name)
+    except UnknownWeightsError:
+        return
+    check_weights_enum(enum)
+    check_num_params(get_model_builder(name), enum)
