@@ -150,8 +150,8 @@ def init_empty() -> Iterator[None]:
 class LoadReport:
     """What :func:`load_weights` did, key by key (keys in the model's namespace).
 
-    ``converted`` maps a model key to the checkpoint key it came from, for keys an adapter or a
-    prefix renamed; ``mismatched`` lists ``(key, checkpoint_shape, model_shape)`` for head tensors
+    ``converted`` maps a model key to the checkpoint key it came from, for keys a weights entry's
+    adapter renamed (``"(computed)"`` for tensors the adapter derived); ``mismatched`` lists ``(key, checkpoint_shape, model_shape)`` for head tensors
     skipped because the caller asked for a differently sized head.
     """
 
@@ -263,7 +263,7 @@ def load_weights(
         prefix = "backbone."
         fresh_ok = (*fresh_ok, "head.")
     if prefix:
-        converted = {prefix + k: converted.get(k, k) for k in state}
+        converted = {prefix + k: v for k, v in converted.items()}
         state = {prefix + k: v for k, v in state.items()}
 
     slots = _tensor_slots(model)
