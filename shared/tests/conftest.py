@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import http.server
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -117,3 +124,153 @@ def save_checkpoint(tmp_path: Path):
         return path, sha256(path)
 
     return save
+
+
+# --------------------------------------------------------------------------- a misbehaving server
+@dataclass
+class Rule:
+    """How the server misbehaves for one request."""
+
+    status: int | None = None
+    drop_after: int | None = None
+    ignore_range: bool = False
+    bad_content_range: bool = False
+    flip_byte: int | None = None
+    body: bytes | None = None
+    extra: int = 0
+    trickle_s: float = 0.0
+    redirect_to: str | None = None
+
+
+@dataclass
+class Hit:
+    path: str
+    range: str | None
+    status: int
+    sent: int
+
+
+class FaultyServer:
+    """A real HTTP server on 127.0.0.1 (in a thread) that can drop connections, ignore or botch
+    Range requests, flip bytes, serve HTML or git-lfs pointers, over-send, trickle, redirect,
+    and answer 404/401/500, counting every request."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.once: dict[str, list[Rule]] = {}
+        self.always: dict[str, Rule] = {}
+        self.hits: list[Hit] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server._serve(self)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def add(self, path: str, data: bytes, *once: Rule, always: Rule | None = None) -> str:
+        """Serves ``data`` at ``path``; the n-th request follows ``once[n]``, later ones ``always``."""
+        self.files[path] = data
+        self.once[path] = list(once)
+        if always is not None:
+            self.always[path] = always
+        return f"{self.url}{path}"
+
+    def requests(self, path: str) -> list[Hit]:
+        return [h for h in self.hits if h.path == path]
+
+    def bytes_sent(self, path: str) -> int:
+        return sum(h.sent for h in self.requests(path))
+
+    def _serve(self, h: http.server.BaseHTTPRequestHandler) -> None:
+        path, rng = h.path, h.headers.get("Range")
+        with self._lock:
+            queued = self.once.get(path)
+            rule = queued.pop(0) if queued else self.always.get(path, Rule())
+        hit = Hit(path, rng, 200, 0)
+        self.hits.append(hit)
+        if rule.redirect_to is not None:
+            hit.status = 302
+            h.send_response(302)
+            h.send_header(
+                "Location", rule.redirect_to if "://" in rule.redirect_to else f"{self.url}{rule.redirect_to}"
+            )
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
+        if path not in self.files or (rule.status):
+            hit.status = rule.status or 404
+            body = b"nope"
+            h.send_response(hit.status)
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+            return
+        data = self.files[path]
+        if rule.body is not None:
+            data = rule.body
+        if rule.flip_byte is not None:
+            data = data[: rule.flip_byte] + bytes([data[rule.flip_byte] ^ 0xFF]) + data[rule.flip_byte + 1 :]
+        if rule.extra:
+            data = data + b"\0" * rule.extra
+        start = 0
+        if rng and not (rule.ignore_range):
+            start = int(rng.removeprefix("bytes=").split("-")[0])
+            hit.status = 206
+            h.send_response(206)
+            first = start + 7 if rule.bad_content_range else start
+            h.send_header("Content-Range", f"bytes {first}-{len(data) - 1}/{len(data)}")
+        else:
+            h.send_response(200)
+        body = data[start:]
+        h.send_header("Content-Length", str(len(body)))
+        h.send_header("Content-Type", "application/octet-stream")
+        h.end_headers()
+        limit = rule.drop_after if rule.drop_after is not None else len(body)
+        step = 16384 if rule.trickle_s else 1 << 20
+        try:
+            for i in range(0, min(limit, len(body)), step):
+                chunk = body[i : min(i + step, limit)]
+                h.wfile.write(chunk)
+                hit.sent += len(chunk)
+                if rule.trickle_s:
+                    h.wfile.flush()
+                    time.sleep(rule.trickle_s)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        if limit < len(body):
+            h.close_connection = True
+            h.wfile.flush()
+            h.connection.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def faulty() -> Iterator[FaultyServer]:
+    server = FaultyServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def rule() -> type[Rule]:
+    return Rule
+
+
+@pytest.fixture
+def payload() -> bytes:
+    """2 MiB of incompressible bytes, with its sha256 reachable as ``hashlib.sha256(payload)``."""
+    return os.urandom(2 << 20)

@@ -9,13 +9,19 @@ from .errors import (
     CheckpointError,
     ConfigConflictError,
     CorruptCheckpointError,
+    DiskSpaceError,
     DuplicateModelError,
     FormatMismatchError,
     IncompatibleHeadError,
     InitializationError,
     IntegrityError,
+    NetworkError,
+    NotFoundError,
+    NotWeightsError,
+    OfflineError,
     StateDictMismatchError,
     TorchgraftError,
+    UnauthorizedError,
     UnknownModelError,
     UnknownWeightsError,
     UnsafeCheckpointError,
@@ -25,9 +31,16 @@ from .errors import (
 from .features import Backbone, Features, FeatureSpec, StageSpec, check_backbone
 from .loading import LoadReport, init_empty, load_weights, read_checkpoint
 from .registry import get_model, get_model_weights, get_weight, list_models, register_model
+from .store import cache_root, download
 from .weights import TorchgraftDeprecationWarning, Weights, WeightsEnum
 
 __all__ = [
+    "UnauthorizedError",
+    "OfflineError",
+    "NotWeightsError",
+    "NotFoundError",
+    "NetworkError",
+    "DiskSpaceError",
     "Backbone",
     "BackboneContractError",
     "CheckpointError",
@@ -58,6 +71,8 @@ __all__ = [
     "WeightsSourceError",
     "__version__",
     "build_model",
+    "cache_root",
+    "download",
     "categories_config",
     "check_backbone",
     "classifier",

@@ -8,6 +8,12 @@ was expected and what was found.
 from __future__ import annotations
 
 __all__ = [
+    "UnauthorizedError",
+    "OfflineError",
+    "NotWeightsError",
+    "NotFoundError",
+    "NetworkError",
+    "DiskSpaceError",
     "BackboneContractError",
     "CheckpointError",
     "ConfigConflictError",
@@ -68,7 +74,32 @@ class WeightsSourceError(TorchgraftError, OSError):
 
 
 class IntegrityError(WeightsSourceError):
-    """A file's sha256 differs from the one its weights entry declares."""
+    """A file's sha256 (or size) differs from the one its weights entry declares."""
+
+
+class NotFoundError(WeightsSourceError):
+    """The server answered 404 (or the local file does not exist)."""
+
+
+class UnauthorizedError(WeightsSourceError):
+    """The server answered 401 or 403: the file needs credentials this machine does not send."""
+
+
+class NetworkError(WeightsSourceError):
+    """The transfer failed: no connection, a time-out, a server error (5xx), a broken redirect."""
+
+
+class OfflineError(WeightsSourceError):
+    """``TORCHGRAFT_OFFLINE=1`` and the file is not in the cache."""
+
+
+class DiskSpaceError(WeightsSourceError):
+    """The cache's file system has too little free space for the file."""
+
+
+class NotWeightsError(WeightsSourceError):
+    """A server sent something that is not weights: an HTML page (a proxy or login page), a git-lfs
+    pointer."""
 
 
 class CheckpointError(TorchgraftError):

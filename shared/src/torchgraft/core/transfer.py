@@ -1,0 +1,216 @@
+"""One HTTP(S) transfer into a partial file: resumable, bounded, hashed while it streams.
+
+The caller (:mod:`torchgraft.core.store`) owns the partial file and decides what to do with the
+digest; this module only moves bytes and says precisely what went wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import queue
+import re
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import (
+    DiskSpaceError,
+    IntegrityError,
+    NetworkError,
+    NotFoundError,
+    NotWeightsError,
+    UnauthorizedError,
+    WeightsSourceError,
+)
+
+__all__ = ["Interrupted", "TransferResult", "sniff_not_weights", "transfer"]
+
+CHUNK = 1 << 20
+MAX_REDIRECTS = 5
+DISK_RESERVE = 64 << 20  # keep this much free beyond the file itself
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+class Interrupted(NetworkError):
+    """The connection broke mid-transfer; the partial file holds what arrived, so a retry resumes."""
+
+
+@dataclass
+class TransferResult:
+    sha256: str
+    size: int
+    resumed_from: int
+
+
+def timeout_s() -> float:
+    """Connect and per-read time-out, seconds (``TORCHGRAFT_HTTP_TIMEOUT``, default 30)."""
+    return float(os.environ.get("TORCHGRAFT_HTTP_TIMEOUT", "30"))
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    max_redirections = MAX_REDIRECTS
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        if not newurl.lower().startswith(("http://", "https://")):
+            raise NetworkError(f"{req.full_url} redirected to {newurl!r}; only http(s) redirects are followed")
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and req.has_header("Range"):
+            new.add_unredirected_header("Range", req.get_header("Range"))
+        return new
+
+
+_opener = urllib.request.build_opener(_Redirects)
+
+
+def sniff_not_weights(head: bytes) -> str | None:
+    """What a response body is instead of weights, judging from its first bytes, or ``None``."""
+    text = head.lstrip()[:64].lower()
+    if text.startswith(b"version https://git-lfs"):
+        return "a git-lfs pointer file (the repository stores the weights in LFS; fetch the LFS object)"
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+        return "an HTML page (a proxy, captive portal or login page?)"
+    return None
+
+
+def _http_error(url: str, exc: urllib.error.HTTPError) -> WeightsSourceError:
+    if exc.code == 404:
+        return NotFoundError(f"{url}: 404 not found")
+    if exc.code in (401, 403):
+        return UnauthorizedError(f"{url}: {exc.code} {exc.reason}: the server needs credentials")
+    if exc.code == 416:
+        return NetworkError(f"{url}: 416 range not satisfiable")
+    return NetworkError(f"{url}: HTTP {exc.code} {exc.reason}")
+
+
+def _open(url: str, offset: int) -> Any:
+    headers = {"User-Agent": "torchgraft", "Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        return _opener.open(request, timeout=timeout_s())
+    except urllib.error.HTTPError as exc:
+        raise _http_error(url, exc) from exc
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, WeightsSourceError):
+            raise exc.reason from exc
+        raise NetworkError(f"{url}: cannot connect: {exc.reason}") from exc
+    except (TimeoutError, OSError, http.client.HTTPException) as exc:
+        if isinstance(exc, WeightsSourceError):
+            raise
+        raise NetworkError(f"{url}: cannot connect: {exc}") from exc
+
+
+def _check_space(directory: Path, needed: int, url: str) -> None:
+    free = shutil.disk_usage(directory).free
+    if needed + DISK_RESERVE > free:
+        raise DiskSpaceError(
+            f"{url} needs {needed / 2**20:.1f} MiB in {directory}, which has {free / 2**20:.1f} MiB free"
+        )
+
+
+def transfer(url: str, part: Path, *, size: int | None, progress: Any = None) -> TransferResult:
+    """Appends the rest of ``url`` to ``part`` (resuming with a Range request when ``part`` holds
+    data) and returns the digest of the whole file.
+
+    A 206 answer must carry a Content-Range that starts where ``part`` ends; a 200 answer to a Range
+    request (a server that ignores ranges) restarts the file instead of appending a second copy.
+    More bytes than ``size`` abort the transfer. A broken connection raises :class:`Interrupted`
+    with the partial data kept.
+    """
+    offset = part.stat().st_size if part.exists() else 0
+    if size is not None and offset > size:
+        part.unlink()
+        offset = 0
+    resp = _open(url, offset)
+    with resp:
+        status = resp.status
+        if offset and status == 206:
+            match = _CONTENT_RANGE.fullmatch((resp.headers.get("Content-Range") or "").strip())
+            if not match or int(match.group(1)) != offset:
+                part.unlink()
+                raise Interrupted(
+                    f"{url}: asked for bytes {offset}- but the server answered Content-Range "
+                    f"{resp.headers.get('Content-Range')!r}; discarded the partial file"
+                )
+            total = None if match.group(3) == "*" else int(match.group(3))
+            if size is not None and total is not None and total != size:
+                raise IntegrityError(f"{url} is {total} bytes, expected {size}")
+        elif status == 200:
+            offset = 0  # a server that ignores Range sends the whole body: start over
+        else:
+            raise NetworkError(f"{url}: unexpected HTTP {status}")
+        length = resp.headers.get("Content-Length")
+        remaining = int(length) if length and length.isdigit() else None
+        if size is not None and remaining is not None and offset + remaining > size:
+            raise IntegrityError(f"{url} announces {offset + remaining} bytes, but the file is declared {size}")
+        expected_total = size if size is not None else (offset + remaining if remaining is not None else None)
+        if expected_total is not None:
+            _check_space(part.parent, expected_total - offset, url)
+        digest = hashlib.sha256()
+        if offset:
+            with open(part, "rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    digest.update(chunk)
+        if progress is not None:
+            progress.reset(total=expected_total)
+            progress.update(offset)
+        with open(part, "ab" if offset else "wb") as out:
+            received = _stream(resp, out, digest, url=url, offset=offset, size=size, progress=progress)
+            out.flush()
+            os.fsync(out.fileno())
+    total = offset + received
+    if remaining is not None and received < remaining:
+        raise Interrupted(f"{url}: connection closed after {total} of {offset + remaining} bytes")
+    return TransferResult(sha256=digest.hexdigest(), size=total, resumed_from=offset)
+
+
+def _stream(resp: Any, out: Any, digest: Any, *, url: str, offset: int, size: int | None, progress: Any) -> int:
+    """Copies the body to ``out`` while a second thread hashes and writes, so network reads, hashing
+    and disk writes overlap (hashlib and file writes release the GIL)."""
+    pending: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+    failure: list[BaseException] = []
+
+    def sink() -> None:
+        try:
+            while (block := pending.get()) is not None:
+                digest.update(block)
+                out.write(block)
+        except BaseException as exc:
+            failure.append(exc)
+            while pending.get() is not None:
+                pass
+
+    worker = threading.Thread(target=sink, name="torchgraft-hash", daemon=True)
+    worker.start()
+    received = 0
+    try:
+        while True:
+            try:
+                block = resp.read(CHUNK)
+            except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
+                raise Interrupted(f"{url}: connection broke after {offset + received} bytes: {exc}") from exc
+            if not block:
+                break
+            if not received and not offset and (what := sniff_not_weights(block)):
+                raise NotWeightsError(f"{url} sent {what}, not weights")
+            received += len(block)
+            if size is not None and offset + received > size:
+                raise IntegrityError(f"{url} sent more than the declared {size} bytes; aborted")
+            if failure:
+                break
+            pending.put(block)
+            if progress is not None:
+                progress.update(len(block))
+    finally:
+        pending.put(None)
+        worker.join()
+    if failure:
+        raise failure[0]
+    return received

@@ -1,0 +1,354 @@
+"""The weight store against a real, misbehaving HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from torchgraft.core import (
+    DiskSpaceError,
+    FormatMismatchError,
+    IntegrityError,
+    NetworkError,
+    NotFoundError,
+    NotWeightsError,
+    OfflineError,
+    UnauthorizedError,
+    Weights,
+    download,
+)
+from torchgraft.core.store import cached_path
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def blob_files(home: Path) -> list[Path]:
+    blobs = home / "blobs"
+    return sorted(p for p in blobs.iterdir() if not p.name.endswith(".json")) if blobs.is_dir() else []
+
+
+def partial_files(home: Path) -> list[Path]:
+    return sorted((home / "partial").glob("*.part")) if (home / "partial").is_dir() else []
+
+
+def test_plain_download_is_verified_content_addressed_and_cached(faulty, payload, cache_home):
+    url = faulty.add("/w.safetensors", payload)
+    path = download(url, sha256=digest(payload), size=len(payload), progress=False)
+    assert path == cache_home / "blobs" / digest(payload)
+    assert path.read_bytes() == payload
+    assert download(url, sha256=digest(payload), progress=False) == path
+    assert len(faulty.requests("/w.safetensors")) == 1, "a cache hit must not touch the network"
+    assert not partial_files(cache_home)
+
+
+def test_connection_dropped_at_40_percent_resumes_with_a_range_request(faulty, payload, rule):
+    cut = int(len(payload) * 0.4)
+    url = faulty.add("/w", payload, rule(drop_after=cut))
+    path = download(url, sha256=digest(payload), size=len(payload), progress=False)
+    assert path.read_bytes() == payload
+    first, second = faulty.requests("/w")
+    assert first.range is None and second.range == f"bytes={cut}-" and second.status == 206
+    assert faulty.bytes_sent("/w") == len(payload), "resuming must not fetch bytes twice"
+
+
+def test_server_that_ignores_range_restarts_without_duplicating_bytes(faulty, payload, rule):
+    cut = len(payload) // 3
+    url = faulty.add("/w", payload, rule(drop_after=cut), rule(ignore_range=True))
+    path = download(url, sha256=digest(payload), progress=False)
+    assert path.read_bytes() == payload
+    assert [h.status for h in faulty.requests("/w")] == [200, 200]
+
+
+def test_wrong_content_range_discards_the_partial_and_starts_over(faulty, payload, rule):
+    cut = len(payload) // 2
+    url = faulty.add("/w", payload, rule(drop_after=cut), rule(bad_content_range=True))
+    path = download(url, sha256=digest(payload), progress=False)
+    assert path.read_bytes() == payload
+    hits = faulty.requests("/w")
+    assert len(hits) == 3 and hits[2].range is None
+
+
+def test_flipped_byte_is_an_integrity_error_and_nothing_is_cached(faulty, payload, rule, cache_home):
+    url = faulty.add("/w", payload, always=rule(flip_byte=12345))
+    with pytest.raises(IntegrityError) as info:
+        download(url, sha256=digest(payload), progress=False)
+    message = str(info.value)
+    bad = bytearray(payload)
+    bad[12345] ^= 0xFF
+    assert url in message and digest(payload) in message and digest(bytes(bad)) in message
+    assert not blob_files(cache_home) and not partial_files(cache_home)
+
+
+def test_corrupt_resume_gets_one_clean_retry(faulty, payload, rule):
+    cut = len(payload) // 2
+    url = faulty.add("/w", payload, rule(drop_after=cut, flip_byte=10), rule())
+    assert download(url, sha256=digest(payload), progress=False).read_bytes() == payload
+    assert [h.range for h in faulty.requests("/w")] == [None, f"bytes={cut}-", None]
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        (b"<!DOCTYPE html><html><body>Sign in to the proxy</body></html>", "HTML page"),
+        (b"version https://git-lfs.github.com/spec/v1\noid sha256:4d7a\nsize 1234\n", "git-lfs pointer"),
+    ],
+)
+def test_html_pages_and_lfs_pointers_are_named_as_such(faulty, payload, rule, body, what):
+    url = faulty.add("/w", payload, always=rule(body=body))
+    with pytest.raises(NotWeightsError, match=what):
+        download(url, sha256=digest(payload), progress=False)
+
+
+def test_more_bytes_than_declared_abort_the_transfer(faulty, payload, rule, cache_home):
+    url = faulty.add("/w", payload, always=rule(extra=4096))
+    with pytest.raises(IntegrityError, match=f"declared {len(payload)}"):
+        download(url, sha256=digest(payload), size=len(payload), progress=False)
+    assert not blob_files(cache_home)
+
+
+def test_a_stalled_server_times_out(faulty, payload, rule, monkeypatch):
+    monkeypatch.setenv("TORCHGRAFT_HTTP_TIMEOUT", "0.3")
+    monkeypatch.setattr("torchgraft.core.store.ATTEMPTS", 2)
+    url = faulty.add("/w", payload, always=rule(trickle_s=1.0))
+    start = time.monotonic()
+    with pytest.raises(NetworkError, match="connection broke"):
+        download(url, sha256=digest(payload), progress=False)
+    assert time.monotonic() - start < 10
+
+
+def test_redirects_are_followed_but_bounded(faulty, payload, rule):
+    faulty.add("/real", payload)
+    url = faulty.add("/hop1", b"", always=rule(redirect_to="/hop2"))
+    faulty.add("/hop2", b"", always=rule(redirect_to="/real"))
+    assert download(url, sha256=digest(payload), progress=False).read_bytes() == payload
+    loop = faulty.add("/loop", b"", always=rule(redirect_to="/loop"))
+    with pytest.raises(NetworkError):
+        download(loop, sha256="ab" * 32, progress=False)
+    assert len(faulty.requests("/loop")) <= 6
+    ftp = faulty.add("/ftp", b"", always=rule(redirect_to="ftp://127.0.0.1/w"))
+    with pytest.raises(NetworkError, match="only http"):
+        download(ftp, sha256="ab" * 32, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(404, NotFoundError), (401, UnauthorizedError), (403, UnauthorizedError), (500, NetworkError)]
+)
+def test_http_errors_are_typed_and_never_called_offline(faulty, payload, rule, status, error):
+    url = faulty.add("/w", payload, always=rule(status=status))
+    with pytest.raises(error) as info:
+        download(url, sha256=digest(payload), progress=False)
+    assert not isinstance(info.value, OfflineError)
+    assert str(status) in str(info.value)
+
+
+def test_primary_500_then_mirror_succeeds(faulty, payload, rule):
+    primary = faulty.add("/primary", payload, always=rule(status=500))
+    mirror = faulty.add("/mirror", payload)
+    path = download(primary, sha256=digest(payload), mirrors=[mirror], progress=False)
+    assert path.read_bytes() == payload
+    assert len(faulty.requests("/primary")) == 1 and len(faulty.requests("/mirror")) == 1
+
+
+def test_user_mirror_setting_rewrites_url_prefixes(faulty, payload, monkeypatch):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    faulty.add("/company/models/w.safetensors", payload)
+    monkeypatch.setenv("TORCHGRAFT_MIRROR", f"{dead}/models/={faulty.url}/company/models/")
+    path = download(f"{dead}/models/w.safetensors", sha256=digest(payload), progress=False)
+    assert path.read_bytes() == payload
+
+
+def test_unreachable_host_is_a_network_error(payload):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(NetworkError, match="cannot connect"):
+        download(f"http://127.0.0.1:{port}/w", sha256=digest(payload), progress=False)
+
+
+@pytest.fixture
+def no_sockets(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a socket was connected while offline")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_offline_serves_the_cache_without_any_socket(faulty, payload, monkeypatch, request):
+    url = faulty.add("/w", payload)
+    path = download(url, sha256=digest(payload), progress=False)
+    monkeypatch.setenv("TORCHGRAFT_OFFLINE", "1")
+    request.getfixturevalue("no_sockets")
+    assert download(url, sha256=digest(payload), progress=False) == path
+
+
+def test_offline_without_the_file_fails_at_once_naming_it(payload, monkeypatch, cache_home, no_sockets):
+    monkeypatch.setenv("TORCHGRAFT_OFFLINE", "1")
+    weights = Weights(url="https://example.org/resnet.safetensors", sha256=digest(payload), meta={"num_params": 1})
+    with pytest.raises(OfflineError) as info:
+        weights.fetch(progress=False)
+    message = str(info.value)
+    assert "resnet.safetensors" in message and str(cache_home) in message and digest(payload) in message
+
+
+def test_corrupted_cache_entry_is_quarantined_and_fetched_again(faulty, payload, cache_home):
+    url = faulty.add("/w", payload)
+    path = download(url, sha256=digest(payload), progress=False)
+    data = bytearray(path.read_bytes())
+    data[100] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.warns(RuntimeWarning, match="quarantine"):
+        again = download(url, sha256=digest(payload), progress=False)
+    assert again.read_bytes() == payload
+    assert len(list((cache_home / "quarantine").iterdir())) == 1
+    assert len(faulty.requests("/w")) == 2
+
+
+def test_read_only_cache_that_holds_the_file_still_serves_it(faulty, payload, cache_home):
+    url = faulty.add("/w", payload)
+    download(url, sha256=digest(payload), progress=False)
+    # Nothing more can be written: stamps and locks are blocked, and the tree is read-only.
+    import shutil
+
+    for name in ("stamps", "locks"):
+        shutil.rmtree(cache_home / name, ignore_errors=True)
+        (cache_home / name).write_text("blocked")
+    for p in [cache_home, *cache_home.rglob("*")]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    try:
+        assert download(url, sha256=digest(payload), progress=False).read_bytes() == payload
+        assert len(faulty.requests("/w")) == 1
+    finally:
+        for p in [cache_home, *cache_home.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+
+
+def test_not_enough_disk_space_fails_before_the_transfer(faulty, payload, monkeypatch, cache_home):
+    import shutil
+
+    url = faulty.add("/w", payload)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10 << 30, 10 << 30, 1 << 20))
+    with pytest.raises(DiskSpaceError, match="MiB free"):
+        download(url, sha256=digest(payload), size=len(payload), progress=False)
+    assert not blob_files(cache_home)
+    assert faulty.requests("/w")[0].sent < len(payload)
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "C:\\Windows\\x", "\\\\server\\share\\x", "/abs/path", "ab" * 33])
+def test_nothing_from_a_weights_entry_can_escape_the_cache_root(bad):
+    with pytest.raises(ValueError, match="hex digits"):
+        download("https://example.org/w.pth", sha256=bad)
+
+
+def test_url_paths_never_become_file_names(faulty, payload, cache_home):
+    faulty.add("/../../etc/passwd", payload)
+    path = download(f"{faulty.url}/../../etc/passwd", sha256=digest(payload), progress=False)
+    assert path.parent == cache_home / "blobs" and path.name == digest(payload)
+
+
+def test_hash_prefix_downloads_are_stored_under_the_full_digest(faulty, payload, cache_home):
+    url = faulty.add("/resnet50-0676ba61.pth", payload)
+    prefix = digest(payload)[:8]
+    path = download(url, sha256=prefix, progress=False)
+    assert path.name == digest(payload)
+    assert cached_path(prefix) == path
+
+
+def test_progress_bar_only_when_asked(faulty, payload, capsys):
+    url = faulty.add("/w", payload)
+    download(url, sha256=digest(payload), progress=False)
+    assert capsys.readouterr().err == ""
+    faulty.add("/w2", payload + b"x")
+    download(f"{faulty.url}/w2", sha256=digest(payload + b"x"), progress=True)
+    err = capsys.readouterr().err
+    assert "w2" in err and "2.00M/2.00M" in err, err
+
+
+def test_pickle_served_where_safetensors_was_declared(faulty, tmp_path):
+    import torch
+
+    torch.save({"w": torch.zeros(2)}, tmp_path / "w.pth")
+    data = (tmp_path / "w.pth").read_bytes()
+    url = faulty.add("/w.safetensors", data)
+    weights = Weights(url=url, sha256=digest(data), meta={"num_params": 2})
+    with pytest.raises(FormatMismatchError, match="declared safetensors but holds pth"):
+        weights.get_state_dict(progress=False)
+
+
+# --------------------------------------------------------------------------- several processes
+CHILD = """
+import hashlib, sys
+from torchgraft.core import download
+path = download(sys.argv[1], sha256=sys.argv[2], progress=False)
+print(path, hashlib.sha256(open(path, "rb").read()).hexdigest())
+"""
+
+
+def test_eight_processes_on_one_cold_file_make_one_download(faulty, payload, rule, cache_home):
+    url = faulty.add("/w", payload, rule(trickle_s=0.005))
+    env = {**os.environ, "TORCHGRAFT_HOME": str(cache_home)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, url, digest(payload)], stdout=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(8)
+    ]
+    outputs = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert {tuple(o) for o in outputs} == {(str(cache_home / "blobs" / digest(payload)), digest(payload))}
+    assert len(faulty.requests("/w")) == 1 and faulty.bytes_sent("/w") == len(payload)
+
+
+def test_a_killed_download_is_resumed_by_the_next_process(faulty, payload, rule, cache_home):
+    url = faulty.add("/w", payload, rule(trickle_s=0.01))
+    env = {**os.environ, "TORCHGRAFT_HOME": str(cache_home)}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, url, digest(payload)], env=env, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        parts = partial_files(cache_home)
+        if parts and parts[0].stat().st_size > len(payload) // 4:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = partial_files(cache_home)[0].stat().st_size
+    assert 0 < kept < len(payload)
+    path = download(url, sha256=digest(payload), progress=False)
+    assert path.read_bytes() == payload
+    resumed = faulty.requests("/w")[-1]
+    assert resumed.range is not None and int(resumed.range.split("=")[1].rstrip("-")) >= kept
+    assert faulty.bytes_sent("/w") < len(payload) * 1.2
+    assert not partial_files(cache_home)
+
+
+def test_a_lock_left_by_a_killed_process_expires(faulty, payload, cache_home):
+    url = faulty.add("/w", payload)
+    lock = cache_home / "locks" / f"{digest(payload)}.lock"
+    lock.parent.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import filelock, time; filelock.FileLock({str(lock)!r}).acquire(); print('held', flush=True); time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    start = time.monotonic()
+    assert download(url, sha256=digest(payload), progress=False).read_bytes() == payload
+    assert time.monotonic() - start < 5
