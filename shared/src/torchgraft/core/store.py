@@ -435,8 +435,8 @@ def download(
     first = errors[0] if errors else NotFoundError(f"{what}: no source")
     if len(errors) == 1:
         raise first
-    detail = "\n  ".join(str(e) for e in errors)
-    raise type(first)(f"no source could provide {what}:\n  {detail}") from first
+    detail = "; ".join(str(e).splitlines()[0] for e in errors)
+    raise type(first)(f"no source could provide {what}: {detail}") from first
 
 
 def fetch_weights(weights: Weights, *, progress: bool | None = None) -> Path:

@@ -1,0 +1,188 @@
+"""Managing the weight store: listing, verifying, pruning, and moving it to air-gapped machines.
+
+Every function returns plain data (lists of dicts) so the CLI can print it as a table or as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .store import _alive, _blobs, _file_stamp, _write_stamp, cache_root, sha256_file
+
+__all__ = ["export_cache", "import_cache", "list_cache", "prune_cache", "verify_cache"]
+
+_FULL = re.compile(r"[0-9a-f]{64}")
+
+
+def _blob_paths() -> list[Path]:
+    blobs = _blobs()
+    return sorted(p for p in blobs.iterdir() if _FULL.fullmatch(p.name)) if blobs.is_dir() else []
+
+
+def _origin(blob: Path) -> dict[str, Any]:
+    try:
+        return json.loads(blob.with_name(blob.name + ".json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def list_cache() -> dict[str, Any]:
+    """Cached files (sha256, size, source url, when fetched), partial downloads and quarantined files."""
+    root = cache_root()
+    files = []
+    for blob in _blob_paths():
+        origin = _origin(blob)
+        files.append(
+            {
+                "sha256": blob.name,
+                "size": blob.stat().st_size,
+                "url": origin.get("url"),
+                "fetched": origin.get("fetched"),
+                "path": str(blob),
+            }
+        )
+    partial = sorted((root / "partial").glob("*.part")) if (root / "partial").is_dir() else []
+    quarantine = sorted((root / "quarantine").iterdir()) if (root / "quarantine").is_dir() else []
+    return {
+        "root": str(root),
+        "files": files,
+        "total_bytes": sum(f["size"] for f in files),
+        "partial": [{"path": str(p), "size": p.stat().st_size} for p in partial],
+        "quarantined": [str(p) for p in quarantine],
+    }
+
+
+def verify_cache() -> list[dict[str, Any]]:
+    """Re-hashes every cached file (stamps ignored); a file whose content no longer matches its
+    name is moved to quarantine."""
+    results = []
+    for blob in _blob_paths():
+        actual = sha256_file(blob)
+        ok = actual == blob.name
+        entry = {"sha256": blob.name, "ok": ok, "path": str(blob)}
+        if ok:
+            _write_stamp(blob.name, _file_stamp(blob))
+        else:
+            target = cache_root() / "quarantine" / f"{blob.name}.{int(time.time())}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(blob, target)
+            entry.update(actual=actual, quarantined=str(target))
+        results.append(entry)
+    return results
+
+
+def _referenced(digests: Iterable[str]) -> set[str]:
+    """Cached full digests that an installed weights entry names (by full digest or prefix)."""
+    names = [b.name for b in _blob_paths()]
+    wanted = list(digests)
+    return {n for n in names for d in wanted if n.startswith(d)}
+
+
+def prune_cache(
+    *, unreferenced: bool = False, referenced: Iterable[str] = (), dry_run: bool = False
+) -> list[dict[str, Any]]:
+    """Removes partial downloads left by processes that are gone, quarantined files, stamps of
+    files that no longer exist and, with ``unreferenced``, cached files that no weights entry in
+    ``referenced`` names."""
+    root = cache_root()
+    doomed: list[tuple[Path, str]] = []
+    for part in sorted((root / "partial").glob("*.part")) if (root / "partial").is_dir() else []:
+        bits = part.name.split(".")
+        if len(bits) == 4 and bits[2].isdigit() and _alive(int(bits[2])):
+            continue  # a download in progress
+        doomed.append((part, "partial download"))
+    if (root / "quarantine").is_dir():
+        doomed += [(p, "quarantined") for p in sorted((root / "quarantine").iterdir())]
+    if (root / "stamps").is_dir():
+        for stamp in sorted((root / "stamps").glob("*.json")):
+            try:
+                entries = json.loads(stamp.read_text())
+                alive = any(Path(e["path"]).exists() for e in entries)
+            except (OSError, ValueError, KeyError, TypeError):
+                alive = False
+            if not alive:
+                doomed.append((stamp, "stale stamp"))
+    if unreferenced:
+        keep = _referenced(referenced)
+        for blob in _blob_paths():
+            if blob.name not in keep:
+                doomed.append((blob, "unreferenced"))
+                meta = blob.with_name(blob.name + ".json")
+                if meta.exists():
+                    doomed.append((meta, "unreferenced"))
+    removed = []
+    for path, why in doomed:
+        size = path.stat().st_size if path.is_file() else 0
+        if not dry_run:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        removed.append({"path": str(path), "reason": why, "size": size})
+    return removed
+
+
+def _copy_atomic(src: Path, dest: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_cache(directory: Path) -> list[dict[str, Any]]:
+    """Copies every cached file (and its origin record) into ``directory``, for carrying to an
+    air-gapped machine and ``import_cache`` there."""
+    directory.mkdir(parents=True, exist_ok=True)
+    out = []
+    for blob in _blob_paths():
+        dest = directory / blob.name
+        if not (dest.exists() and dest.stat().st_size == blob.stat().st_size):
+            _copy_atomic(blob, dest)
+        meta = blob.with_name(blob.name + ".json")
+        if meta.exists():
+            _copy_atomic(meta, directory / meta.name)
+        out.append({"sha256": blob.name, "size": blob.stat().st_size, "path": str(dest)})
+    return out
+
+
+def import_cache(directory: Path) -> list[dict[str, Any]]:
+    """Adds the files of an exported directory to the cache. Only files named by a full sha256 are
+    considered (so no name can point outside the cache), and each is hashed: a file whose content
+    does not match its name is rejected."""
+    if not directory.is_dir():
+        raise NotADirectoryError(f"{directory} is not a directory")
+    blobs = _blobs()
+    blobs.mkdir(parents=True, exist_ok=True)
+    results = []
+    for src in sorted(directory.iterdir()):
+        if not _FULL.fullmatch(src.name) or not src.is_file():
+            continue
+        actual = sha256_file(src)
+        if actual != src.name:
+            results.append({"sha256": src.name, "status": "rejected", "actual": actual})
+            continue
+        dest = blobs / src.name
+        status = "present"
+        if not dest.exists():
+            _copy_atomic(src, dest)
+            status = "imported"
+        meta = src.with_name(src.name + ".json")
+        if meta.exists() and not dest.with_name(dest.name + ".json").exists():
+            _copy_atomic(meta, dest.with_name(dest.name + ".json"))
+        _write_stamp(dest.name, _file_stamp(dest))
+        results.append({"sha256": src.name, "status": status, "size": dest.stat().st_size})
+    return results

@@ -1,0 +1,314 @@
+"""The ``torchgraft`` command: list models, inspect and prefetch their weights, manage the cache.
+
+Every command takes ``--json``. Exit status: 0 on success, 1 when something failed (one line on
+stderr says what), 2 for a usage error. Domain packages add commands (``classify``, ``embed``, ...)
+through the entry-point group ``torchgraft.cli``: each entry is a function taking the argparse
+sub-parsers object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from . import cache as cache_ops
+from ._version import __version__
+from .errors import TorchgraftError, UnknownModelError, UnknownWeightsError
+from .registry import _entry, get_model_weights, get_weight, list_models
+from .store import cache_root, fetch_weights, is_cached
+from .weights import WeightsEnum
+
+__all__ = ["build_parser", "main", "weights_of"]
+
+CLI_ENTRY_POINT_GROUP = "torchgraft.cli"
+
+
+# --------------------------------------------------------------------------- output helpers
+def emit(args: argparse.Namespace, data: Any, text: Callable[[Any], str]) -> None:
+    """Prints ``data`` as JSON with ``--json``, else as ``text(data)``."""
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        out = text(data)
+        if out:
+            print(out)
+
+
+def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    cells = [list(map(str, header))] + [[("" if c is None else str(c)) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- weights lookup
+def weights_of(name: str) -> list[WeightsEnum]:
+    try:
+        return list(get_model_weights(name))
+    except UnknownWeightsError:
+        return []
+
+
+def _resolve_target(target: str) -> WeightsEnum:
+    """``resnet50`` (its DEFAULT), ``resnet50.IMAGENET1K_V2`` or ``ResNet50_Weights.IMAGENET1K_V2``."""
+    model, _, member = target.partition(".")
+    try:
+        enum = get_model_weights(model)
+    except UnknownModelError:
+        if member:
+            return get_weight(target)
+        raise
+    if not member:
+        default = enum.default()
+        if default is None:
+            raise UnknownWeightsError(f"{model} has no DEFAULT weights; name one: {', '.join(enum.__members__)}")
+        return default
+    return enum.verify(member)
+
+
+def _weights_record(member: WeightsEnum) -> dict[str, Any]:
+    w = member.value
+    enum = type(member)
+    meta = dict(w.meta)
+    return {
+        "name": str(member),
+        "default": enum.default() is member,
+        "url": w.url,
+        "mirrors": list(w.mirrors),
+        "sha256": w.sha256,
+        "hash": "sha256" if w.full_hash else "sha256-prefix (weaker)",
+        "size": w.size,
+        "format": w.format,
+        "role": w.role,
+        "num_params": w.num_params,
+        "license": meta.get("license"),
+        "metrics": meta.get("metrics", {}),
+        "recipe": meta.get("recipe"),
+        "deprecated": bool(meta.get("deprecated")),
+        "superseded_by": meta.get("superseded_by"),
+        "num_categories": len(meta["categories"]) if meta.get("categories") else None,
+        "cached": is_cached(w),
+    }
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_list(args: argparse.Namespace) -> int:
+    names = list_models(args.pattern, domain=args.domain)
+    rows = []
+    for name in names:
+        members = weights_of(name)
+        default = next((m for m in members if type(m).default() is m), None)
+        rows.append(
+            {
+                "name": name,
+                "domain": _entry(name).domain,
+                "weights": len(members),
+                "default": str(default) if default else None,
+            }
+        )
+    emit(
+        args,
+        rows,
+        lambda r: (
+            table(
+                [(x["name"], x["domain"], x["weights"], x["default"] or "-") for x in r],
+                ("model", "domain", "weights", "default"),
+            )
+            if r
+            else "no models match"
+        ),
+    )
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    entry = _entry(args.name)
+    doc = (entry.builder.__doc__ or "").strip().splitlines()
+    data = {
+        "name": args.name,
+        "domain": entry.domain,
+        "summary": doc[0] if doc else "",
+        "weights": [_weights_record(m) for m in weights_of(args.name)],
+    }
+
+    def text(d: dict[str, Any]) -> str:
+        lines = [f"{d['name']} ({d['domain']}): {d['summary']}".rstrip(": ")]
+        for w in d["weights"]:
+            flags = [
+                f
+                for f, on in (("default", w["default"]), ("deprecated", w["deprecated"]), ("cached", w["cached"]))
+                if on
+            ]
+            lines.append(f"\n{w['name']}" + (f"  [{', '.join(flags)}]" if flags else ""))
+            metrics = "; ".join(
+                f"{ds}: " + ", ".join(f"{k} {v}" for k, v in m.items()) for ds, m in w["metrics"].items()
+            )
+            for label, value in (
+                ("url", w["url"]),
+                ("sha256", f"{w['sha256']} ({w['hash']})"),
+                ("size", _size(w["size"])),
+                ("format / role", f"{w['format']} / {w['role']}"),
+                ("params", f"{w['num_params']:,}"),
+                ("metrics", metrics or "-"),
+                ("license", w["license"] or "-"),
+                ("superseded by", w["superseded_by"]),
+            ):
+                if value:
+                    lines.append(f"  {label:<14} {value}")
+        if not d["weights"]:
+            lines.append("no published weights")
+        return "\n".join(lines)
+
+    emit(args, data, text)
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    if args.all == bool(args.targets):
+        raise UsageError("name the weights to download (NAME or NAME.WEIGHTS), or pass --all")
+    members = (
+        [m for name in list_models() for m in weights_of(name)]
+        if args.all
+        else [_resolve_target(t) for t in args.targets]
+    )
+    results, failed = [], 0
+    for member in dict.fromkeys(members):
+        try:
+            path = fetch_weights(member.value, progress=None if not args.json else False)
+            results.append({"weights": str(member), "path": str(path), "ok": True})
+        except TorchgraftError as exc:
+            failed += 1
+            results.append({"weights": str(member), "ok": False, "error": str(exc).splitlines()[0]})
+            print(f"torchgraft: {member}: {str(exc).splitlines()[0]}", file=sys.stderr)
+    emit(args, results, lambda r: "\n".join(f"{x['weights']}: {x['path']}" for x in r if x["ok"]))
+    return 1 if failed else 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    action = args.action
+    if action == "ls":
+        data = cache_ops.list_cache()
+        emit(
+            args,
+            data,
+            lambda d: "\n".join(
+                [
+                    f"cache: {d['root']} ({len(d['files'])} files, {_size(d['total_bytes'])})",
+                    table(
+                        [(f["sha256"][:16], _size(f["size"]), f["url"] or "-") for f in d["files"]],
+                        ("sha256", "size", "source"),
+                    )
+                    if d["files"]
+                    else "",
+                    f"{len(d['partial'])} partial downloads, {len(d['quarantined'])} quarantined files",
+                ]
+            ),
+        )
+        return 0
+    if action == "verify":
+        results = cache_ops.verify_cache()
+        bad = [r for r in results if not r["ok"]]
+        emit(args, results, lambda r: f"{len(r) - len(bad)} files verified, {len(bad)} corrupt (quarantined)")
+        for r in bad:
+            print(
+                f"torchgraft: corrupt cached file {r['sha256']} (content hashes to {r['actual']}), quarantined",
+                file=sys.stderr,
+            )
+        return 1 if bad else 0
+    if action == "prune":
+        referenced = [m.value.sha256 for name in list_models() for m in weights_of(name)]
+        removed = cache_ops.prune_cache(unreferenced=args.unreferenced, referenced=referenced, dry_run=args.dry_run)
+        verb = "would remove" if args.dry_run else "removed"
+        emit(args, removed, lambda r: f"{verb} {len(r)} entries ({_size(sum(x['size'] for x in r))})")
+        return 0
+    if action in ("export", "import"):
+        if args.directory is None:
+            raise UsageError(f"cache {action} needs a DIR")
+        directory = Path(args.directory)
+        if action == "export":
+            out = cache_ops.export_cache(directory)
+            emit(args, out, lambda r: f"exported {len(r)} files to {directory}")
+            return 0
+        out = cache_ops.import_cache(directory)
+        rejected = [r for r in out if r["status"] == "rejected"]
+        emit(args, out, lambda r: f"imported {sum(x['status'] == 'imported' for x in r)} files into {cache_root()}")
+        for r in rejected:
+            print(f"torchgraft: rejected {r['sha256']}: its content hashes to {r['actual']}", file=sys.stderr)
+        return 1 if rejected else 0
+    raise UsageError(f"unknown cache action {action!r}")  # pragma: no cover - argparse restricts it
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="torchgraft", description="torchgraft models, weights and cache")
+    parser.add_argument("--version", action="version", version=f"torchgraft-core {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    common = _Parser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("list", parents=[common], help="list registered models")
+    p.add_argument("pattern", nargs="?", help="fnmatch pattern, e.g. 'resnet*'")
+    p.add_argument("--domain", choices=None, help="vision, text, audio, ...")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("info", parents=[common], help="a model's weights: metrics, size, hash, licence, cached")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("download", parents=[common], help="prefetch weights into the cache (for air-gapped use)")
+    p.add_argument("targets", nargs="*", metavar="NAME[.WEIGHTS]")
+    p.add_argument("--all", action="store_true", help="every weights entry of every installed model")
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("cache", parents=[common], help="inspect and manage the weight cache")
+    p.add_argument("action", choices=("ls", "verify", "prune", "export", "import"))
+    p.add_argument("directory", nargs="?", help="for export/import")
+    p.add_argument("--unreferenced", action="store_true", help="prune: also files no installed weights entry names")
+    p.add_argument("--dry-run", action="store_true", help="prune: only say what would go")
+    p.set_defaults(func=cmd_cache)
+
+    for ep in metadata.entry_points(group=CLI_ENTRY_POINT_GROUP):
+        ep.load()(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"torchgraft: usage error: {exc} (see torchgraft --help)", file=sys.stderr)
+        return 2
+    except (TorchgraftError, ValueError, OSError) as exc:
+        print(f"torchgraft: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("torchgraft: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

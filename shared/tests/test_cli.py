@@ -1,0 +1,166 @@
+"""The torchgraft command, run in-process (and once as the installed console script)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from torch import nn
+
+import torchgraft.core as tg
+from torchgraft.core.cli import main
+
+DATA_V1 = os.urandom(300_000)
+DATA_V2 = os.urandom(200_000)
+
+
+class CliNet_Weights(tg.WeightsEnum):
+    V1 = tg.Weights(
+        url="http://127.0.0.1:9/clinet-v1.safetensors",  # rewritten per test, see `served`
+        sha256=hashlib.sha256(DATA_V1).hexdigest()[:8],
+        size=len(DATA_V1),
+        meta={
+            "num_params": 10,
+            "license": "MIT",
+            "metrics": {"ImageNet-1K": {"acc@1": 70.1}},
+            "deprecated": True,
+            "superseded_by": "V2",
+        },
+    )
+    V2 = tg.Weights(
+        url="http://127.0.0.1:9/clinet-v2.safetensors",
+        sha256=hashlib.sha256(DATA_V2).hexdigest(),
+        meta={"num_params": 10, "license": "MIT", "categories": ["a", "b"]},
+    )
+    DEFAULT = V2
+
+
+@tg.register_model()
+def clinet(*, weights: CliNet_Weights | str | None = None, progress: bool = True, **config: Any) -> nn.Module:
+    """A tiny model for CLI tests."""
+    return nn.Linear(3, 3, **config)
+
+
+@pytest.fixture
+def served(faulty, monkeypatch):
+    """Serves both files and points the entries' host at the test server through the user mirror."""
+    faulty.add("/clinet-v1.safetensors", DATA_V1)
+    faulty.add("/clinet-v2.safetensors", DATA_V2)
+    monkeypatch.setenv("TORCHGRAFT_MIRROR", f"http://127.0.0.1:9/={faulty.url}/")
+    return faulty
+
+
+def run(capsys, *argv: str) -> tuple[int, Any, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    try:
+        return code, json.loads(out), err
+    except ValueError:
+        return code, out, err
+
+
+def test_list_json(capsys):
+    code, rows, _ = run(capsys, "list", "clinet*", "--json")
+    assert code == 0
+    assert rows == [{"name": "clinet", "domain": "user", "weights": 2, "default": "CliNet_Weights.V2"}]
+
+
+def test_info_shows_hashes_metrics_licence_and_cache_state(capsys, served):
+    code, data, _ = run(capsys, "info", "clinet", "--json")
+    assert code == 0
+    v1, v2 = data["weights"]
+    assert v1["hash"] == "sha256-prefix (weaker)" and v2["hash"] == "sha256"
+    assert v1["metrics"] == {"ImageNet-1K": {"acc@1": 70.1}} and v1["deprecated"] and v1["superseded_by"] == "V2"
+    assert v2["default"] and not v2["cached"]
+    run(capsys, "download", "clinet")
+    code, text, _ = run(capsys, "info", "clinet")
+    assert "CliNet_Weights.V2  [default, cached]" in text and "sha256-prefix (weaker)" in text and "70.1" in text
+
+
+def test_download_named_default_and_all(capsys, served, cache_home):
+    code, results, _ = run(capsys, "download", "clinet", "--json")
+    assert code == 0 and results[0]["weights"] == "CliNet_Weights.V2" and results[0]["ok"]
+    assert (cache_home / "blobs" / hashlib.sha256(DATA_V2).hexdigest()).is_file()
+    with pytest.warns(tg.TorchgraftDeprecationWarning):
+        code, results, _ = run(capsys, "download", "clinet.V1", "--json")
+    assert code == 0 and results[0]["path"].endswith(hashlib.sha256(DATA_V1).hexdigest())
+    # --all covers every registered model; other test modules register unreachable ones, so only
+    # this module's entries are asserted on.
+    _, results, _ = run(capsys, "download", "--all", "--json")
+    ours = {r["weights"]: r["ok"] for r in results if r["weights"].startswith("CliNet_Weights.")}
+    assert ours == {"CliNet_Weights.V1": True, "CliNet_Weights.V2": True}
+
+
+def test_download_failure_exits_non_zero_with_a_one_line_reason(capsys, faulty, monkeypatch):
+    monkeypatch.setenv("TORCHGRAFT_MIRROR", f"http://127.0.0.1:9/={faulty.url}/")  # nothing served: 404
+    code, _, err = run(capsys, "download", "clinet")
+    assert code == 1
+    assert err.strip().count("\n") == 0 and "404" in err
+
+
+def test_usage_errors_exit_2(capsys):
+    assert run(capsys, "download")[0] == 2
+    assert run(capsys, "download", "clinet.V9")[0] == 1
+    assert run(capsys, "nosuchcommand")[0] == 2
+
+
+def test_cache_ls_verify_prune_export_import(capsys, served, cache_home, tmp_path, monkeypatch):
+    run(capsys, "download", "clinet")
+    code, listing, _ = run(capsys, "cache", "ls", "--json")
+    assert code == 0 and listing["files"][0]["sha256"] == hashlib.sha256(DATA_V2).hexdigest()
+    assert listing["files"][0]["url"].endswith("/clinet-v2.safetensors")
+
+    code, results, _ = run(capsys, "cache", "verify", "--json")
+    assert code == 0 and all(r["ok"] for r in results)
+
+    export = tmp_path / "export"
+    code, exported, _ = run(capsys, "cache", "export", str(export), "--json")
+    assert code == 0 and [e["sha256"] for e in exported] == [hashlib.sha256(DATA_V2).hexdigest()]
+    assert (export / hashlib.sha256(DATA_V2).hexdigest()).read_bytes() == DATA_V2
+
+    # On the air-gapped machine: an empty cache, offline, filled from the export.
+    monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "airgapped"))
+    monkeypatch.setenv("TORCHGRAFT_OFFLINE", "1")
+    (export / ("0" * 64)).write_bytes(b"not what the name says")
+    code, imported, err = run(capsys, "cache", "import", str(export), "--json")
+    assert code == 1 and "rejected" in err
+    assert {r["status"] for r in imported} == {"imported", "rejected"}
+    code, results, _ = run(capsys, "download", "clinet", "--json")
+    assert code == 0 and results[0]["ok"]
+
+
+def test_cache_verify_quarantines_corruption(capsys, served, cache_home):
+    run(capsys, "download", "clinet")
+    blob = cache_home / "blobs" / hashlib.sha256(DATA_V2).hexdigest()
+    blob.write_bytes(b"x" + DATA_V2[1:])
+    code, results, err = run(capsys, "cache", "verify", "--json")
+    assert code == 1 and not results[0]["ok"] and "corrupt" in err
+    assert not blob.exists() and len(list((cache_home / "quarantine").iterdir())) == 1
+
+
+def test_cache_prune_removes_leftovers_and_unreferenced_files(capsys, served, cache_home):
+    run(capsys, "download", "clinet")
+    partial = cache_home / "partial"
+    partial.mkdir(exist_ok=True)
+    (partial / f"{'ab' * 32}.host.999999.part").write_bytes(b"left by a dead process")
+    stray = cache_home / "blobs" / ("7e" * 32)
+    stray.write_bytes(b"a file no weights entry names")
+    code, removed, _ = run(capsys, "cache", "prune", "--dry-run", "--json")
+    assert code == 0 and [r["reason"] for r in removed] == ["partial download"]
+    assert (partial / f"{'ab' * 32}.host.999999.part").exists()
+    code, removed, _ = run(capsys, "cache", "prune", "--unreferenced", "--json")
+    assert {r["reason"] for r in removed} == {"partial download", "unreferenced"}
+    assert not stray.exists() and (cache_home / "blobs" / hashlib.sha256(DATA_V2).hexdigest()).exists()
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("torchgraft", path=os.path.dirname(sys.executable))
+    assert exe, "the torchgraft console script is not installed next to this Python"
+    out = subprocess.run([exe, "list", "--json"], capture_output=True, text=True, check=True).stdout
+    assert isinstance(json.loads(out), list)
