@@ -34,6 +34,9 @@ __all__ = ["Interrupted", "TransferResult", "sniff_not_weights", "transfer"]
 CHUNK = 1 << 20
 MAX_REDIRECTS = 5
 DISK_RESERVE = 64 << 20  # keep this much free beyond the file itself
+POOL_BLOCKS = 16
+# Writes of 1 MiB at a time were measured up to 8x slower than 64 KiB ones on this kind of VM.
+WRITE_SLICE = 64 << 10
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
@@ -172,45 +175,56 @@ def transfer(url: str, part: Path, *, size: int | None, progress: Any = None) ->
 
 
 def _stream(resp: Any, out: Any, digest: Any, *, url: str, offset: int, size: int | None, progress: Any) -> int:
-    """Copies the body to ``out`` while a second thread hashes and writes, so network reads, hashing
-    and disk writes overlap (hashlib and file writes release the GIL)."""
-    pending: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
-    failure: list[BaseException] = []
+    """Copies the body to ``out`` while a second thread hashes it, so reading, writing and hashing
+    overlap (hashlib releases the GIL). Blocks are read into a fixed pool of buffers: streaming
+    allocates nothing per block. Measured on a 2-CPU VM: one hand-off per block beats a separate
+    writer thread, and one fsync at the end beats periodic flushing."""
+    pool: queue.Queue[bytearray] = queue.Queue()
+    for _ in range(POOL_BLOCKS):
+        pool.put(bytearray(CHUNK))
+    hash_q: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
 
-    def sink() -> None:
-        try:
-            while (block := pending.get()) is not None:
-                digest.update(block)
-                out.write(block)
-        except BaseException as exc:
-            failure.append(exc)
-            while pending.get() is not None:
-                pass
+    def hasher() -> None:
+        while (item := hash_q.get()) is not None:
+            digest.update(memoryview(item[0])[: item[1]])
+            pool.put(item[0])
 
-    worker = threading.Thread(target=sink, name="torchgraft-hash", daemon=True)
+    worker = threading.Thread(target=hasher, name="torchgraft-hasher", daemon=True)
     worker.start()
     received = 0
     try:
         while True:
+            buf = pool.get()
             try:
-                block = resp.read(CHUNK)
+                n = _fill(resp, buf)
             except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
                 raise Interrupted(f"{url}: connection broke after {offset + received} bytes: {exc}") from exc
-            if not block:
+            if not n:
                 break
-            if not received and not offset and (what := sniff_not_weights(block)):
+            if not received and not offset and (what := sniff_not_weights(bytes(buf[:64]))):
                 raise NotWeightsError(f"{url} sent {what}, not weights")
-            received += len(block)
+            received += n
             if size is not None and offset + received > size:
                 raise IntegrityError(f"{url} sent more than the declared {size} bytes; aborted")
-            if failure:
-                break
-            pending.put(block)
+            view = memoryview(buf)
+            for i in range(0, n, WRITE_SLICE):  # before the hand-off: the hasher recycles the buffer
+                out.write(view[i : min(i + WRITE_SLICE, n)])
+            hash_q.put((buf, n))
             if progress is not None:
-                progress.update(len(block))
+                progress.update(n)
     finally:
-        pending.put(None)
+        hash_q.put(None)
         worker.join()
-    if failure:
-        raise failure[0]
     return received
+
+
+def _fill(resp: Any, buf: bytearray) -> int:
+    """Reads into ``buf`` until it is full or the body ends; returns the bytes read."""
+    view = memoryview(buf)
+    filled = 0
+    while filled < len(buf):
+        n = resp.readinto(view[filled:])
+        if not n:
+            break
+        filled += n
+    return filled
