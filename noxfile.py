@@ -109,7 +109,8 @@ def build(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks: side-by-side ratio tables against the usual paths."""
     _install(session, "core", "vision", extras="")
-    session.run("python", "benchmarks/bench_loading.py", *session.posargs)
+    for script in sorted(Path(ROOT, "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)
 
 
 @nox.session

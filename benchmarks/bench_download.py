@@ -91,6 +91,8 @@ def main() -> int:
                 ),
                 "curl": lambda: subprocess.run(["curl", "-s", "-f", "-o", str(out / "curl"), url], check=True),
             }
+            if shutil.which("curl") is None:
+                raise SystemExit("bench_download needs curl on PATH for its reference column")
             times: dict[str, list[float]] = {k: [] for k in methods}
             for fn in methods.values():
                 clear()

@@ -310,6 +310,23 @@ def test_eight_processes_on_one_cold_file_make_one_download(faulty, payload, rul
     assert len(faulty.requests("/w")) == 1 and faulty.bytes_sent("/w") == len(payload)
 
 
+def test_without_any_lock_concurrent_downloads_still_never_corrupt_the_cache(faulty, payload, rule, cache_home):
+    url = faulty.add("/w", payload, always=rule(trickle_s=0.002))
+    env = {**os.environ, "TORCHGRAFT_HOME": str(cache_home), "TORCHGRAFT_NO_LOCK": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, url, digest(payload)], stdout=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert {o[1] for o in outputs} == {digest(payload)}
+    assert len(faulty.requests("/w")) > 1, "without the lock, the processes download side by side"
+    assert (cache_home / "blobs" / digest(payload)).read_bytes() == payload
+    assert not partial_files(cache_home)
+
+
 def test_a_killed_download_is_resumed_by_the_next_process(faulty, payload, rule, cache_home):
     url = faulty.add("/w", payload, rule(trickle_s=0.01))
     env = {**os.environ, "TORCHGRAFT_HOME": str(cache_home)}
