@@ -1,0 +1,54 @@
+"""The spatial-backbone side of the core contract, shared by the vision models.
+
+A model with a ``features`` ``nn.Sequential`` declares which of its layers end a stage (the last
+layer at each stride); ``forward_features`` runs ``features`` once and keeps those maps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from torchgraft.core import Features, FeatureSpec, StageSpec
+
+__all__ = ["SequentialBackbone", "stage_spec"]
+
+
+def stage_spec(ends: Sequence[tuple[int, int, int]], *, width: int) -> tuple[FeatureSpec, dict[int, str]]:
+    """``ends``: ``(layer index, channels, stride)`` of each stage's last layer, in order.
+    Returns the spec (stages named ``stage1``, ``stage2``, ...) and ``{layer index: name}``."""
+    stages = tuple(StageSpec(f"stage{i + 1}", channels, stride) for i, (_, channels, stride) in enumerate(ends))
+    return FeatureSpec(kind="spatial", width=width, stages=stages), {
+        index: f"stage{i + 1}" for i, (index, _, _) in enumerate(ends)
+    }
+
+
+class SequentialBackbone(nn.Module):
+    """Mixin for models whose trunk is ``self.features``; they set ``feature_spec`` and
+    ``_stage_at`` (``{layer index: stage name}``) in ``__init__``."""
+
+    features: nn.Sequential
+    feature_spec: FeatureSpec
+    _stage_at: dict[int, str]
+
+    def forward_features(self, x: torch.Tensor) -> Features:
+        stages = {}
+        for index, layer in enumerate(self.features):
+            x = layer(x)
+            name = self._stage_at.get(index)
+            if name is not None:
+                stages[name] = x
+        return Features(last=x, stages=stages)
+
+
+def strides_of(layers: Sequence[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """From ``(channels, stride)`` per layer of ``features``, the ``(index, channels, cumulative
+    stride)`` of the last layer at each cumulative stride."""
+    ends: dict[int, tuple[int, int, int]] = {}
+    total = 1
+    for index, (channels, stride) in enumerate(layers):
+        total *= stride
+        ends[total] = (index, channels, total)
+    return [ends[s] for s in sorted(ends)]

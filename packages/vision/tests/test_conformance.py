@@ -1,0 +1,19 @@
+"""Every registered vision model passes the core conformance kit."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import torchgraft.core as tg
+from torchgraft.core.testing import check_model
+
+BIG = {"efficientnet_b6", "efficientnet_b7", "resnet152", "wide_resnet50_2", "resnet101"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in BIG else n for n in tg.list_models(domain="vision")]
+)
+def test_conformance(name):
+    torch.manual_seed(0)
+    check_model(name, config={"num_classes": 7}, inputs=(torch.randn(2, 3, 64, 64),))

@@ -1,0 +1,77 @@
+"""Same state-dict layout and the same outputs as torchvision, with identical weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision.models as tvm
+
+import torchgraft.core as tg
+from torchgraft.core import Weights, init_empty
+
+TORCHVISION_TWINS = [
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "wide_resnet50_2",
+    *[f"efficientnet_b{i}" for i in range(8)],
+]
+
+
+@pytest.mark.parametrize("name", TORCHVISION_TWINS)
+def test_state_dict_layout_equals_torchvision(name):
+    with torch.device("meta"):
+        ref = getattr(tvm, name)()
+    with init_empty():
+        ours = tg.get_model(name)
+    ref_sd, our_sd = ref.state_dict(), ours.state_dict()
+    assert list(our_sd) == list(ref_sd)
+    mismatched = [k for k in ref_sd if ref_sd[k].shape != our_sd[k].shape]
+    assert not mismatched
+
+
+@pytest.mark.parametrize(
+    "name", ["resnet18", "resnet50", "resnext50_32x4d", "efficientnet_b0", "efficientnet_b1", "efficientnet_b5"]
+)
+def test_outputs_equal_torchvision_with_identical_weights(name):
+    torch.manual_seed(0)
+    ref = getattr(tvm, name)().eval()
+    ours = tg.get_model(name).eval()
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=0)
+
+
+def test_a_torchvision_checkpoint_loads_without_conversion(tmp_path):
+    import hashlib
+
+    torch.manual_seed(0)
+    ref = tvm.resnet18(num_classes=10).eval()
+    path = tmp_path / "tv_resnet18.pth"
+    torch.save(ref.state_dict(), path)
+    mine = Weights(
+        url=path.as_uri(),
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        meta={"num_params": 1, "categories": [str(i) for i in range(10)]},
+    )
+    model = tg.get_model("resnet18", weights=mine).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref(x), atol=0, rtol=0)
+
+
+def test_preprocessing_equals_torchvision_preset(photos):
+    from PIL import Image
+    from torchvision.transforms.v2.functional import pil_to_tensor
+
+    ours = tg.get_model_weights("resnet50").IMAGENET1K_V2.transforms()
+    ref = tvm.ResNet50_Weights.IMAGENET1K_V2.transforms()
+    image = pil_to_tensor(Image.open(photos["cat"]).convert("RGB"))
+    # transforms v2 resizes uint8 natively and v1 (torchvision's preset) through float: pixels may
+    # differ by one intensity level, i.e. 1/255/std after normalisation.
+    one_level = 1.0 / 255 / min(tvm.ResNet50_Weights.IMAGENET1K_V2.transforms().std) + 1e-6
+    assert (ours(image) - ref(image)).abs().max() <= one_level
