@@ -8,7 +8,8 @@ import torch
 import torchgraft.core as tg
 from torchgraft.core.testing import check_model
 
-BIG = {"efficientnet_b6", "efficientnet_b7", "resnet152", "wide_resnet50_2", "resnet101"}
+BIG = {"efficientnet_b6", "efficientnet_b7", "resnet152", "wide_resnet50_2", "resnet101", "vit_b_16"}
+CONFIG = {"vit_b_16": {"image_size": 64}}
 
 
 @pytest.mark.parametrize(
@@ -16,4 +17,4 @@ BIG = {"efficientnet_b6", "efficientnet_b7", "resnet152", "wide_resnet50_2", "re
 )
 def test_conformance(name):
     torch.manual_seed(0)
-    check_model(name, config={"num_classes": 7}, inputs=(torch.randn(2, 3, 64, 64),))
+    check_model(name, config={"num_classes": 7, **CONFIG.get(name, {})}, inputs=(torch.randn(2, 3, 64, 64),))

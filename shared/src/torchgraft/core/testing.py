@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .builders import categories_config
+from .builders import fixed_config
 from .compose import classifier, poolings_for
 from .errors import UnknownWeightsError
 from .features import Features, FeatureSpec
@@ -80,7 +80,7 @@ def check_num_params(builder: Callable[..., nn.Module], enum: type[WeightsEnum])
     (built on ``meta``, so even huge models cost nothing)."""
     for member in enum:
         with init_empty():
-            model = builder(weights=None, **categories_config(member))
+            model = builder(weights=None, **fixed_config(member))
         found = count_params(model)
         assert found == member.value.num_params, (
             f"{member}: meta num_params={member.value.num_params}, but the built architecture has {found}"

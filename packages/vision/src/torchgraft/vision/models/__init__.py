@@ -6,6 +6,17 @@ ops are used), so that ``torchgraft.core.list_models()`` stays cheap.
 """
 
 from .efficientnet import EfficientNet, MBConvConfig
+from .mobilenet import InvertedResidualConfig, MobileNetV2, MobileNetV3
 from .resnet import ResNet
+from .vit import VisionTransformer, ViTConfig
 
-__all__ = ["EfficientNet", "MBConvConfig", "ResNet"]
+__all__ = [
+    "EfficientNet",
+    "InvertedResidualConfig",
+    "MBConvConfig",
+    "MobileNetV2",
+    "MobileNetV3",
+    "ResNet",
+    "ViTConfig",
+    "VisionTransformer",
+]

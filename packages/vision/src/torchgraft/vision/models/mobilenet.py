@@ -1,0 +1,347 @@
+"""MobileNetV2 (Sandler et al., 2018) and MobileNetV3 large/small (Howard et al., 2019), in
+torchvision's state-dict layout. ``MobileNetV3`` takes its ``inverted_residual_setting``,
+``last_channel``, ``block`` and ``norm_layer``, so new variants come from configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchgraft.core import Weights, WeightsEnum, build_model, fixed_config
+
+from ._backbone import SequentialBackbone, stage_spec, strides_of
+from ._builders import registered_builder
+from ._layers import ConvNormAct, SqueezeExcitation, make_divisible
+from ._meta import TORCHVISION, imagenet_weights
+
+__all__ = ["InvertedResidualConfig", "MobileNetV2", "MobileNetV3"]
+
+
+def _init_mobilenet(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+# --------------------------------------------------------------------------- MobileNetV2
+class InvertedResidualV2(nn.Module):
+    def __init__(
+        self, inp: int, oup: int, stride: int, expand_ratio: int, norm_layer: Callable[..., nn.Module]
+    ) -> None:
+        super().__init__()
+        hidden = round(inp * expand_ratio)
+        self.use_res_connect = stride == 1 and inp == oup
+        layers: list[nn.Module] = []
+        if expand_ratio != 1:
+            layers.append(ConvNormAct(inp, hidden, 1, norm_layer=norm_layer, activation_layer=nn.ReLU6))
+        layers += [
+            ConvNormAct(hidden, hidden, 3, stride, groups=hidden, norm_layer=norm_layer, activation_layer=nn.ReLU6),
+            nn.Conv2d(hidden, oup, 1, bias=False),
+            norm_layer(oup),
+        ]
+        self.conv = nn.Sequential(*layers)
+        self.out_channels = oup
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+# expansion t, channels c, repeats n, stride s (Sandler et al., table 2)
+V2_SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+class MobileNetV2(SequentialBackbone):
+    def __init__(
+        self,
+        *,
+        num_classes: int = 1000,
+        width_mult: float = 1.0,
+        inverted_residual_setting: Sequence[tuple[int, int, int, int]] = V2_SETTING,
+        round_nearest: int = 8,
+        dropout: float = 0.2,
+        norm_layer: Callable[..., nn.Module] | None = None,
+    ) -> None:
+        super().__init__()
+        norm_layer = norm_layer or nn.BatchNorm2d
+        if any(len(row) != 4 for row in inverted_residual_setting):
+            raise ValueError(f"each inverted_residual_setting row is (t, c, n, s); found {inverted_residual_setting}")
+        channels = make_divisible(32 * width_mult, round_nearest)
+        self.last_channel = make_divisible(1280 * max(1.0, width_mult), round_nearest)
+        layers: list[nn.Module] = [ConvNormAct(3, channels, 3, 2, norm_layer=norm_layer, activation_layer=nn.ReLU6)]
+        shape = [(channels, 2)]
+        for t, c, n, s in inverted_residual_setting:
+            out = make_divisible(c * width_mult, round_nearest)
+            for i in range(n):
+                layers.append(InvertedResidualV2(channels, out, s if i == 0 else 1, t, norm_layer))
+                shape.append((out, s if i == 0 else 1))
+                channels = out
+        layers.append(ConvNormAct(channels, self.last_channel, 1, norm_layer=norm_layer, activation_layer=nn.ReLU6))
+        shape.append((self.last_channel, 1))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
+        self.feature_spec, self._stage_at = stage_spec(strides_of(shape), width=self.last_channel)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _init_mobilenet(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)  # [B, C, 1, 1]
+        return self.classifier(torch.flatten(x, 1))
+
+
+# --------------------------------------------------------------------------- MobileNetV3
+@dataclass(frozen=True)
+class InvertedResidualConfig:
+    input_channels: int
+    kernel: int
+    expanded_channels: int
+    out_channels: int
+    use_se: bool
+    activation: str  # "RE" (ReLU) or "HS" (hard-swish)
+    stride: int
+    dilation: int = 1
+
+    def scaled(self, width_mult: float) -> InvertedResidualConfig:
+        return InvertedResidualConfig(
+            make_divisible(self.input_channels * width_mult),
+            self.kernel,
+            make_divisible(self.expanded_channels * width_mult),
+            make_divisible(self.out_channels * width_mult),
+            self.use_se,
+            self.activation,
+            self.stride,
+            self.dilation,
+        )
+
+
+class InvertedResidualV3(nn.Module):
+    def __init__(self, cnf: InvertedResidualConfig, norm_layer: Callable[..., nn.Module]) -> None:
+        super().__init__()
+        if cnf.stride not in (1, 2):
+            raise ValueError(f"stride must be 1 or 2; found {cnf.stride}")
+        self.use_res_connect = cnf.stride == 1 and cnf.input_channels == cnf.out_channels
+        act = nn.Hardswish if cnf.activation == "HS" else nn.ReLU
+        layers: list[nn.Module] = []
+        if cnf.expanded_channels != cnf.input_channels:
+            layers.append(
+                ConvNormAct(cnf.input_channels, cnf.expanded_channels, 1, norm_layer=norm_layer, activation_layer=act)
+            )
+        stride = 1 if cnf.dilation > 1 else cnf.stride
+        layers.append(
+            ConvNormAct(
+                cnf.expanded_channels,
+                cnf.expanded_channels,
+                cnf.kernel,
+                stride,
+                groups=cnf.expanded_channels,
+                dilation=cnf.dilation,
+                norm_layer=norm_layer,
+                activation_layer=act,
+            )
+        )
+        if cnf.use_se:
+            squeeze = make_divisible(cnf.expanded_channels // 4, 8)
+            layers.append(SqueezeExcitation(cnf.expanded_channels, squeeze, scale_activation=nn.Hardsigmoid))
+        layers.append(
+            ConvNormAct(cnf.expanded_channels, cnf.out_channels, 1, norm_layer=norm_layer, activation_layer=None)
+        )
+        self.block = nn.Sequential(*layers)
+        self.out_channels = cnf.out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.block(x)
+        return out + x if self.use_res_connect else out
+
+
+class MobileNetV3(SequentialBackbone):
+    def __init__(
+        self,
+        inverted_residual_setting: Sequence[InvertedResidualConfig],
+        last_channel: int,
+        *,
+        num_classes: int = 1000,
+        block: Callable[..., nn.Module] | None = None,
+        norm_layer: Callable[..., nn.Module] | None = None,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if not inverted_residual_setting or not all(
+            isinstance(c, InvertedResidualConfig) for c in inverted_residual_setting
+        ):
+            raise TypeError("inverted_residual_setting must be a non-empty sequence of InvertedResidualConfig")
+        block = block or InvertedResidualV3
+        norm_layer = norm_layer or partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
+        first = inverted_residual_setting[0].input_channels
+        layers: list[nn.Module] = [ConvNormAct(3, first, 3, 2, norm_layer=norm_layer, activation_layer=nn.Hardswish)]
+        shape = [(first, 2)]
+        for cnf in inverted_residual_setting:
+            layers.append(block(cnf, norm_layer))
+            shape.append((cnf.out_channels, 1 if cnf.dilation > 1 else cnf.stride))
+        last_in = inverted_residual_setting[-1].out_channels
+        last_out = 6 * last_in
+        layers.append(ConvNormAct(last_in, last_out, 1, norm_layer=norm_layer, activation_layer=nn.Hardswish))
+        shape.append((last_out, 1))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(
+            nn.Linear(last_out, last_channel),
+            nn.Hardswish(inplace=True),
+            nn.Dropout(p=dropout, inplace=True),
+            nn.Linear(last_channel, num_classes),
+        )
+        self.feature_spec, self._stage_at = stage_spec(strides_of(shape), width=last_out)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _init_mobilenet(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.avgpool(self.features(x))  # [B, C, 1, 1]
+        return self.classifier(torch.flatten(x, 1))
+
+
+def v3_setting(
+    arch: str, *, width_mult: float = 1.0, reduced_tail: bool = False, dilated: bool = False
+) -> tuple[list[InvertedResidualConfig], int]:
+    """The paper's large/small stage tables (Howard et al., tables 1 and 2) and last_channel."""
+    r = 2 if reduced_tail else 1
+    d = 2 if dilated else 1
+    c = InvertedResidualConfig
+    if arch == "large":
+        rows = [
+            c(16, 3, 16, 16, False, "RE", 1), c(16, 3, 64, 24, False, "RE", 2), c(24, 3, 72, 24, False, "RE", 1),
+            c(24, 5, 72, 40, True, "RE", 2), c(40, 5, 120, 40, True, "RE", 1), c(40, 5, 120, 40, True, "RE", 1),
+            c(40, 3, 240, 80, False, "HS", 2), c(80, 3, 200, 80, False, "HS", 1), c(80, 3, 184, 80, False, "HS", 1),
+            c(80, 3, 184, 80, False, "HS", 1), c(80, 3, 480, 112, True, "HS", 1), c(112, 3, 672, 112, True, "HS", 1),
+            c(112, 5, 672, 160 // r, True, "HS", 2, d), c(160 // r, 5, 960 // r, 160 // r, True, "HS", 1, d),
+            c(160 // r, 5, 960 // r, 160 // r, True, "HS", 1, d),
+        ]  # fmt: skip
+        last = 1280 // r
+    elif arch == "small":
+        rows = [
+            c(16, 3, 16, 16, True, "RE", 2), c(16, 3, 72, 24, False, "RE", 2), c(24, 3, 88, 24, False, "RE", 1),
+            c(24, 5, 96, 40, True, "HS", 2), c(40, 5, 240, 40, True, "HS", 1), c(40, 5, 240, 40, True, "HS", 1),
+            c(40, 5, 120, 48, True, "HS", 1), c(48, 5, 144, 48, True, "HS", 1), c(48, 5, 288, 96 // r, True, "HS", 2, d),
+            c(96 // r, 5, 576 // r, 96 // r, True, "HS", 1, d), c(96 // r, 5, 576 // r, 96 // r, True, "HS", 1, d),
+        ]  # fmt: skip
+        last = 1024 // r
+    else:
+        raise ValueError(f"MobileNetV3 arch must be 'large' or 'small'; found {arch!r}")
+    return [row.scaled(width_mult) for row in rows], make_divisible(last * width_mult)
+
+
+def _build_v2(weights: Weights | WeightsEnum | None, progress: bool, config: dict[str, Any]) -> MobileNetV2:
+    return build_model(
+        MobileNetV2,
+        weights=weights,
+        progress=progress,
+        config=config,
+        fixed=fixed_config(weights),
+        head=("classifier.",),
+    )
+
+
+def _build_v3(arch: str, weights: Weights | WeightsEnum | None, progress: bool, config: dict[str, Any]) -> MobileNetV3:
+    shape = {k: config.pop(k) for k in ("width_mult", "reduced_tail", "dilated") if k in config}
+    setting, last = v3_setting(arch, **shape)
+    return build_model(
+        partial(MobileNetV3, setting, last),
+        weights=weights,
+        progress=progress,
+        config=config,
+        fixed=fixed_config(weights),
+        head=("classifier.3.",),
+    )
+
+
+# --------------------------------------------------------------------------- weights
+_v1 = partial(imagenet_weights, crop=224, resize=256)
+_v2 = partial(imagenet_weights, crop=224, resize=232)
+_V3_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#mobilenetv3-large--small"
+
+
+class MobileNet_V2_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _v1(
+        TORCHVISION + "mobilenet_v2-b0353104.pth",
+        num_params=3504872,
+        acc1=71.878,
+        acc5=90.286,
+        gflops=0.301,
+        recipe="https://github.com/pytorch/vision/tree/main/references/classification#mobilenetv2",
+    )
+    IMAGENET1K_V2 = _v2(
+        TORCHVISION + "mobilenet_v2-7ebf99e0.pth",
+        num_params=3504872,
+        acc1=72.154,
+        acc5=90.822,
+        gflops=0.301,
+        recipe="https://github.com/pytorch/vision/issues/3995#new-recipe-with-reg-tuning",
+    )
+    DEFAULT = IMAGENET1K_V2
+
+
+class MobileNet_V3_Large_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _v1(
+        TORCHVISION + "mobilenet_v3_large-8738ca79.pth",
+        num_params=5483032,
+        acc1=74.042,
+        acc5=91.34,
+        gflops=0.217,
+        recipe=_V3_RECIPE,
+    )
+    IMAGENET1K_V2 = _v2(
+        TORCHVISION + "mobilenet_v3_large-5c1a4163.pth",
+        num_params=5483032,
+        acc1=75.274,
+        acc5=92.566,
+        gflops=0.217,
+        recipe="https://github.com/pytorch/vision/issues/3995#new-recipe-with-reg-tuning",
+    )
+    DEFAULT = IMAGENET1K_V2
+
+
+class MobileNet_V3_Small_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _v1(
+        TORCHVISION + "mobilenet_v3_small-047dcff4.pth",
+        num_params=2542856,
+        acc1=67.668,
+        acc5=87.402,
+        gflops=0.057,
+        recipe=_V3_RECIPE,
+    )
+    DEFAULT = IMAGENET1K_V1
+
+
+# --------------------------------------------------------------------------- builders
+mobilenet_v2 = registered_builder(
+    "mobilenet_v2", MobileNet_V2_Weights, _build_v2, doc="mobilenet_v2: MobileNetV2 (width_mult=...).", module=__name__
+)
+mobilenet_v3_large = registered_builder(
+    "mobilenet_v3_large",
+    MobileNet_V3_Large_Weights,
+    partial(_build_v3, "large"),
+    doc="mobilenet_v3_large: MobileNetV3-Large.",
+    module=__name__,
+)
+mobilenet_v3_small = registered_builder(
+    "mobilenet_v3_small",
+    MobileNet_V3_Small_Weights,
+    partial(_build_v3, "small"),
+    doc="mobilenet_v3_small: MobileNetV3-Small.",
+    module=__name__,
+)

@@ -1,0 +1,234 @@
+"""Vision Transformer (Dosovitskiy et al., 2021) in torchvision's state-dict layout (``conv_proj``,
+``class_token``, ``encoder.layers.encoder_layer_N``, ``heads.head``), with attention through
+``scaled_dot_product_attention``. As a backbone it is a sequence of patch tokens ``[B, 1 + N, D]``
+whose pooled output is the class token.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from torchgraft.core import Features, FeatureSpec, Weights, WeightsEnum, build_model, fixed_config
+
+from ._builders import registered_builder
+from ._meta import TORCHVISION, imagenet_weights
+
+__all__ = ["SelfAttention", "VisionTransformer", "ViTConfig"]
+
+
+@dataclass(frozen=True)
+class ViTConfig:
+    image_size: int = 224
+    patch_size: int = 16
+    num_layers: int = 12
+    num_heads: int = 12
+    hidden_dim: int = 768
+    mlp_dim: int = 3072
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with ``nn.MultiheadAttention``'s parameter names (so its
+    checkpoints load), computed with ``scaled_dot_product_attention``."""
+
+    def __init__(self, dim: int, num_heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"hidden_dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads, self.dropout = num_heads, dropout
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.empty(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.in_proj_bias)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, D = x.shape
+        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # [B, T, 3D]
+        q, k, v = qkv.view(B, T, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)  # [B, H, T, Dh] each
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        return self.out_proj(out.transpose(1, 2).reshape(B, T, D))
+
+
+class EncoderBlock(nn.Module):
+    def __init__(
+        self, cfg: ViTConfig, *, dropout: float, attention_dropout: float, norm_layer: Callable[..., nn.Module]
+    ) -> None:
+        super().__init__()
+        self.ln_1 = norm_layer(cfg.hidden_dim)
+        self.self_attention = SelfAttention(cfg.hidden_dim, cfg.num_heads, attention_dropout)
+        self.dropout = nn.Dropout(dropout)
+        self.ln_2 = norm_layer(cfg.hidden_dim)
+        self.mlp = nn.Sequential(
+            nn.Linear(cfg.hidden_dim, cfg.mlp_dim),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(cfg.mlp_dim, cfg.hidden_dim),
+            nn.Dropout(dropout),
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.self_attention.reset_parameters()
+        for layer in (self.mlp[0], self.mlp[3]):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.normal_(layer.bias, std=1e-6)
+        self.ln_1.reset_parameters()
+        self.ln_2.reset_parameters()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.dropout(self.self_attention(self.ln_1(x)))
+        return x + self.mlp(self.ln_2(x))
+
+
+class Encoder(nn.Module):
+    def __init__(
+        self,
+        cfg: ViTConfig,
+        seq_length: int,
+        *,
+        dropout: float,
+        attention_dropout: float,
+        norm_layer: Callable[..., nn.Module],
+    ) -> None:
+        super().__init__()
+        self.pos_embedding = nn.Parameter(torch.empty(1, seq_length, cfg.hidden_dim))
+        self.dropout = nn.Dropout(dropout)
+        block = partial(EncoderBlock, cfg, dropout=dropout, attention_dropout=attention_dropout, norm_layer=norm_layer)
+        self.layers = nn.Sequential(OrderedDict((f"encoder_layer_{i}", block()) for i in range(cfg.num_layers)))
+        self.ln = norm_layer(cfg.hidden_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.pos_embedding, std=0.02)
+        for layer in self.layers:
+            layer.reset_parameters()
+        self.ln.reset_parameters()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] != self.pos_embedding.shape[1]:
+            raise ValueError(
+                f"expected {self.pos_embedding.shape[1]} tokens (the image size the model was built for); found {x.shape[1]}"
+            )
+        return self.ln(self.layers(self.dropout(x + self.pos_embedding)))
+
+
+class VisionTransformer(nn.Module):
+    def __init__(
+        self,
+        cfg: ViTConfig,
+        *,
+        num_classes: int = 1000,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        norm_layer: Callable[..., nn.Module] | None = None,
+    ) -> None:
+        super().__init__()
+        if cfg.image_size % cfg.patch_size:
+            raise ValueError(f"image_size {cfg.image_size} is not divisible by patch_size {cfg.patch_size}")
+        self.cfg = cfg
+        norm_layer = norm_layer or partial(nn.LayerNorm, eps=1e-6)
+        self.conv_proj = nn.Conv2d(3, cfg.hidden_dim, cfg.patch_size, cfg.patch_size)
+        seq_length = (cfg.image_size // cfg.patch_size) ** 2 + 1
+        self.class_token = nn.Parameter(torch.empty(1, 1, cfg.hidden_dim))
+        self.encoder = Encoder(
+            cfg, seq_length, dropout=dropout, attention_dropout=attention_dropout, norm_layer=norm_layer
+        )
+        self.heads = nn.Sequential(OrderedDict(head=nn.Linear(cfg.hidden_dim, num_classes)))
+        self.feature_spec = FeatureSpec(kind="sequence", width=cfg.hidden_dim, pooled_width=cfg.hidden_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        fan_in = self.conv_proj.in_channels * self.conv_proj.kernel_size[0] * self.conv_proj.kernel_size[1]
+        nn.init.trunc_normal_(self.conv_proj.weight, std=math.sqrt(1 / fan_in))
+        nn.init.zeros_(self.conv_proj.bias)
+        nn.init.zeros_(self.class_token)
+        self.encoder.reset_parameters()
+        nn.init.zeros_(self.heads.head.weight)
+        nn.init.zeros_(self.heads.head.bias)
+
+    def forward_features(self, x: torch.Tensor) -> Features:
+        n, _, h, w = x.shape
+        size = self.cfg.image_size
+        if (h, w) != (size, size):
+            raise ValueError(f"expected {size}x{size} images; found {h}x{w}")
+        x = self.conv_proj(x).flatten(2).transpose(1, 2)  # [B, N, D]
+        x = torch.cat([self.class_token.expand(n, -1, -1), x], dim=1)  # [B, 1 + N, D]
+        x = self.encoder(x)
+        return Features(last=x, pooled=x[:, 0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.heads(self.forward_features(x).pooled)
+
+
+def _build(
+    cfg: ViTConfig, weights: Weights | WeightsEnum | None, progress: bool, config: dict[str, Any]
+) -> VisionTransformer:
+    def factory(*, image_size: int = cfg.image_size, **rest: Any) -> VisionTransformer:
+        return VisionTransformer(replace(cfg, image_size=image_size), **rest)
+
+    return build_model(
+        factory, weights=weights, progress=progress, config=config, fixed=fixed_config(weights), head=("heads.",)
+    )
+
+
+class ViT_B_16_Weights(WeightsEnum):
+    IMAGENET1K_V1 = imagenet_weights(
+        TORCHVISION + "vit_b_16-c867db91.pth",
+        num_params=86567656,
+        acc1=81.072,
+        acc5=95.318,
+        gflops=17.564,
+        crop=224,
+        resize=256,
+        recipe="https://github.com/pytorch/vision/tree/main/references/classification#vit_b_16",
+        config={"image_size": 224},
+    )
+    IMAGENET1K_SWAG_E2E_V1 = imagenet_weights(
+        TORCHVISION + "vit_b_16_swag-9ac1b537.pth",
+        num_params=86859496,
+        acc1=85.304,
+        acc5=97.65,
+        gflops=55.484,
+        crop=384,
+        resize=384,
+        interpolation="bicubic",
+        recipe="https://github.com/facebookresearch/SWAG",
+        license="CC-BY-NC-4.0",
+        config={"image_size": 384},
+    )
+    IMAGENET1K_SWAG_LINEAR_V1 = imagenet_weights(
+        TORCHVISION + "vit_b_16_lc_swag-4e70ced5.pth",
+        num_params=86567656,
+        acc1=81.886,
+        acc5=96.18,
+        gflops=17.564,
+        crop=224,
+        resize=224,
+        interpolation="bicubic",
+        recipe="https://github.com/pytorch/vision/pull/5793",
+        license="CC-BY-NC-4.0",
+        config={"image_size": 224},
+    )
+    DEFAULT = IMAGENET1K_V1
+
+
+vit_b_16 = registered_builder(
+    "vit_b_16",
+    ViT_B_16_Weights,
+    partial(_build, ViTConfig()),
+    doc="vit_b_16: ViT-Base, 16x16 patches (image_size=... to change the input size).",
+    module=__name__,
+)
