@@ -52,7 +52,7 @@ class ImageClassification:
     def describe(self) -> str:
         return (
             f"resize {self.resize_size} ({self.interpolation}), center crop {self.crop_size}, "
-            f"scale to [0, 1], normalise mean={list(self.mean)} std={list(self.std)}"
+            f"scale to [0, 1], normalise mean={[round(m, 4) for m in self.mean]} std={[round(v, 4) for v in self.std]}"
         )
 
 

@@ -1,0 +1,59 @@
+"""``torchgraft classify``: ImageNet top-K labels for image files (a ``torchgraft.cli`` plugin)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+DEFAULT_MODEL = "efficientnet_lite0"
+
+
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("classify", parents=[common], help="top-K ImageNet labels for images")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, ...)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"a vision classifier (default {DEFAULT_MODEL})")
+    p.add_argument("--weights", default="DEFAULT", help="weights name of that model (default DEFAULT)")
+    p.add_argument("--top", type=int, default=5, help="how many labels per image (default 5)")
+    p.set_defaults(func=classify)
+
+
+def classify(args: argparse.Namespace) -> int:
+    import torch
+
+    import torchgraft.core as tg
+    from torchgraft.core.cli import emit
+
+    if args.top < 1:
+        raise ValueError(f"--top must be at least 1; found {args.top}")
+    enum = tg.get_model_weights(args.model)
+    weights = enum.verify(args.weights)
+    categories = weights.meta.get("categories")
+    if not categories or weights.transforms is None:
+        raise ValueError(f"{weights} is not an image classifier's weights (no categories or preprocessing)")
+    model = tg.get_model(args.model, weights=weights).eval()
+    preprocess = weights.transforms()
+    results = []
+    with torch.inference_mode():
+        for path in args.images:
+            probs = model(preprocess(path).unsqueeze(0)).softmax(dim=-1)[0]
+            top = probs.topk(min(args.top, probs.numel()))
+            results.append(
+                {
+                    "file": path,
+                    "top": [
+                        {"index": int(i), "label": categories[int(i)], "probability": round(float(p), 6)}
+                        for p, i in zip(top.values, top.indices, strict=True)
+                    ],
+                }
+            )
+    data = {"model": args.model, "weights": str(weights), "results": results}
+
+    def text(d: dict[str, Any]) -> str:
+        lines = [f"{d['model']} ({d['weights']})"]
+        for r in d["results"]:
+            lines.append(f"{r['file']}:")
+            lines += [f"  {t['probability']:7.2%}  {t['label']}" for t in r["top"]]
+        return "\n".join(lines)
+
+    emit(args, data, text)
+    return 0
