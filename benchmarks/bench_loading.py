@@ -16,26 +16,21 @@ import argparse
 import hashlib
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from _harness import run_child
+
 MODELS = {"resnet50": "~25 M params", "vit_b_16": "~87 M params"}
 
 CHILD = r"""
-import json, sys, time
 import torch, torchvision
 from torchgraft.core import Weights, build_model
 arch, path, sha, method = sys.argv[1:5]
 torch.set_num_threads(1)
 factory = getattr(torchvision.models, arch)
-def peak_mb():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS
-base_peak = peak_mb()
+reset_peak()
 t0 = time.perf_counter()
 if method == "usual":
     model = factory()
@@ -50,17 +45,15 @@ else:
     fmt = "safetensors" if path.endswith(".safetensors") else "pth"
     model = build_model(factory, weights=Weights(url="file://" + path, sha256=sha, meta={"num_params": 1}, format=fmt), config={})
 elapsed = time.perf_counter() - t0
-peak = max(peak_mb() - base_peak, 0.0)
+peak = peak_mb()
 with torch.no_grad():
     total = sum(float(p.sum()) for p in model.parameters())
-touched = max(peak_mb() - base_peak, 0.0)
-print(json.dumps({"time": elapsed, "peak": peak, "touch": touched}))
+report(time=elapsed, peak=peak, touch=peak_mb())
 """
 
 
 def run(arch: str, path: Path, sha: str, method: str) -> dict:
-    out = subprocess.check_output([sys.executable, "-c", CHILD, arch, str(path), sha, method], text=True)
-    return json.loads(out.strip().splitlines()[-1])
+    return run_child(CHILD, arch, str(path), sha, method)
 
 
 def main() -> int:

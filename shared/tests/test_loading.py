@@ -42,16 +42,23 @@ def test_meta_build_then_load_equals_original(conv_net, save_checkpoint, image, 
 
 def test_init_empty_skips_initialisation_but_keeps_buffers(encoder, monkeypatch):
     calls = []
-    monkeypatch.setattr(nn.init, "normal_", lambda t, *a, **k: calls.append(t.device.type) or t)
+    recorder = lambda t, *a, **k: calls.append(t.device.type) or t  # noqa: E731
+    monkeypatch.setattr(nn.init, "normal_", recorder)
     with init_empty():
         model = encoder()
         model.reset_parameters()
-    assert calls and set(calls) == {"meta"}, "initialisers should only ever see meta tensors"
+        torch.empty(2).normal_()  # real tensors are still initialised inside the context
+    assert calls == [], "initialisers must not run on meta tensors"
+    assert nn.init.normal_ is recorder, "the initialisers are restored afterwards"
     assert {p.device.type for p in model.parameters()} == {"meta"}
     # Non-persistent buffers keep the values the constructor computed.
     assert torch.equal(model.position_ids, torch.arange(32))
     # register_parameter is restored afterwards.
     assert nn.Linear(2, 2).weight.device.type == "cpu"
+    with init_empty():
+        real = torch.zeros(1000)
+        nn.init.normal_(real)
+    assert calls == ["cpu"]
 
 
 def _mapped_ranges(path: Path) -> list[tuple[int, int]]:

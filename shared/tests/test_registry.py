@@ -20,7 +20,7 @@ def regtiny_a(*, weights: RegTiny_Weights | str | None = None, progress: bool = 
     return nn.Linear(2, 2, **config)
 
 
-@tg.register_model(domain="vision")
+@tg.register_model(domain="scratch")
 def regtiny_b(*, weights: None = None, progress: bool = True, **config: Any) -> nn.Module:
     return nn.Linear(2, 3, **config)
 
@@ -30,7 +30,7 @@ def test_list_models_filters_by_pattern_and_domain():
     assert tg.list_models("regtiny_*") == ["regtiny_a", "regtiny_b"]
     assert tg.list_models("regtiny_*", exclude="*_b") == ["regtiny_a"]
     assert tg.list_models(["regtiny_a", "nothing*"]) == ["regtiny_a"]
-    assert "regtiny_b" in tg.list_models(domain="vision") and "regtiny_a" not in tg.list_models(domain="vision")
+    assert "regtiny_b" in tg.list_models(domain="scratch") and "regtiny_a" not in tg.list_models(domain="scratch")
     assert "regtiny_a" in tg.list_models(domain="user")
 
 

