@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 import pytest
 import torch
@@ -143,3 +144,13 @@ def test_enum_member_goes_through_the_same_path(conv_net, save_checkpoint):
 def test_unknown_config_is_never_silently_ignored(conv_net):
     with pytest.raises(TypeError, match="no_such_option"):
         build_model(conv_net, weights=None, config={"no_such_option": 1})
+
+
+def test_architecture_only_builds_what_the_weights_need_without_fetching(conv_net):
+    from torchgraft.core import architecture_only
+
+    never_fetched = make_weights(Path("/nonexistent/never.safetensors"), "0" * 64, num_classes=4)
+    with architecture_only():
+        model = build_model(conv_net, weights=never_fetched, config={}, fixed=categories_config(never_fetched))
+    assert model.fc.out_features == 4
+    assert {p.device.type for p in model.parameters()} == {"meta"}

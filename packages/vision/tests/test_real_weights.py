@@ -108,7 +108,9 @@ def test_outputs_equal_the_library_the_checkpoint_was_published_for(lite0, photo
     from efficientnet_lite_pytorch import EfficientNet
 
     with contextlib.redirect_stdout(io.StringIO()):
-        reference = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+        reference = EfficientNet.from_pretrained(
+            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+        )
     reference.eval()
     model, weights = lite0
     x = torch.stack([weights.transforms()(photos[name]) for name in ("cat", "coffee", "flower")])

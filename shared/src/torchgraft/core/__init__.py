@@ -2,7 +2,7 @@
 the composition contract that attaches any task head to any backbone."""
 
 from ._version import __version__
-from .builders import build_model, categories_config, fixed_config
+from .builders import architecture_only, build_model, categories_config, fixed_config
 from .compose import ClassifierHead, Composite, Head, Pool, classifier, compose, poolings_for
 from .errors import (
     BackboneContractError,
@@ -70,6 +70,7 @@ __all__ = [
     "WeightsMismatchError",
     "WeightsSourceError",
     "__version__",
+    "architecture_only",
     "build_model",
     "cache_root",
     "download",

@@ -14,7 +14,9 @@ A builder reads::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from torch import nn
@@ -23,7 +25,22 @@ from .errors import ConfigConflictError
 from .loading import init_empty, load_weights
 from .weights import Weights, WeightsEnum
 
-__all__ = ["build_model", "categories_config", "fixed_config"]
+__all__ = ["architecture_only", "build_model", "categories_config", "fixed_config"]
+
+_ARCHITECTURE_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("torchgraft_architecture_only", default=False)
+
+
+@contextlib.contextmanager
+def architecture_only() -> Iterator[None]:
+    """Within this context, builders given weights build the architecture those weights need
+    (parameters on ``meta``) and skip fetching and loading them: how the conformance kit counts a
+    checkpoint's parameters without downloading it."""
+    token = _ARCHITECTURE_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _ARCHITECTURE_ONLY.reset(token)
+
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -79,6 +96,8 @@ def build_model(
             config[key] = value
     with init_empty():
         model = factory(**config)
+    if _ARCHITECTURE_ONLY.get():
+        return model
     load_weights(
         model,
         weights,

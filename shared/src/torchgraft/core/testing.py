@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .builders import fixed_config
+from .builders import architecture_only
 from .compose import classifier, poolings_for
 from .errors import UnknownWeightsError
 from .features import Features, FeatureSpec
@@ -77,10 +77,10 @@ def check_weights_enum(enum: type[WeightsEnum], required_meta: Sequence[str] = R
 
 def check_num_params(builder: Callable[..., nn.Module], enum: type[WeightsEnum]) -> None:
     """``meta["num_params"]`` equals the parameters of the architecture each member is built into
-    (built on ``meta``, so even huge models cost nothing)."""
+    (built on ``meta`` and never downloaded, so even huge models cost nothing)."""
     for member in enum:
-        with init_empty():
-            model = builder(weights=None, **fixed_config(member))
+        with architecture_only():
+            model = builder(weights=member)
         found = count_params(model)
         assert found == member.value.num_params, (
             f"{member}: meta num_params={member.value.num_params}, but the built architecture has {found}"

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageClassification"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageClassification", "ObjectDetection", "SemanticSegmentation"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -54,6 +54,48 @@ class ImageClassification:
             f"resize {self.resize_size} ({self.interpolation}), center crop {self.crop_size}, "
             f"scale to [0, 1], normalise mean={[round(m, 4) for m in self.mean]} std={[round(v, 4) for v in self.std]}"
         )
+
+
+@dataclass(frozen=True)
+class SemanticSegmentation:
+    """Resize the shorter side to ``resize_size`` (no crop: every pixel gets a label), scale to
+    [0, 1] and normalise."""
+
+    resize_size: int = 520
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def __call__(self, images: Any) -> Any:
+        from torchvision.transforms import InterpolationMode, v2
+
+        pipeline = v2.Compose(
+            [
+                v2.Resize(self.resize_size, interpolation=InterpolationMode.BILINEAR, antialias=True),
+                v2.ToDtype(torch.float32, scale=True),
+                v2.Normalize(mean=list(self.mean), std=list(self.std)),
+            ]
+        )
+        if isinstance(images, (list, tuple)):
+            return [pipeline(_to_rgb_uint8(image)) for image in images]
+        return pipeline(_to_rgb_uint8(images))
+
+    def describe(self) -> str:
+        return f"resize {self.resize_size} (bilinear), scale to [0, 1], normalise"
+
+
+@dataclass(frozen=True)
+class ObjectDetection:
+    """Detection models resize and normalise inside the model: this only turns a path, PIL image
+    or uint8 tensor into a float ``[3, H, W]`` tensor in [0, 1] (a list stays a list, since
+    detection images may differ in size)."""
+
+    def __call__(self, images: Any) -> Any:
+        if isinstance(images, (list, tuple)):
+            return [self(image) for image in images]
+        return _to_rgb_uint8(images).to(torch.float32) / 255.0
+
+    def describe(self) -> str:
+        return "to RGB, scale to [0, 1] (the model resizes and normalises)"
 
 
 def _to_rgb_uint8(image: Any) -> torch.Tensor:

@@ -181,6 +181,10 @@ class EfficientNet(SequentialBackbone):
         self.feature_spec, self._stage_at = stage_spec(strides_of(shape), width=head)
         self.reset_parameters()
 
+    def reset_classifier(self, num_classes: int) -> None:
+        """A fresh linear classifier for ``num_classes``, or none for 0: a pure backbone."""
+        self.classifier[1] = nn.Linear(self.feature_spec.width, num_classes) if num_classes else nn.Identity()
+
     def reset_parameters(self) -> None:
         for m in self.modules():
             if isinstance(m, nn.Conv2d):

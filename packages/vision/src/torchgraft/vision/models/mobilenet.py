@@ -38,6 +38,18 @@ def _init_mobilenet(model: nn.Module) -> None:
 
 
 # --------------------------------------------------------------------------- MobileNetV2
+class _ResettableClassifier:
+    classifier: nn.Sequential
+    feature_spec: object
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A fresh last linear layer for ``num_classes``, or none for 0."""
+        last = len(self.classifier) - 1
+        fc = self.classifier[last]
+        in_features = fc.in_features if isinstance(fc, nn.Linear) else self.classifier[0].out_features if last else 0
+        self.classifier[last] = nn.Linear(in_features, num_classes) if num_classes else nn.Identity()
+
+
 class InvertedResidualV2(nn.Module):
     def __init__(
         self, inp: int, oup: int, stride: int, expand_ratio: int, norm_layer: Callable[..., nn.Module]
@@ -64,7 +76,7 @@ class InvertedResidualV2(nn.Module):
 V2_SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
 
 
-class MobileNetV2(SequentialBackbone):
+class MobileNetV2(_ResettableClassifier, SequentialBackbone):
     def __init__(
         self,
         *,
@@ -170,7 +182,7 @@ class InvertedResidualV3(nn.Module):
         return out
 
 
-class MobileNetV3(SequentialBackbone):
+class MobileNetV3(_ResettableClassifier, SequentialBackbone):
     def __init__(
         self,
         inverted_residual_setting: Sequence[InvertedResidualConfig],

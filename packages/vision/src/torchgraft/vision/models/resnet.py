@@ -166,6 +166,10 @@ class ResNet(nn.Module):
         layers += [block(self.inplanes, planes, dilation=self.dilation, **common) for _ in range(1, n)]
         return nn.Sequential(*layers)
 
+    def reset_classifier(self, num_classes: int) -> None:
+        """A fresh ``fc`` for ``num_classes``, or none (``nn.Identity``) for 0: a pure backbone."""
+        self.fc = nn.Linear(self.feature_spec.width, num_classes) if num_classes else nn.Identity()
+
     def reset_parameters(self) -> None:
         for m in self.modules():
             if isinstance(m, nn.Conv2d):

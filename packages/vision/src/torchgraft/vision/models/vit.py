@@ -150,14 +150,22 @@ class VisionTransformer(nn.Module):
         self.feature_spec = FeatureSpec(kind="sequence", width=cfg.hidden_dim, pooled_width=cfg.hidden_dim)
         self.reset_parameters()
 
+    def reset_classifier(self, num_classes: int) -> None:
+        """A fresh (zero) head for ``num_classes``, or none for 0."""
+        self.heads.head = nn.Linear(self.cfg.hidden_dim, num_classes) if num_classes else nn.Identity()
+        if num_classes:
+            nn.init.zeros_(self.heads.head.weight)
+            nn.init.zeros_(self.heads.head.bias)
+
     def reset_parameters(self) -> None:
         fan_in = self.conv_proj.in_channels * self.conv_proj.kernel_size[0] * self.conv_proj.kernel_size[1]
         nn.init.trunc_normal_(self.conv_proj.weight, std=math.sqrt(1 / fan_in))
         nn.init.zeros_(self.conv_proj.bias)
         nn.init.zeros_(self.class_token)
         self.encoder.reset_parameters()
-        nn.init.zeros_(self.heads.head.weight)
-        nn.init.zeros_(self.heads.head.bias)
+        if isinstance(self.heads.head, nn.Linear):
+            nn.init.zeros_(self.heads.head.weight)
+            nn.init.zeros_(self.heads.head.bias)
 
     def forward_features(self, x: torch.Tensor) -> Features:
         n, _, h, w = x.shape

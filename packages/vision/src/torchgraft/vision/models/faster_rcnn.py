@@ -1,0 +1,313 @@
+"""Faster R-CNN with a feature pyramid built from any spatial backbone's stages (Ren et al., 2015;
+Lin et al., 2017), keeping torchvision's calling convention and state-dict layout.
+
+``FasterRCNN(backbone, num_classes)`` takes a torchgraft spatial backbone (its ``feature_spec``
+stages feed the FPN) or a torchvision-style module with ``out_channels`` returning a dict of maps.
+Images are a list of float ``[3, H, W]`` tensors in [0, 1]; training returns a dict of losses,
+eval a list of ``{"boxes", "labels", "scores"}``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from torchgraft.core import (
+    IncompatibleHeadError,
+    Weights,
+    WeightsEnum,
+    build_model,
+    check_backbone,
+    fixed_config,
+    get_model,
+    register_model,
+)
+
+from .._imagenet import coco_categories
+from ..transforms import IMAGENET_MEAN, IMAGENET_STD, ObjectDetection
+from ._builders import registered_builder
+from ._meta import TORCHVISION
+from .detection_parts import RPN, AnchorGenerator, BoxPredictor, DetectionTransform, RoIHeads, RPNHead, TwoMLPHead
+
+__all__ = ["BackboneWithFPN", "FasterRCNN", "freeze_batchnorm"]
+
+
+class BackboneWithFPN(nn.Module):
+    """A spatial backbone (``body``) whose stages feed a feature pyramid (``fpn``): maps
+    ``"0".."n-1"`` at the stages' strides, each ``out_channels`` wide, plus ``"pool"``."""
+
+    def __init__(
+        self, body: nn.Module, stage_names: Sequence[str], in_channels: Sequence[int], out_channels: int = 256
+    ) -> None:
+        super().__init__()
+        from torchvision.ops import FeaturePyramidNetwork
+        from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+        self.body = body
+        self.stage_names = list(stage_names)
+        self.fpn = FeaturePyramidNetwork(list(in_channels), out_channels, extra_blocks=LastLevelMaxPool())
+        self.out_channels = out_channels
+
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
+        stages = self.body.forward_features(x).stages
+        return self.fpn(OrderedDict((str(i), stages[name]) for i, name in enumerate(self.stage_names)))
+
+
+def pyramid_from_spec(backbone: nn.Module, *, max_levels: int = 4, out_channels: int = 256) -> BackboneWithFPN:
+    """Wraps a torchgraft spatial backbone: its last ``max_levels`` stages of stride >= 4."""
+    spec = check_backbone(backbone)
+    stages = [s for s in spec.stages if s.stride >= 4][-max_levels:]
+    if spec.kind != "spatial" or len(stages) < 2:
+        raise IncompatibleHeadError(
+            f"a feature pyramid needs a spatial backbone with at least two stages of stride >= 4; "
+            f"{type(backbone).__name__} produces {spec.kind} features with stages {[(s.name, s.stride) for s in spec.stages]}"
+        )
+    return BackboneWithFPN(backbone, [s.name for s in stages], [s.channels for s in stages], out_channels)
+
+
+def freeze_batchnorm(module: nn.Module) -> nn.Module:
+    """Replaces every ``BatchNorm2d`` by a ``FrozenBatchNorm2d`` holding the same statistics (what
+    detection fine-tuning with small batches needs); returns ``module``."""
+    from torchvision.ops import FrozenBatchNorm2d
+
+    for name, child in list(module.named_children()):
+        if type(child) is nn.BatchNorm2d:
+            frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
+            with torch.no_grad():
+                for key in ("weight", "bias", "running_mean", "running_var"):
+                    source = getattr(child, key)
+                    if source is not None and source.device.type != "meta":
+                        getattr(frozen, key).copy_(source)
+            setattr(module, name, frozen)
+        else:
+            freeze_batchnorm(child)
+    return module
+
+
+class FasterRCNN(nn.Module):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        num_classes: int = 91,
+        *,
+        min_size: int = 800,
+        max_size: int = 1333,
+        image_mean: Sequence[float] = IMAGENET_MEAN,
+        image_std: Sequence[float] = IMAGENET_STD,
+        anchor_sizes: Sequence[Sequence[int]] = ((32,), (64,), (128,), (256,), (512,)),
+        aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+        rpn_pre_nms_top_n_train: int = 2000,
+        rpn_pre_nms_top_n_test: int = 1000,
+        rpn_post_nms_top_n_train: int = 2000,
+        rpn_post_nms_top_n_test: int = 1000,
+        rpn_nms_thresh: float = 0.7,
+        rpn_fg_iou_thresh: float = 0.7,
+        rpn_bg_iou_thresh: float = 0.3,
+        rpn_batch_size_per_image: int = 256,
+        rpn_positive_fraction: float = 0.5,
+        rpn_score_thresh: float = 0.0,
+        box_score_thresh: float = 0.05,
+        box_nms_thresh: float = 0.5,
+        box_detections_per_img: int = 100,
+        box_fg_iou_thresh: float = 0.5,
+        box_bg_iou_thresh: float = 0.5,
+        box_batch_size_per_image: int = 512,
+        box_positive_fraction: float = 0.25,
+        representation_size: int = 1024,
+    ) -> None:
+        super().__init__()
+        from torchvision.ops import MultiScaleRoIAlign
+
+        if hasattr(backbone, "feature_spec") and not hasattr(backbone, "out_channels"):
+            backbone = pyramid_from_spec(backbone)
+        if not hasattr(backbone, "out_channels"):
+            raise IncompatibleHeadError(
+                f"FasterRCNN needs a torchgraft spatial backbone or a module with out_channels returning a dict of maps; "
+                f"found {type(backbone).__name__}"
+            )
+        channels = backbone.out_channels
+        levels = len(getattr(backbone, "stage_names", ["0", "1", "2", "3"]))
+        if len(anchor_sizes) != levels + 1:
+            anchor_sizes = tuple((32 * 2**i,) for i in range(levels + 1))
+        anchors = AnchorGenerator(anchor_sizes, (tuple(aspect_ratios),) * len(anchor_sizes))
+        self.transform = DetectionTransform(min_size, max_size, image_mean, image_std)
+        self.backbone = backbone
+        self.rpn = RPN(
+            anchors,
+            RPNHead(channels, anchors.num_anchors_per_location()[0]),
+            fg_iou_thresh=rpn_fg_iou_thresh,
+            bg_iou_thresh=rpn_bg_iou_thresh,
+            batch_size_per_image=rpn_batch_size_per_image,
+            positive_fraction=rpn_positive_fraction,
+            pre_nms_top_n={"training": rpn_pre_nms_top_n_train, "testing": rpn_pre_nms_top_n_test},
+            post_nms_top_n={"training": rpn_post_nms_top_n_train, "testing": rpn_post_nms_top_n_test},
+            nms_thresh=rpn_nms_thresh,
+            score_thresh=rpn_score_thresh,
+        )
+        self.roi_heads = RoIHeads(
+            MultiScaleRoIAlign([str(i) for i in range(levels)], output_size=7, sampling_ratio=2),
+            TwoMLPHead(channels * 7 * 7, representation_size),
+            BoxPredictor(representation_size, num_classes),
+            fg_iou_thresh=box_fg_iou_thresh,
+            bg_iou_thresh=box_bg_iou_thresh,
+            batch_size_per_image=box_batch_size_per_image,
+            positive_fraction=box_positive_fraction,
+            score_thresh=box_score_thresh,
+            nms_thresh=box_nms_thresh,
+            detections_per_img=box_detections_per_img,
+        )
+
+    def forward(self, images: Sequence[Tensor], targets: Sequence[dict[str, Tensor]] | None = None) -> Any:
+        if isinstance(images, Tensor):
+            raise TypeError(
+                "FasterRCNN takes a list of [3, H, W] images (they may differ in size), not a batched tensor"
+            )
+        if self.training:
+            _check_targets(targets, len(images))
+        originals = [tuple(img.shape[-2:]) for img in images]
+        batch, sizes, targets = self.transform(images, targets)
+        features = self.backbone(batch)
+        if isinstance(features, Tensor):
+            features = OrderedDict([("0", features)])
+        proposals, rpn_losses = self.rpn(batch, sizes, list(features.values()), targets)
+        detections, box_losses = self.roi_heads(features, proposals, sizes, targets)
+        if self.training:
+            return {**box_losses, **rpn_losses}
+        return DetectionTransform.postprocess(detections, sizes, originals)
+
+
+def _check_targets(targets: Sequence[dict[str, Tensor]] | None, n: int) -> None:
+    if targets is None or len(targets) != n:
+        raise ValueError(
+            f"training needs one target dict per image; found {None if targets is None else len(targets)} for {n} images"
+        )
+    for i, t in enumerate(targets):
+        boxes = t.get("boxes")
+        if not isinstance(boxes, Tensor) or boxes.dim() != 2 or boxes.shape[-1] != 4 or not boxes.is_floating_point():
+            raise ValueError(
+                f"target {i}: boxes must be a float tensor [N, 4] (x1, y1, x2, y2); found {getattr(boxes, 'shape', boxes)}"
+            )
+        bad = (boxes[:, 2:] <= boxes[:, :2]).any(dim=1)
+        if bad.any():
+            raise ValueError(
+                f"target {i}: box {int(bad.nonzero()[0])} {boxes[bad][0].tolist()} has no positive width and height"
+            )
+        if "labels" not in t or t["labels"].shape != boxes.shape[:1]:
+            raise ValueError(f"target {i}: labels must be an int64 tensor [N] matching the {boxes.shape[0]} boxes")
+
+
+# --------------------------------------------------------------------------- builders
+def _resnet_trainable(backbone: nn.Module, trainable: int) -> None:
+    if not 0 <= trainable <= 5:
+        raise ValueError(f"trainable_backbone_layers must be in 0..5; found {trainable}")
+    keep = ["layer4", "layer3", "layer2", "layer1", "conv1"][:trainable]
+    if trainable == 5:
+        keep.append("bn1")
+    for name, param in backbone.named_parameters():
+        if all(not name.startswith(layer) for layer in keep):
+            param.requires_grad_(False)
+
+
+def _detector_backbone(
+    backbone: nn.Module | str, backbone_weights: Any, trainable_backbone_layers: int | None
+) -> nn.Module:
+    pretrained = backbone_weights is not None
+    if isinstance(backbone, str):
+        backbone = get_model(backbone, weights=backbone_weights)
+    elif pretrained:
+        raise TypeError(
+            "backbone_weights applies only when backbone is a model name; load your module's weights yourself"
+        )
+    if hasattr(backbone, "reset_classifier"):
+        backbone.reset_classifier(0)
+    if pretrained:
+        freeze_batchnorm(backbone)
+    layers = trainable_backbone_layers if trainable_backbone_layers is not None else (3 if pretrained else 5)
+    if hasattr(backbone, "layer4"):
+        _resnet_trainable(backbone, layers)
+    elif trainable_backbone_layers is not None:
+        raise ValueError(
+            f"trainable_backbone_layers is supported for ResNet-family backbones; found {type(backbone).__name__}"
+        )
+    return backbone
+
+
+@register_model()
+def fasterrcnn(
+    *,
+    weights: Weights | None = None,
+    progress: bool = True,
+    backbone: nn.Module | str = "resnet50",
+    backbone_weights: Any = None,
+    num_classes: int = 91,
+    trainable_backbone_layers: int | None = None,
+    **config: Any,
+) -> FasterRCNN:
+    """Faster R-CNN + FPN on any vision backbone, by name (``backbone_weights`` then loads its
+    pre-trained weights) or module. ``weights`` takes your own checkpoint of the whole detector."""
+    if weights is not None and not isinstance(weights, Weights):
+        raise TypeError(
+            "fasterrcnn publishes no weights; pass your own Weights, or use fasterrcnn_resnet50_fpn for COCO"
+        )
+    trunk = _detector_backbone(backbone, backbone_weights, trainable_backbone_layers)
+    return build_model(
+        lambda **c: FasterRCNN(trunk, **c),
+        weights=weights,
+        progress=progress,
+        config={"num_classes": num_classes, **config},
+    )
+
+
+class FasterRCNN_ResNet50_FPN_Weights(WeightsEnum):
+    COCO_V1 = Weights(
+        url=TORCHVISION + "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth",
+        sha256="258fb6c6",
+        transforms=ObjectDetection,
+        meta={
+            "num_params": 41755286,
+            "categories": coco_categories(),
+            "metrics": {"COCO-val2017": {"box_map": 37.0}},
+            "gflops": 134.38,
+            "recipe": "https://github.com/pytorch/vision/tree/main/references/detection#faster-r-cnn-resnet-50-fpn",
+            "license": "BSD-3-Clause",
+            "min_size": (1, 1),
+        },
+    )
+    DEFAULT = COCO_V1
+
+
+def _build_canonical(weights: Weights | WeightsEnum | None, progress: bool, config: dict[str, Any]) -> FasterRCNN:
+    from torchvision.ops import FrozenBatchNorm2d
+
+    trainable = config.pop("trainable_backbone_layers", None)
+    backbone_weights = None if weights is not None else config.pop("weights_backbone", None)
+    config.pop("weights_backbone", None)
+
+    def factory(**c: Any) -> FasterRCNN:
+        norm = FrozenBatchNorm2d if weights is not None or backbone_weights is not None else nn.BatchNorm2d
+        body = get_model("resnet50", weights=backbone_weights, norm_layer=norm)
+        body.reset_classifier(0)
+        _resnet_trainable(body, trainable if trainable is not None else (3 if weights or backbone_weights else 5))
+        return FasterRCNN(body, **c)
+
+    return build_model(
+        factory,
+        weights=weights,
+        progress=progress,
+        config=config,
+        fixed=fixed_config(weights),
+        head=("roi_heads.box_predictor.",),
+    )
+
+
+fasterrcnn_resnet50_fpn = registered_builder(
+    "fasterrcnn_resnet50_fpn",
+    FasterRCNN_ResNet50_FPN_Weights,
+    _build_canonical,
+    doc="fasterrcnn_resnet50_fpn: the canonical Faster R-CNN, ResNet-50 + FPN, COCO weights in torchvision's layout.",
+    module=__name__,
+)

@@ -1,0 +1,249 @@
+"""Semantic segmentation heads on any spatial backbone: DeepLabV3 (Chen et al., 2017) and FCN
+(Long et al., 2015), in torchvision's state-dict layout (``backbone``, ``classifier``,
+``aux_classifier``). The last stage feeds the head and the one before it the optional auxiliary
+head; ``forward`` returns ``{"out": [B, C, H, W], "aux": ...}`` at the input resolution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from torchgraft.core import (
+    IncompatibleHeadError,
+    Weights,
+    WeightsEnum,
+    build_model,
+    check_backbone,
+    fixed_config,
+    get_model,
+)
+
+from .._imagenet import voc_categories
+from ..transforms import SemanticSegmentation
+from ._builders import registered_builder
+from ._meta import TORCHVISION
+
+__all__ = ["DeepLabHead", "DeepLabV3", "FCN", "FCNHead"]
+
+
+class FCNHead(nn.Sequential):
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        inter = in_channels // 4
+        super().__init__(
+            nn.Conv2d(in_channels, inter, 3, padding=1, bias=False),
+            nn.BatchNorm2d(inter),
+            nn.ReLU(),
+            nn.Dropout(0.1),
+            nn.Conv2d(inter, num_classes, 1),
+        )
+
+
+class ASPPPooling(nn.Sequential):
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(in_channels, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        size = x.shape[-2:]
+        for layer in self:
+            x = layer(x)
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+class ASPP(nn.Module):
+    """Atrous spatial pyramid pooling: a 1x1 branch, one 3x3 branch per rate, image pooling."""
+
+    def __init__(self, in_channels: int, rates: Sequence[int], out_channels: int = 256) -> None:
+        super().__init__()
+        branches: list[nn.Module] = [
+            nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU())
+        ]
+        for rate in rates:
+            branches.append(
+                nn.Sequential(
+                    nn.Conv2d(in_channels, out_channels, 3, padding=rate, dilation=rate, bias=False),
+                    nn.BatchNorm2d(out_channels),
+                    nn.ReLU(),
+                )
+            )
+        branches.append(ASPPPooling(in_channels, out_channels))
+        self.convs = nn.ModuleList(branches)
+        self.project = nn.Sequential(
+            nn.Conv2d(len(branches) * out_channels, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.project(torch.cat([branch(x) for branch in self.convs], dim=1))
+
+
+class DeepLabHead(nn.Sequential):
+    def __init__(self, in_channels: int, num_classes: int, rates: Sequence[int] = (12, 24, 36)) -> None:
+        super().__init__(
+            ASPP(in_channels, rates),
+            nn.Conv2d(256, 256, 3, padding=1, bias=False),
+            nn.BatchNorm2d(256),
+            nn.ReLU(),
+            nn.Conv2d(256, num_classes, 1),
+        )
+
+
+class _Segmenter(nn.Module):
+    head_factory: Callable[[int, int], nn.Module]
+
+    def __init__(self, backbone: nn.Module, num_classes: int = 21, *, aux_loss: bool = False) -> None:
+        super().__init__()
+        spec = check_backbone(backbone)
+        if spec.kind != "spatial" or not spec.stages:
+            raise IncompatibleHeadError(
+                f"{type(self).__name__} needs a spatial backbone with stages; {type(backbone).__name__} produces {spec.kind} features"
+            )
+        if aux_loss and len(spec.stages) < 2:
+            raise IncompatibleHeadError(f"aux_loss needs two stages; {type(backbone).__name__} has {len(spec.stages)}")
+        if hasattr(backbone, "reset_classifier"):
+            backbone.reset_classifier(0)
+        self.backbone = backbone
+        self._out_stage = spec.stages[-1].name
+        self._aux_stage = spec.stages[-2].name if aux_loss else None
+        self.classifier = self.head_factory(spec.stages[-1].channels, num_classes)
+        self.aux_classifier = FCNHead(spec.stages[-2].channels, num_classes) if aux_loss else None
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        size = x.shape[-2:]
+        stages = self.backbone.forward_features(x).stages
+        result = {
+            "out": F.interpolate(
+                self.classifier(stages[self._out_stage]), size=size, mode="bilinear", align_corners=False
+            )
+        }
+        if self.aux_classifier is not None:
+            aux = self.aux_classifier(stages[self._aux_stage])
+            result["aux"] = F.interpolate(aux, size=size, mode="bilinear", align_corners=False)
+        return result
+
+
+class DeepLabV3(_Segmenter):
+    head_factory = staticmethod(DeepLabHead)
+
+
+class FCN(_Segmenter):
+    head_factory = staticmethod(FCNHead)
+
+
+# --------------------------------------------------------------------------- builders
+def _segmentation_backbone(backbone: nn.Module | str, backbone_weights: Any, **extra: Any) -> nn.Module:
+    if not isinstance(backbone, str):
+        if backbone_weights is not None:
+            raise TypeError("backbone_weights applies only when backbone is a model name")
+        return backbone
+    if backbone.startswith(("resnet", "resnext", "wide_resnet")):
+        extra.setdefault("replace_stride_with_dilation", (False, True, True))  # output stride 8
+    return get_model(backbone, weights=backbone_weights, **extra)
+
+
+def _task_builder(cls: type[_Segmenter], name: str) -> Callable[..., nn.Module]:
+    def build(weights: Weights | WeightsEnum | None, progress: bool, config: dict[str, Any]) -> nn.Module:
+        backbone = config.pop("backbone", "resnet50")
+        backbone_weights = config.pop("backbone_weights", None)
+        return build_model(
+            lambda **c: cls(_segmentation_backbone(backbone, backbone_weights), **c),
+            weights=weights,
+            progress=progress,
+            config=config,
+            fixed=fixed_config(weights),
+        )
+
+    doc = f"{name}: {cls.__name__} on any spatial backbone (backbone=name or module, backbone_weights=..., num_classes=21, aux_loss=False)."
+    return registered_builder(name, None, build, doc=doc, module=__name__)
+
+
+deeplabv3 = _task_builder(DeepLabV3, "deeplabv3")
+fcn = _task_builder(FCN, "fcn")
+
+
+def _voc(file: str, *, num_params: int, miou: float, pixel_acc: float, gflops: float, recipe: str) -> Weights:
+    return Weights(
+        url=TORCHVISION + file,
+        sha256=file.rsplit("-", 1)[1].split(".")[0],
+        transforms=SemanticSegmentation,
+        meta={
+            "num_params": num_params,
+            "categories": voc_categories(),
+            "metrics": {"COCO-val2017-VOC-labels": {"miou": miou, "pixel_acc": pixel_acc}},
+            "gflops": gflops,
+            "recipe": recipe,
+            "license": "BSD-3-Clause",
+            "config": {"aux_loss": True},
+        },
+    )
+
+
+class DeepLabV3_ResNet50_Weights(WeightsEnum):
+    COCO_WITH_VOC_LABELS_V1 = _voc(
+        "deeplabv3_resnet50_coco-cd0a2569.pth",
+        num_params=42004074,
+        miou=66.4,
+        pixel_acc=92.4,
+        gflops=178.722,
+        recipe="https://github.com/pytorch/vision/tree/main/references/segmentation#deeplabv3_resnet50",
+    )
+    DEFAULT = COCO_WITH_VOC_LABELS_V1
+
+
+class FCN_ResNet50_Weights(WeightsEnum):
+    COCO_WITH_VOC_LABELS_V1 = _voc(
+        "fcn_resnet50_coco-1167a1af.pth",
+        num_params=35322218,
+        miou=60.5,
+        pixel_acc=91.4,
+        gflops=152.717,
+        recipe="https://github.com/pytorch/vision/tree/main/references/segmentation#fcn_resnet50",
+    )
+    DEFAULT = COCO_WITH_VOC_LABELS_V1
+
+
+def _canonical(
+    cls: type[_Segmenter], weights: Weights | WeightsEnum | None, progress: bool, config: dict[str, Any]
+) -> nn.Module:
+    backbone_weights = None if weights is not None else config.pop("weights_backbone", None)
+    config.pop("weights_backbone", None)
+
+    def factory(**c: Any) -> nn.Module:
+        return cls(_segmentation_backbone("resnet50", backbone_weights), **c)
+
+    return build_model(
+        factory,
+        weights=weights,
+        progress=progress,
+        config=config,
+        fixed=fixed_config(weights),
+        head=("classifier.4.", "aux_classifier.4."),
+    )
+
+
+deeplabv3_resnet50 = registered_builder(
+    "deeplabv3_resnet50",
+    DeepLabV3_ResNet50_Weights,
+    partial(_canonical, DeepLabV3),
+    doc="deeplabv3_resnet50: DeepLabV3, dilated ResNet-50, COCO weights with VOC labels.",
+    module=__name__,
+)
+fcn_resnet50 = registered_builder(
+    "fcn_resnet50",
+    FCN_ResNet50_Weights,
+    partial(_canonical, FCN),
+    doc="fcn_resnet50: FCN, dilated ResNet-50, COCO weights with VOC labels.",
+    module=__name__,
+)
