@@ -9,7 +9,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Conv2dSame", "ConvNormAct", "SqueezeExcitation", "StochasticDepth", "make_divisible"]
+__all__ = ["Conv2dSame", "ConvNormAct", "SqueezeExcitation", "StochasticDepth", "init_conv_bn", "make_divisible"]
+
+
+def init_conv_bn(model: nn.Module, linear: Callable[[nn.Linear], None] | None = None) -> None:
+    """The convnets' initialisation: convolutions He-normal (fan out), norms to identity, linear
+    layers by ``linear`` (default: their own ``reset_parameters``)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            (linear or nn.Linear.reset_parameters)(m)
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:

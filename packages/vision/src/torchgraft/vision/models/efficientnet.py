@@ -22,7 +22,7 @@ from torchgraft.core import Weights, WeightsEnum, build_model, fixed_config
 
 from ._backbone import SequentialBackbone, stage_spec, strides_of
 from ._builders import registered_builder
-from ._layers import ConvNormAct, SqueezeExcitation, StochasticDepth, make_divisible
+from ._layers import ConvNormAct, SqueezeExcitation, StochasticDepth, init_conv_bn, make_divisible
 from ._meta import TORCHVISION, imagenet_weights
 
 __all__ = [
@@ -119,6 +119,12 @@ class MBConv(nn.Module):
         return out
 
 
+def _init_classifier(layer: nn.Linear) -> None:
+    bound = 1.0 / math.sqrt(layer.out_features)
+    nn.init.uniform_(layer.weight, -bound, bound)
+    nn.init.zeros_(layer.bias)
+
+
 class EfficientNet(SequentialBackbone):
     """EfficientNet from a list of stage configs; ``block``, ``norm_layer`` and
     ``activation_layer`` make new variants from configuration. A spatial backbone with five stages
@@ -186,18 +192,7 @@ class EfficientNet(SequentialBackbone):
         self.classifier[1] = nn.Linear(self.feature_spec.width, num_classes) if num_classes else nn.Identity()
 
     def reset_parameters(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                init_range = 1.0 / math.sqrt(m.out_features)
-                nn.init.uniform_(m.weight, -init_range, init_range)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self, linear=_init_classifier)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)  # [B, C, H/32, W/32]

@@ -17,27 +17,21 @@ from torchgraft.core import Weights, WeightsEnum, build_model, fixed_config
 
 from ._backbone import SequentialBackbone, stage_spec, strides_of
 from ._builders import registered_builder
-from ._layers import ConvNormAct, SqueezeExcitation, make_divisible
+from ._layers import ConvNormAct, SqueezeExcitation, init_conv_bn, make_divisible
 from ._meta import TORCHVISION, imagenet_weights
 
 __all__ = ["InvertedResidualConfig", "MobileNetV2", "MobileNetV3"]
 
 
 def _init_mobilenet(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            nn.init.zeros_(m.bias)
+    init_conv_bn(model, linear=_init_linear)
 
 
-# --------------------------------------------------------------------------- MobileNetV2
+def _init_linear(layer: nn.Linear) -> None:
+    nn.init.normal_(layer.weight, 0, 0.01)
+    nn.init.zeros_(layer.bias)
+
+
 class _ResettableClassifier:
     classifier: nn.Sequential
     feature_spec: object

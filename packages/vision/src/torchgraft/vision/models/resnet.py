@@ -15,6 +15,7 @@ from torch import nn
 from torchgraft.core import Features, FeatureSpec, StageSpec, Weights, WeightsEnum, build_model, fixed_config
 
 from ._builders import registered_builder
+from ._layers import init_conv_bn
 from ._meta import TORCHVISION, imagenet_weights
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "ResNetConfig"]
@@ -171,14 +172,7 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(self.feature_spec.width, num_classes) if num_classes else nn.Identity()
 
     def reset_parameters(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                m.reset_parameters()
+        init_conv_bn(self)
         if self.zero_init_residual:
             for m in self.modules():
                 last = getattr(m, "bn3", None) if isinstance(m, Bottleneck) else getattr(m, "bn2", None)
