@@ -7,7 +7,6 @@ image, ``[N, 3, S, S]`` for a list.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,7 +124,3 @@ def _to_rgb_uint8(image: Any) -> torch.Tensor:
             return image.expand(3, -1, -1)
         return image[:3]
     raise TypeError(f"expected a path, a PIL image or a uint8 tensor [C, H, W]; found {type(image).__name__}")
-
-
-def batch(images: Sequence[Any], transform: ImageClassification) -> torch.Tensor:
-    return transform(list(images))

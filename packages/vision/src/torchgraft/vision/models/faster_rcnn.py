@@ -58,7 +58,8 @@ class BackboneWithFPN(nn.Module):
 
 
 def pyramid_from_spec(backbone: nn.Module, *, max_levels: int = 4, out_channels: int = 256) -> BackboneWithFPN:
-    """Wraps a torchgraft spatial backbone: its last ``max_levels`` stages of stride >= 4."""
+    """Wraps a torchgraft spatial backbone: its last ``max_levels`` stages of stride >= 4. The
+    backbone's own classifier, unused by a detector, is dropped (``reset_classifier(0)``)."""
     spec = check_backbone(backbone)
     stages = [s for s in spec.stages if s.stride >= 4][-max_levels:]
     if spec.kind != "spatial" or len(stages) < 2:
@@ -66,6 +67,8 @@ def pyramid_from_spec(backbone: nn.Module, *, max_levels: int = 4, out_channels:
             f"a feature pyramid needs a spatial backbone with at least two stages of stride >= 4; "
             f"{type(backbone).__name__} produces {spec.kind} features with stages {[(s.name, s.stride) for s in spec.stages]}"
         )
+    if hasattr(backbone, "reset_classifier"):
+        backbone.reset_classifier(0)
     return BackboneWithFPN(backbone, [s.name for s in stages], [s.channels for s in stages], out_channels)
 
 

@@ -1,7 +1,7 @@
 """Semantic segmentation heads on any spatial backbone: DeepLabV3 (Chen et al., 2017) and FCN
 (Long et al., 2015), in torchvision's state-dict layout (``backbone``, ``classifier``,
 ``aux_classifier``). The last stage feeds the head and the one before it the optional auxiliary
-head; ``forward`` returns ``{"out": [B, C, H, W], "aux": ...}`` at the input resolution.
+head (the backbone's own classifier, unused, is dropped); ``forward`` returns ``{"out": [B, C, H, W], "aux": ...}`` at the input resolution.
 """
 
 from __future__ import annotations
