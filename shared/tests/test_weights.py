@@ -116,3 +116,21 @@ def test_users_own_weights_pass_through_and_known_ones_map_to_members():
 def test_wrong_type_is_a_type_error():
     with pytest.raises(TypeError, match="found int"):
         Net_Weights.verify(3)
+
+
+def test_assets_are_verified_files_that_go_with_the_weights(tmp_path):
+    import hashlib
+
+    from torchgraft.core import Asset
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("[PAD]\nhello\n")
+    asset = Asset(url=vocab.as_uri(), sha256=hashlib.sha256(vocab.read_bytes()).hexdigest())
+    weights = Weights(url="https://x/y.safetensors", sha256=SHA, meta={"num_params": 1}, assets={"vocab.txt": asset})
+    assert weights.fetch_asset("vocab.txt") == vocab
+    with pytest.raises(KeyError, match=r"no asset 'tokenizer.json'; they have \['vocab.txt'\]"):
+        weights.fetch_asset("tokenizer.json")
+    with pytest.raises(ValueError, match="sha256 must be"):
+        Asset(url=vocab.as_uri(), sha256="zz")
+    with pytest.raises(TypeError, match="Asset instances"):
+        Weights(url="https://x/y.pth", sha256=SHA, meta={"num_params": 1}, assets={"v": "file:///x"})

@@ -32,9 +32,10 @@ from .features import Backbone, Features, FeatureSpec, StageSpec, check_backbone
 from .loading import LoadReport, init_empty, load_weights, read_checkpoint
 from .registry import get_model, get_model_weights, get_weight, list_models, register_model
 from .store import cache_root, download
-from .weights import TorchgraftDeprecationWarning, Weights, WeightsEnum
+from .weights import Asset, TorchgraftDeprecationWarning, Weights, WeightsEnum
 
 __all__ = [
+    "Asset",
     "UnauthorizedError",
     "OfflineError",
     "NotWeightsError",

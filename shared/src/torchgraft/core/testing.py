@@ -198,7 +198,7 @@ def check_model(
         check_weights_enum(enum)
         check_num_params(builder, enum)
     model = builder(weights=None, **config)
-    if hasattr(model, "feature_spec"):
+    if callable(getattr(model, "forward_features", None)):  # a backbone, not a finished task model
         check_composition(model, inputs, kwargs)
 
 

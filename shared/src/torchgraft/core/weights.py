@@ -14,17 +14,16 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import UnknownWeightsError, WeightsMismatchError
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import torch
 
-__all__ = ["StateDictAdapter", "TorchgraftDeprecationWarning", "Weights", "WeightsEnum"]
+__all__ = ["Asset", "StateDictAdapter", "TorchgraftDeprecationWarning", "Weights", "WeightsEnum"]
 
 #: Turns a checkpoint saved in another library's layout into this model's layout.
 StateDictAdapter = Callable[[dict[str, "torch.Tensor"]], dict[str, "torch.Tensor"]]
@@ -52,6 +51,44 @@ def _infer_format(url: str) -> str:
     )
 
 
+def _check_source(url: str, sha256: str) -> str:
+    if not isinstance(url, str) or not url.startswith(SCHEMES):
+        raise ValueError(f"url must start with one of {SCHEMES}; found {url!r}")
+    digest = sha256.lower() if isinstance(sha256, str) else sha256
+    if not isinstance(digest, str) or not _HEX.fullmatch(digest) or not (MIN_HASH_PREFIX <= len(digest) <= 64):
+        raise ValueError(f"sha256 must be 64 hex digits (or a prefix of at least {MIN_HASH_PREFIX}); found {sha256!r}")
+    return digest
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A file that goes with a checkpoint (a tokenizer, a vocabulary, a label map), fetched and
+    verified through the weight store like the weights themselves."""
+
+    url: str
+    sha256: str
+    size: int | None = None
+    mirrors: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha256", _check_source(self.url, self.sha256))
+        for mirror in self.mirrors:
+            _check_source(mirror, self.sha256)
+        object.__setattr__(self, "mirrors", tuple(self.mirrors))
+
+    def fetch(self, *, progress: bool | None = None) -> Path:
+        from .store import download
+
+        return download(
+            self.url,
+            sha256=self.sha256,
+            size=self.size,
+            mirrors=self.mirrors,
+            progress=progress,
+            label=f"asset {self.url}",
+        )
+
+
 @dataclass(frozen=True)
 class Weights:
     """One published checkpoint.
@@ -73,6 +110,7 @@ class Weights:
     format: Literal["safetensors", "pth"] | None = None
     role: Literal["full", "backbone"] = "full"
     adapter: StateDictAdapter | None = field(default=None, repr=False)
+    assets: Mapping[str, Asset] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for url in (self.url, *self.mirrors):
@@ -100,6 +138,10 @@ class Weights:
         object.__setattr__(self, "format", fmt)
         object.__setattr__(self, "mirrors", tuple(self.mirrors))
         object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
+        bad = [k for k, v in self.assets.items() if not isinstance(v, Asset)]
+        if bad:
+            raise TypeError(f"Weights assets must be Asset instances; found {bad}")
+        object.__setattr__(self, "assets", MappingProxyType(dict(self.assets)))
 
     # Identity is the file: two entries naming the same bytes are the same weights.
     def __eq__(self, other: object) -> bool:
@@ -129,6 +171,12 @@ class Weights:
         from .store import fetch_weights
 
         return fetch_weights(self, progress=progress)
+
+    def fetch_asset(self, name: str, *, progress: bool | None = None) -> Path:
+        """The verified local path of one of the entry's assets (e.g. ``"tokenizer.json"``)."""
+        if name not in self.assets:
+            raise KeyError(f"these weights have no asset {name!r}; they have {sorted(self.assets) or 'none'}")
+        return self.assets[name].fetch(progress=progress)
 
     def get_state_dict(
         self, *, progress: bool | None = None, device: torch.device | str | None = None

@@ -1,6 +1,22 @@
 """The text model builders; importing this module registers them with torchgraft.core.
 
-This module is the ``text`` entry of the ``torchgraft.models`` entry-point group. It must
-import nothing heavier than torch at module level, so that ``torchgraft.core.list_models()``
-stays cheap.
+This module is the ``text`` entry of the ``torchgraft.models`` entry-point group. It imports
+nothing heavier than torch at module level (``tokenizers`` is imported when a transform runs), so
+that ``torchgraft.core.list_models()`` stays cheap.
 """
+
+from .catalog import ARCHITECTURES
+from .encoder import EncoderConfig, TextEncoder, hf_to_torchgraft
+from .tasks import masked_lm, question_answering, sentence_embedder, text_classifier, token_classifier
+
+__all__ = [
+    "ARCHITECTURES",
+    "EncoderConfig",
+    "TextEncoder",
+    "hf_to_torchgraft",
+    "masked_lm",
+    "question_answering",
+    "sentence_embedder",
+    "text_classifier",
+    "token_classifier",
+]

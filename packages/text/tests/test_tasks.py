@@ -1,0 +1,115 @@
+"""Every task head on every text encoder: builds, trains, and loads encoder-only weights."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import torchgraft.core as tg
+
+TINY = {
+    "vocab_size": 120,
+    "hidden_size": 32,
+    "num_layers": 2,
+    "num_heads": 4,
+    "intermediate_size": 64,
+    "max_positions": 66,
+    "dropout": 0.0,
+}
+ENCODERS = {
+    "bert_base": TINY,
+    "roberta_base": {**TINY, "pad_token_id": 1, "type_vocab_size": 1},
+    "xlm_roberta_base": {**TINY, "pad_token_id": 1, "type_vocab_size": 1},
+}
+
+
+def batch(pad: int):
+    torch.manual_seed(0)
+    ids = torch.randint(3, 120, (4, 9))
+    mask = torch.ones_like(ids)
+    ids[2:, 6:] = pad
+    mask[2:, 6:] = 0
+    return ids, mask
+
+
+def loss_of(task: str, out, ids, mask):
+    if task == "text_classifier":
+        return F.cross_entropy(out, torch.tensor([0, 1, 2, 0]))
+    if task == "token_classifier":
+        return F.cross_entropy(out[mask.bool()], (ids[mask.bool()] % 3))
+    if task == "question_answering":
+        return F.cross_entropy(out["start_logits"], torch.tensor([1, 2, 3, 4])) + F.cross_entropy(
+            out["end_logits"], torch.tensor([2, 3, 4, 5])
+        )
+    if task == "masked_lm":
+        return F.cross_entropy(out[mask.bool()], ids[mask.bool()])
+    return (1 - (out[0] * out[1]).sum()) + (out[2] * out[3]).sum()  # pull 0-1 together, push 2-3 apart
+
+
+TASK_ARGS = {
+    "text_classifier": {"num_classes": 3},
+    "token_classifier": {"num_classes": 3},
+    "question_answering": {},
+    "masked_lm": {},
+    "sentence_embedder": {},
+}
+
+
+@pytest.mark.parametrize("encoder", list(ENCODERS))
+@pytest.mark.parametrize("task", list(TASK_ARGS))
+def test_task_trains_on_any_encoder(task, encoder):
+    torch.manual_seed(0)
+    model = tg.get_model(task, encoder=encoder, encoder_config=ENCODERS[encoder], **TASK_ARGS[task])
+    ids, mask = batch(pad=ENCODERS[encoder].get("pad_token_id", 0))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(8):
+        loss = loss_of(task, model(ids, mask), ids, mask)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0], losses
+
+
+def test_encoder_weights_stored_once_load_into_every_task(tmp_path):
+    from safetensors.torch import save_model
+
+    torch.manual_seed(0)
+    encoder = tg.get_model("bert_base", **TINY)
+    path = tmp_path / "encoder.safetensors"
+    save_model(encoder, str(path))
+    mine = tg.Weights(
+        url=path.as_uri(), sha256=hashlib.sha256(path.read_bytes()).hexdigest(), meta={"num_params": 1}, role="backbone"
+    )
+    for task, args in TASK_ARGS.items():
+        with tg.init_empty():
+            model = tg.get_model(task, encoder="bert_base", encoder_config=TINY, **args)
+        report = tg.load_weights(model, mine)
+        assert not report.unexpected and all(k.startswith("head.") for k in report.fresh), (task, report)
+        torch.testing.assert_close(model.backbone.layers[0].attn.qkv.weight, encoder.layers[0].attn.qkv.weight)
+    assert report.fresh == []  # the sentence head has no parameters at all
+    with tg.init_empty():
+        mlm = tg.get_model("masked_lm", encoder="bert_base", encoder_config=TINY)
+    report = tg.load_weights(mlm, mine)
+    assert "head.decoder.weight" in report.loaded and mlm.head.decoder.weight is mlm.backbone.embeddings.word.weight
+    assert report.fresh == ["head.bias", "head.dense.bias", "head.dense.weight", "head.norm.bias", "head.norm.weight"]
+
+
+def test_heads_refuse_backbones_that_do_not_fit():
+    vision_like = tg.get_model("minilm_l6_h384", **TINY)
+    vision_like.feature_spec = tg.FeatureSpec(kind="pooled", width=32)
+    with pytest.raises(tg.IncompatibleHeadError, match="needs a sequence backbone"):
+        tg.get_model("token_classifier", encoder=vision_like, num_classes=2)
+    with pytest.raises(TypeError, match="only when encoder is a model name"):
+        tg.get_model("question_answering", encoder=tg.get_model("bert_base", **TINY), encoder_weights="DEFAULT")
+
+
+def test_qa_logits_never_point_into_padding():
+    model = tg.get_model("question_answering", encoder="bert_base", encoder_config=TINY).eval()
+    ids, mask = batch(pad=0)
+    out = model(ids, mask)
+    assert (out["start_logits"][2:, 6:] < -1e30).all() and out["start_logits"].argmax(-1)[2:].max() < 6
