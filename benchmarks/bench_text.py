@@ -43,7 +43,29 @@ else:
 report(time=time.perf_counter() - t0, peak=peak_mb())
 """
 
-WORDS = ["the", "a", "man", "woman", "child", "dog", "cat", "runs", "eats", "plays", "reads", "quickly", "slowly", "under", "over", "beautiful", "old", "new", "city", "river", "music"]
+WORDS = [
+    "the",
+    "a",
+    "man",
+    "woman",
+    "child",
+    "dog",
+    "cat",
+    "runs",
+    "eats",
+    "plays",
+    "reads",
+    "quickly",
+    "slowly",
+    "under",
+    "over",
+    "beautiful",
+    "old",
+    "new",
+    "city",
+    "river",
+    "music",
+]
 
 
 def sentences(n: int, seed: int = 0) -> list[str]:
