@@ -112,8 +112,8 @@ def build(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks: side-by-side ratio tables against the usual paths."""
-    _install(session, "core", "vision", extras="")
+    """Benchmarks: side-by-side ratio tables against the reference libraries (the test extras)."""
+    _install(session, *DISTS)
     for script in sorted(Path(ROOT, "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
 
