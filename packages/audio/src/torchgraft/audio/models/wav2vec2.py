@@ -1,0 +1,343 @@
+"""wav2vec 2.0 (Baevski et al., 2020) and HuBERT (Hsu et al., 2021): one ``Wav2Vec2Model`` with a
+``feature_extractor`` (strided convolutions over the waveform), an ``encoder`` (transformer) and an
+optional ``aux`` module (the linear CTC head of the ASR fine-tuned variants).
+
+State-dict layout equals torchaudio's ``Wav2Vec2Model``, so torchaudio checkpoints load
+unchanged. As a backbone it is a sequence ``[B, frames, D]`` whose padding mask comes from the
+waveform ``lengths``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from torchgraft.core import Features, FeatureSpec, Weights, build_model, register_model
+
+__all__ = ["Wav2Vec2Config", "Wav2Vec2Model", "wav2vec2_model"]
+
+BASE_CONV = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
+
+
+@dataclass(frozen=True)
+class Wav2Vec2Config:
+    extractor_mode: str = "group_norm"  # or "layer_norm"
+    extractor_conv_layer_config: tuple[tuple[int, int, int], ...] = BASE_CONV  # (channels, kernel, stride)
+    extractor_conv_bias: bool = False
+    encoder_embed_dim: int = 768
+    encoder_projection_dropout: float = 0.1
+    encoder_pos_conv_kernel: int = 128
+    encoder_pos_conv_groups: int = 16
+    encoder_num_layers: int = 12
+    encoder_num_heads: int = 12
+    encoder_attention_dropout: float = 0.1
+    encoder_ff_interm_features: int = 3072
+    encoder_ff_interm_dropout: float = 0.0
+    encoder_dropout: float = 0.1
+    encoder_layer_norm_first: bool = False
+    encoder_layer_drop: float = 0.1
+    aux_num_out: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.extractor_mode not in ("group_norm", "layer_norm"):
+            raise ValueError(f"extractor_mode must be 'group_norm' or 'layer_norm'; found {self.extractor_mode!r}")
+        if self.encoder_embed_dim % self.encoder_num_heads:
+            raise ValueError(
+                f"encoder_embed_dim {self.encoder_embed_dim} is not divisible by {self.encoder_num_heads} heads"
+            )
+        object.__setattr__(
+            self, "extractor_conv_layer_config", tuple(tuple(c) for c in self.extractor_conv_layer_config)
+        )
+
+
+# --------------------------------------------------------------------------- feature extractor
+class ConvLayerBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, bias: bool, layer_norm: nn.Module | None) -> None:
+        super().__init__()
+        self.kernel_size, self.stride = kernel, stride
+        self.layer_norm = layer_norm
+        self.conv = nn.Conv1d(cin, cout, kernel, stride, bias=bias)
+
+    def forward(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        x = self.conv(x)  # [B, C, frames]
+        if isinstance(self.layer_norm, nn.LayerNorm):
+            x = self.layer_norm(x.transpose(-2, -1)).transpose(-2, -1)
+        elif self.layer_norm is not None:
+            x = self.layer_norm(x)
+        x = F.gelu(x)
+        if lengths is not None:
+            lengths = torch.div(lengths - self.kernel_size, self.stride, rounding_mode="floor") + 1
+            lengths = torch.clamp(lengths, min=0)
+        return x, lengths
+
+
+class FeatureExtractor(nn.Module):
+    def __init__(self, cfg: Wav2Vec2Config) -> None:
+        super().__init__()
+        blocks, cin = [], 1
+        for i, (cout, kernel, stride) in enumerate(cfg.extractor_conv_layer_config):
+            if cfg.extractor_mode == "layer_norm":
+                norm: nn.Module | None = nn.LayerNorm(cout, elementwise_affine=True)
+            else:
+                norm = nn.GroupNorm(cout, cout, affine=True) if i == 0 else None
+            blocks.append(ConvLayerBlock(cin, cout, kernel, stride, cfg.extractor_conv_bias, norm))
+            cin = cout
+        self.conv_layers = nn.ModuleList(blocks)
+
+    def forward(self, waveforms: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        if waveforms.dim() != 2:
+            raise ValueError(f"expected waveforms [batch, samples]; found shape {list(waveforms.shape)}")
+        x = waveforms.unsqueeze(1)  # [B, 1, samples]
+        for layer in self.conv_layers:
+            x, lengths = layer(x, lengths)
+        return x.transpose(1, 2), lengths  # [B, frames, C]
+
+
+# --------------------------------------------------------------------------- encoder
+class FeatureProjection(nn.Module):
+    def __init__(self, cin: int, cout: int, dropout: float) -> None:
+        super().__init__()
+        self.layer_norm = nn.LayerNorm(cin)
+        self.projection = nn.Linear(cin, cout)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.dropout(self.projection(self.layer_norm(x)))
+
+
+class ConvolutionalPositionalEmbedding(nn.Module):
+    def __init__(self, dim: int, kernel: int, groups: int) -> None:
+        super().__init__()
+        conv = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=groups)
+        self.conv = nn.utils.parametrizations.weight_norm(conv, name="weight", dim=2)
+        self.num_remove = 1 if kernel % 2 == 0 else 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv(x.transpose(-2, -1))
+        if self.num_remove:
+            x = x[..., : -self.num_remove]
+        return F.gelu(x).transpose(-2, -1)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.num_heads, self.dropout = heads, dropout
+        self.k_proj = nn.Linear(dim, dim)
+        self.v_proj = nn.Linear(dim, dim)
+        self.q_proj = nn.Linear(dim, dim)
+        self.out_proj = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
+        B, T, D = x.shape
+        H = self.num_heads
+
+        def heads(t: Tensor) -> Tensor:
+            return t.view(B, T, H, D // H).transpose(1, 2)  # [B, H, T, Dh]
+
+        out = F.scaled_dot_product_attention(
+            heads(self.q_proj(x)),
+            heads(self.k_proj(x)),
+            heads(self.v_proj(x)),
+            attn_mask=attn_mask,
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        return self.out_proj(out.transpose(1, 2).reshape(B, T, D))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, hidden: int, hidden_dropout: float, dropout: float) -> None:
+        super().__init__()
+        self.intermediate_dense = nn.Linear(dim, hidden)
+        self.intermediate_dropout = nn.Dropout(hidden_dropout)
+        self.output_dense = nn.Linear(hidden, dim)
+        self.output_dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.output_dropout(self.output_dense(self.intermediate_dropout(F.gelu(self.intermediate_dense(x)))))
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, cfg: Wav2Vec2Config) -> None:
+        super().__init__()
+        dim = cfg.encoder_embed_dim
+        self.attention = SelfAttention(dim, cfg.encoder_num_heads, cfg.encoder_attention_dropout)
+        self.dropout = nn.Dropout(cfg.encoder_dropout)
+        self.layer_norm = nn.LayerNorm(dim)
+        self.layer_norm_first = cfg.encoder_layer_norm_first
+        self.feed_forward = FeedForward(
+            dim, cfg.encoder_ff_interm_features, cfg.encoder_ff_interm_dropout, cfg.encoder_dropout
+        )
+        self.final_layer_norm = nn.LayerNorm(dim)
+
+    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
+        residual = x
+        if self.layer_norm_first:
+            x = self.layer_norm(x)
+        x = residual + self.dropout(self.attention(x, attn_mask))
+        if self.layer_norm_first:
+            return x + self.feed_forward(self.final_layer_norm(x))
+        x = self.layer_norm(x)
+        return self.final_layer_norm(x + self.feed_forward(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: Wav2Vec2Config) -> None:
+        super().__init__()
+        self.pos_conv_embed = ConvolutionalPositionalEmbedding(
+            cfg.encoder_embed_dim, cfg.encoder_pos_conv_kernel, cfg.encoder_pos_conv_groups
+        )
+        self.layer_norm = nn.LayerNorm(cfg.encoder_embed_dim)
+        self.layer_norm_first = cfg.encoder_layer_norm_first
+        self.layer_drop = cfg.encoder_layer_drop
+        self.dropout = nn.Dropout(cfg.encoder_dropout)
+        self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.encoder_num_layers))
+
+    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
+        out = self.layer_outputs(x, attn_mask)[-1]
+        return self.layer_norm(out) if self.layer_norm_first else out
+
+    def layer_outputs(self, x: Tensor, attn_mask: Tensor | None, num_layers: int | None = None) -> list[Tensor]:
+        """Raw outputs of the first ``num_layers`` layers (all by default), as torchaudio's
+        ``extract_features`` returns them (no final norm)."""
+        x = x + self.pos_conv_embed(x)
+        if not self.layer_norm_first:
+            x = self.layer_norm(x)
+        x = self.dropout(x)
+        outputs = []
+        for layer in self.layers[:num_layers]:
+            if self.training and self.layer_drop and torch.rand(()) <= self.layer_drop:
+                outputs.append(x)
+                continue
+            x = layer(x, attn_mask)
+            outputs.append(x)
+        return outputs
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: Wav2Vec2Config) -> None:
+        super().__init__()
+        in_features = cfg.extractor_conv_layer_config[-1][0]
+        self.feature_projection = FeatureProjection(in_features, cfg.encoder_embed_dim, cfg.encoder_projection_dropout)
+        self.transformer = Transformer(cfg)
+
+    def preprocess(self, features: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Projected features, the padding mask ``[B, frames]`` (True = real) and the additive
+        attention mask ``[B, 1, 1, frames]``."""
+        x = self.feature_projection(features)
+        if lengths is None:
+            return x, None, None
+        frames = torch.arange(x.shape[1], device=x.device)
+        real = frames[None, :] < lengths[:, None]  # [B, frames]
+        x = x.masked_fill(~real[..., None], 0.0)
+        bias = (-10000.0 * (~real)[:, None, None, :].to(x.dtype)).expand(x.shape[0], 1, x.shape[1], x.shape[1])
+        return x, real, bias
+
+
+class Wav2Vec2Model(nn.Module):
+    """``forward(waveforms [B, samples], lengths [B] | None) -> (features [B, frames, D or aux], lengths)``."""
+
+    def __init__(self, cfg: Wav2Vec2Config) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.feature_extractor = FeatureExtractor(cfg)
+        self.encoder = Encoder(cfg)
+        self.aux = nn.Linear(cfg.encoder_embed_dim, cfg.aux_num_out) if cfg.aux_num_out else None
+        self.feature_spec = FeatureSpec(kind="sequence", width=cfg.encoder_embed_dim, has_mask=True)
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if (isinstance(m, (nn.Linear, nn.Conv1d)) and not nn.utils.parametrize.is_parametrized(m)) or isinstance(
+                m, (nn.LayerNorm, nn.GroupNorm)
+            ):
+                m.reset_parameters()
+
+    def extract_features(
+        self, waveforms: Tensor, lengths: Tensor | None = None, num_layers: int | None = None
+    ) -> tuple[list[Tensor], Tensor | None]:
+        """Per-layer transformer outputs ``[B, frames, D]`` (up to ``num_layers``) and frame lengths."""
+        features, lengths = self.feature_extractor(waveforms, lengths)
+        x, _, bias = self.encoder.preprocess(features, lengths)
+        return self.encoder.transformer.layer_outputs(x, bias, num_layers), lengths
+
+    def forward_features(self, waveforms: Tensor, lengths: Tensor | None = None) -> Features:
+        features, frame_lengths = self.feature_extractor(waveforms, lengths)
+        x, real, bias = self.encoder.preprocess(features, frame_lengths)
+        return Features(last=self.encoder.transformer(x, bias), mask=real)
+
+    def forward(self, waveforms: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        features, lengths = self.feature_extractor(waveforms, lengths)
+        x, _, bias = self.encoder.preprocess(features, lengths)
+        x = self.encoder.transformer(x, bias)
+        if self.aux is not None:
+            x = self.aux(x)
+        return x, lengths
+
+
+def _build(cfg: Wav2Vec2Config, weights: Weights | None, progress: bool, config: dict[str, Any]) -> Wav2Vec2Model:
+    unknown = sorted(set(config) - set(Wav2Vec2Config.__dataclass_fields__))
+    if unknown:
+        raise TypeError(f"unknown wav2vec2 config {unknown}; expected Wav2Vec2Config fields")
+    return build_model(
+        lambda **c: Wav2Vec2Model(Wav2Vec2Config(**{**cfg.__dict__, **c})),
+        weights=weights,
+        progress=progress,
+        config=config,
+        head=("aux.",),
+    )
+
+
+@register_model()
+def wav2vec2_model(*, weights: Weights | None = None, progress: bool = True, **config: Any) -> Wav2Vec2Model:
+    """A fully configurable wav2vec 2.0 / HuBERT model (every ``Wav2Vec2Config`` field)."""
+    return _build(Wav2Vec2Config(), weights, progress, config)
+
+
+_LARGE = {
+    "encoder_embed_dim": 1024,
+    "encoder_num_layers": 24,
+    "encoder_num_heads": 16,
+    "encoder_ff_interm_features": 4096,
+}
+_LV60K = {**_LARGE, "extractor_mode": "layer_norm", "extractor_conv_bias": True, "encoder_layer_norm_first": True}
+_HUBERT_LARGE = {**_LARGE, "extractor_mode": "layer_norm", "encoder_layer_norm_first": True, "encoder_layer_drop": 0.0}
+VARIANTS: dict[str, dict[str, Any]] = {
+    "wav2vec2_base": {},
+    "wav2vec2_large": _LARGE,
+    "wav2vec2_large_lv60k": {
+        **_LV60K,
+        "encoder_dropout": 0.0,
+        "encoder_attention_dropout": 0.0,
+        "encoder_projection_dropout": 0.1,
+        "encoder_layer_drop": 0.1,
+    },
+    "hubert_base": {"encoder_layer_drop": 0.05},
+    "hubert_large": _HUBERT_LARGE,
+    "hubert_xlarge": {
+        **_HUBERT_LARGE,
+        "encoder_embed_dim": 1280,
+        "encoder_num_layers": 48,
+        "encoder_num_heads": 16,
+        "encoder_ff_interm_features": 5120,
+    },
+}
+
+
+def _variant(name: str, overrides: dict[str, Any]) -> None:
+    cfg = Wav2Vec2Config(**overrides)
+
+    def builder(*, weights: Weights | None = None, progress: bool = True, **config: Any) -> Wav2Vec2Model:
+        return _build(cfg, weights, progress, config)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__module__ = __name__
+    builder.__doc__ = f"{name}: {cfg.encoder_num_layers} layers x {cfg.encoder_embed_dim}, {cfg.extractor_mode} extractor (aux_num_out=N adds a CTC head)."
+    register_model(name)(builder)
+
+
+for _name, _overrides in VARIANTS.items():
+    _variant(_name, _overrides)
