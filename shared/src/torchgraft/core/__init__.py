@@ -30,7 +30,7 @@ from .errors import (
 )
 from .features import Backbone, Features, FeatureSpec, StageSpec, check_backbone
 from .loading import LoadReport, init_empty, load_weights, read_checkpoint
-from .registry import get_model, get_model_weights, get_weight, list_models, register_model
+from .registry import get_model, get_model_weights, get_weight, list_models, register_builder, register_model
 from .store import cache_root, download
 from .weights import Asset, TorchgraftDeprecationWarning, Weights, WeightsEnum
 
@@ -88,5 +88,6 @@ __all__ = [
     "load_weights",
     "poolings_for",
     "read_checkpoint",
+    "register_builder",
     "register_model",
 ]

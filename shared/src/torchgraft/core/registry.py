@@ -21,7 +21,15 @@ from torch import nn
 from .errors import DuplicateModelError, TorchgraftError, UnknownModelError, UnknownWeightsError
 from .weights import WeightsEnum
 
-__all__ = ["ENTRY_POINT_GROUP", "get_model", "get_model_weights", "get_weight", "list_models", "register_model"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "get_model",
+    "get_model_weights",
+    "get_weight",
+    "list_models",
+    "register_builder",
+    "register_model",
+]
 
 ENTRY_POINT_GROUP = "torchgraft.models"
 F = TypeVar("F", bound=Callable[..., nn.Module])
@@ -93,6 +101,38 @@ def register_model(
         return builder
 
     return wrap
+
+
+def _verify_weights(name: str, enum: type[WeightsEnum] | None, weights: Any) -> Any:
+    from .weights import Weights
+
+    if enum is not None:
+        return enum.verify(weights)
+    if weights is None or isinstance(weights, Weights):
+        return weights  # a model without published weights still loads the user's own checkpoint
+    raise UnknownWeightsError(f"{name} has no published weights; pass weights=None or your own Weights")
+
+
+def register_builder(
+    name: str,
+    build: Callable[[Any, bool, dict[str, Any]], nn.Module],
+    *,
+    weights: type[WeightsEnum] | None = None,
+    doc: str,
+    module: str,
+) -> Callable[..., nn.Module]:
+    """Defines and registers ``name(*, weights=None, progress=True, **config)`` that verifies
+    ``weights`` against its enum (or accepts the user's own ``Weights``) and calls
+    ``build(weights, progress, config)``: how a family registers one builder per variant."""
+
+    def builder(*, weights: Any = None, progress: bool = True, **config: Any) -> nn.Module:
+        return build(_verify_weights(name, enum, weights), progress, config)
+
+    enum = weights
+    builder.__name__ = builder.__qualname__ = name
+    builder.__module__ = module
+    builder.__doc__ = doc
+    return register_model(name, weights=enum)(builder)
 
 
 def _load_plugins() -> None:

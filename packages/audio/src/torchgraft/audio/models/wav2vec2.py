@@ -10,13 +10,14 @@ waveform ``lengths``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from torchgraft.core import Features, FeatureSpec, Weights, build_model, register_model
+from torchgraft.core import Features, FeatureSpec, Weights, build_model, register_builder, register_model
 
 __all__ = ["Wav2Vec2Config", "Wav2Vec2Model", "wav2vec2_model"]
 
@@ -329,14 +330,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 def _variant(name: str, overrides: dict[str, Any]) -> None:
     cfg = Wav2Vec2Config(**overrides)
-
-    def builder(*, weights: Weights | None = None, progress: bool = True, **config: Any) -> Wav2Vec2Model:
-        return _build(cfg, weights, progress, config)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__module__ = __name__
-    builder.__doc__ = f"{name}: {cfg.encoder_num_layers} layers x {cfg.encoder_embed_dim}, {cfg.extractor_mode} extractor (aux_num_out=N adds a CTC head)."
-    register_model(name)(builder)
+    doc = f"{name}: {cfg.encoder_num_layers} layers x {cfg.encoder_embed_dim}, {cfg.extractor_mode} extractor (aux_num_out=N adds a CTC head)."
+    register_builder(name, partial(_build, cfg), doc=doc, module=__name__)
 
 
 for _name, _overrides in VARIANTS.items():

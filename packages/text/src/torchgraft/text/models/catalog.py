@@ -12,7 +12,16 @@ from typing import Any
 
 from torch import nn
 
-from torchgraft.core import Asset, Weights, WeightsEnum, build_model, compose, fixed_config, register_model
+from torchgraft.core import (
+    Asset,
+    Weights,
+    WeightsEnum,
+    build_model,
+    compose,
+    fixed_config,
+    register_builder,
+    register_model,
+)
 
 from ..heads import SentenceEmbeddingHead
 from ..transforms import TextTransform
@@ -45,22 +54,17 @@ def _encoder(base: EncoderConfig, **config: Any) -> TextEncoder:
     return TextEncoder(replace(base, **config))
 
 
-def _register(name: str, base: EncoderConfig) -> None:
-    def builder(*, weights: Weights | None = None, progress: bool = True, **config: Any) -> TextEncoder:
-        if weights is not None and not isinstance(weights, Weights):
-            raise TypeError(
-                f"{name} takes your own Weights (a Hugging Face-layout checkpoint); found {type(weights).__name__}"
-            )
-        if weights is not None and weights.adapter is None:
-            weights = replace(weights, adapter=hf_to_torchgraft)
-        return build_model(
-            partial(_encoder, base), weights=weights, progress=progress, config=config, fixed=fixed_config(weights)
-        )
+def _build_encoder(base: EncoderConfig, weights: Weights | None, progress: bool, config: dict[str, Any]) -> TextEncoder:
+    if weights is not None and weights.adapter is None:
+        weights = replace(weights, adapter=hf_to_torchgraft)  # your own checkpoint, in the Hugging Face layout
+    return build_model(
+        partial(_encoder, base), weights=weights, progress=progress, config=config, fixed=fixed_config(weights)
+    )
 
-    builder.__name__ = builder.__qualname__ = name
-    builder.__module__ = __name__
-    builder.__doc__ = f"{name}: a {base.num_layers}-layer, {base.hidden_size}-wide text encoder (sequence backbone)."
-    register_model(name)(builder)
+
+def _register(name: str, base: EncoderConfig) -> None:
+    doc = f"{name}: a {base.num_layers}-layer, {base.hidden_size}-wide text encoder (sequence backbone)."
+    register_builder(name, partial(_build_encoder, base), doc=doc, module=__name__)
 
 
 for _name, _cfg in ARCHITECTURES.items():

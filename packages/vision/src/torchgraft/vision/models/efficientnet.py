@@ -18,10 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchgraft.core import Weights, WeightsEnum, build_model, fixed_config
+from torchgraft.core import Weights, WeightsEnum, build_model, fixed_config, register_builder
 
 from ._backbone import SequentialBackbone, stage_spec, strides_of
-from ._builders import registered_builder
 from ._layers import ConvNormAct, SqueezeExcitation, StochasticDepth, init_conv_bn, make_divisible
 from ._meta import TORCHVISION, imagenet_weights
 
@@ -432,7 +431,7 @@ class EfficientNet_Lite0_Weights(WeightsEnum):
 def _builder(name: str, enum: type[WeightsEnum] | None, **arch: Any) -> Callable[..., nn.Module]:
     family = "EfficientNet-Lite" if arch.get("lite") else "EfficientNet"
     doc = f"{name}: {family}, width x{arch['width_mult']}, depth x{arch['depth_mult']}."
-    return registered_builder(name, enum, partial(_build, **arch), doc=doc, module=__name__)
+    return register_builder(name, weights=enum, build=partial(_build, **arch), doc=doc, module=__name__)
 
 
 efficientnet_b0 = _builder("efficientnet_b0", EfficientNet_B0_Weights, width_mult=1.0, depth_mult=1.0, dropout=0.2)

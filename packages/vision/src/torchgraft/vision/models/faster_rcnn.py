@@ -24,12 +24,12 @@ from torchgraft.core import (
     check_backbone,
     fixed_config,
     get_model,
+    register_builder,
     register_model,
 )
 
 from .._imagenet import coco_categories
 from ..transforms import IMAGENET_MEAN, IMAGENET_STD, ObjectDetection
-from ._builders import registered_builder
 from ._meta import TORCHVISION
 from .detection_parts import RPN, AnchorGenerator, BoxPredictor, DetectionTransform, RoIHeads, RPNHead, TwoMLPHead
 
@@ -307,10 +307,10 @@ def _build_canonical(weights: Weights | WeightsEnum | None, progress: bool, conf
     )
 
 
-fasterrcnn_resnet50_fpn = registered_builder(
+fasterrcnn_resnet50_fpn = register_builder(
     "fasterrcnn_resnet50_fpn",
-    FasterRCNN_ResNet50_FPN_Weights,
-    _build_canonical,
+    weights=FasterRCNN_ResNet50_FPN_Weights,
+    build=_build_canonical,
     doc="fasterrcnn_resnet50_fpn: the canonical Faster R-CNN, ResNet-50 + FPN, COCO weights in torchvision's layout.",
     module=__name__,
 )

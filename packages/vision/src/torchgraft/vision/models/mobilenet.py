@@ -13,10 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchgraft.core import Weights, WeightsEnum, build_model, fixed_config
+from torchgraft.core import Weights, WeightsEnum, build_model, fixed_config, register_builder
 
 from ._backbone import SequentialBackbone, stage_spec, strides_of
-from ._builders import registered_builder
 from ._layers import ConvNormAct, SqueezeExcitation, init_conv_bn, make_divisible
 from ._meta import TORCHVISION, imagenet_weights
 
@@ -336,20 +335,24 @@ class MobileNet_V3_Small_Weights(WeightsEnum):
 
 
 # --------------------------------------------------------------------------- builders
-mobilenet_v2 = registered_builder(
-    "mobilenet_v2", MobileNet_V2_Weights, _build_v2, doc="mobilenet_v2: MobileNetV2 (width_mult=...).", module=__name__
+mobilenet_v2 = register_builder(
+    "mobilenet_v2",
+    weights=MobileNet_V2_Weights,
+    build=_build_v2,
+    doc="mobilenet_v2: MobileNetV2 (width_mult=...).",
+    module=__name__,
 )
-mobilenet_v3_large = registered_builder(
+mobilenet_v3_large = register_builder(
     "mobilenet_v3_large",
-    MobileNet_V3_Large_Weights,
-    partial(_build_v3, "large"),
+    weights=MobileNet_V3_Large_Weights,
+    build=partial(_build_v3, "large"),
     doc="mobilenet_v3_large: MobileNetV3-Large.",
     module=__name__,
 )
-mobilenet_v3_small = registered_builder(
+mobilenet_v3_small = register_builder(
     "mobilenet_v3_small",
-    MobileNet_V3_Small_Weights,
-    partial(_build_v3, "small"),
+    weights=MobileNet_V3_Small_Weights,
+    build=partial(_build_v3, "small"),
     doc="mobilenet_v3_small: MobileNetV3-Small.",
     module=__name__,
 )

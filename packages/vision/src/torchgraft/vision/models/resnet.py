@@ -12,9 +12,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchgraft.core import Features, FeatureSpec, StageSpec, Weights, WeightsEnum, build_model, fixed_config
+from torchgraft.core import (
+    Features,
+    FeatureSpec,
+    StageSpec,
+    Weights,
+    WeightsEnum,
+    build_model,
+    fixed_config,
+    register_builder,
+)
 
-from ._builders import registered_builder
 from ._layers import init_conv_bn
 from ._meta import TORCHVISION, imagenet_weights
 
@@ -300,7 +308,7 @@ class Wide_ResNet50_2_Weights(WeightsEnum):
 # --------------------------------------------------------------------------- builders
 def _builder(name: str, enum: type[WeightsEnum], cfg: ResNetConfig) -> Callable[..., nn.Module]:
     doc = f"{name}: ResNet, {cfg.block} blocks {list(cfg.layers)}, groups {cfg.groups}, width/group {cfg.width_per_group}."
-    return registered_builder(name, enum, partial(_build, cfg), doc=doc, module=__name__)
+    return register_builder(name, weights=enum, build=partial(_build, cfg), doc=doc, module=__name__)
 
 
 resnet18 = _builder("resnet18", ResNet18_Weights, ResNetConfig("basic", (2, 2, 2, 2)))

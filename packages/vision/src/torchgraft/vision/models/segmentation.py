@@ -22,11 +22,11 @@ from torchgraft.core import (
     check_backbone,
     fixed_config,
     get_model,
+    register_builder,
 )
 
 from .._imagenet import voc_categories
 from ..transforms import SemanticSegmentation
-from ._builders import registered_builder
 from ._meta import TORCHVISION
 
 __all__ = ["DeepLabHead", "DeepLabV3", "FCN", "FCNHead"]
@@ -166,7 +166,7 @@ def _task_builder(cls: type[_Segmenter], name: str) -> Callable[..., nn.Module]:
         )
 
     doc = f"{name}: {cls.__name__} on any spatial backbone (backbone=name or module, backbone_weights=..., num_classes=21, aux_loss=False)."
-    return registered_builder(name, None, build, doc=doc, module=__name__)
+    return register_builder(name, weights=None, build=build, doc=doc, module=__name__)
 
 
 deeplabv3 = _task_builder(DeepLabV3, "deeplabv3")
@@ -233,17 +233,17 @@ def _canonical(
     )
 
 
-deeplabv3_resnet50 = registered_builder(
+deeplabv3_resnet50 = register_builder(
     "deeplabv3_resnet50",
-    DeepLabV3_ResNet50_Weights,
-    partial(_canonical, DeepLabV3),
+    weights=DeepLabV3_ResNet50_Weights,
+    build=partial(_canonical, DeepLabV3),
     doc="deeplabv3_resnet50: DeepLabV3, dilated ResNet-50, COCO weights with VOC labels.",
     module=__name__,
 )
-fcn_resnet50 = registered_builder(
+fcn_resnet50 = register_builder(
     "fcn_resnet50",
-    FCN_ResNet50_Weights,
-    partial(_canonical, FCN),
+    weights=FCN_ResNet50_Weights,
+    build=partial(_canonical, FCN),
     doc="fcn_resnet50: FCN, dilated ResNet-50, COCO weights with VOC labels.",
     module=__name__,
 )

@@ -17,9 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torchgraft.core import Features, FeatureSpec, Weights, WeightsEnum, build_model, fixed_config
+from torchgraft.core import Features, FeatureSpec, Weights, WeightsEnum, build_model, fixed_config, register_builder
 
-from ._builders import registered_builder
 from ._meta import TORCHVISION, imagenet_weights
 
 __all__ = ["SelfAttention", "VisionTransformer", "ViTConfig"]
@@ -233,10 +232,10 @@ class ViT_B_16_Weights(WeightsEnum):
     DEFAULT = IMAGENET1K_V1
 
 
-vit_b_16 = registered_builder(
+vit_b_16 = register_builder(
     "vit_b_16",
-    ViT_B_16_Weights,
-    partial(_build, ViTConfig()),
+    weights=ViT_B_16_Weights,
+    build=partial(_build, ViTConfig()),
     doc="vit_b_16: ViT-Base, 16x16 patches (image_size=... to change the input size).",
     module=__name__,
 )
