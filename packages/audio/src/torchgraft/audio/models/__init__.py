@@ -5,6 +5,7 @@ nothing heavier than torch at module level (torchaudio is imported when resampli
 ``torchgraft.core.list_models()`` stays cheap.
 """
 
+from .crepe import Crepe, CrepeConfig, PitchTrack, estimate_pitch
 from .wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
 
-__all__ = ["Wav2Vec2Config", "Wav2Vec2Model"]
+__all__ = ["Crepe", "CrepeConfig", "PitchTrack", "Wav2Vec2Config", "Wav2Vec2Model", "estimate_pitch"]
