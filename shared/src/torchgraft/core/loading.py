@@ -148,6 +148,12 @@ def init_empty() -> Iterator[None]:
             if fn is not None:
                 patched[(owner, fn_name)] = fn
                 setattr(owner, fn_name, _skip_on_meta(fn))
+    # Weight normalisation computes norms while it registers; on meta they would take the same slow path.
+    for fn_name, meta_result in _META_SHORTCUTS.items():
+        fn = getattr(torch, fn_name, None)
+        if fn is not None:
+            patched[(torch, fn_name)] = fn
+            setattr(torch, fn_name, _meta_shortcut(fn, meta_result))
     nn.Module.register_parameter = register_on_meta  # type: ignore[method-assign]
     try:
         yield
@@ -162,6 +168,30 @@ _INIT_FUNCTIONS = (
     "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_",
 )  # fmt: skip
 _TENSOR_INITS = ("normal_", "uniform_", "bernoulli_", "exponential_", "geometric_", "log_normal_", "cauchy_", "random_")
+
+
+def _norm_except_dim_shape(v: torch.Tensor, pow: float = 2, dim: int = 0) -> torch.Tensor:
+    if dim == -1:
+        return torch.empty((), device="meta", dtype=v.dtype)
+    shape = [1] * v.dim()
+    shape[dim] = v.shape[dim]
+    return torch.empty(shape, device="meta", dtype=v.dtype)
+
+
+_META_SHORTCUTS = {
+    "norm_except_dim": _norm_except_dim_shape,
+    "_weight_norm": lambda v, g, dim=0: torch.empty_like(v, device="meta"),
+}
+
+
+def _meta_shortcut(fn: Any, meta_result: Any) -> Any:
+    @functools.wraps(fn)
+    def wrapper(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(tensor, torch.Tensor) and tensor.device.type == "meta":
+            return meta_result(tensor, *args, **kwargs)
+        return fn(tensor, *args, **kwargs)
+
+    return wrapper
 
 
 def _skip_on_meta(fn: Any) -> Any:
