@@ -31,6 +31,7 @@ from .errors import (
     UnsafeCheckpointError,
     WeightsSourceError,
 )
+from .transfer import sniff_not_weights
 from .weights import Weights, WeightsEnum
 
 __all__ = ["LoadReport", "init_empty", "load_weights", "read_checkpoint", "sniff_format"]
@@ -50,11 +51,8 @@ def sniff_format(path: Path) -> str:
         return "pth"
     if len(head) >= 9 and head[8:9] == b"{":
         return "safetensors"
-    lowered = head.lstrip().lower()
-    if lowered.startswith(b"version https://git-lfs"):
-        return "a git-lfs pointer file, not the weights it points to"
-    if lowered.startswith((b"<!doctype html", b"<html", b"<?xml")):
-        return "an HTML/XML page, not weights"
+    if what := sniff_not_weights(head):
+        return what
     if not head:
         return "an empty file"
     return "an unrecognised file"

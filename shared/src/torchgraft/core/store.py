@@ -42,6 +42,7 @@ from .errors import (
     WeightsSourceError,
 )
 from .transfer import Interrupted, transfer
+from .weights import check_sha256
 
 if TYPE_CHECKING:
     from .weights import Weights
@@ -60,7 +61,6 @@ __all__ = [
 ]
 
 CHUNK = 1 << 20
-_HEX = re.compile(r"[0-9a-f]{8,64}")
 ATTEMPTS = 5
 LOCK_TIMEOUT_S = float(os.environ.get("TORCHGRAFT_LOCK_TIMEOUT", "900"))
 STALE_FOREIGN_PARTIAL_S = 3600
@@ -110,13 +110,6 @@ def _show_progress(progress: bool | None) -> bool:
     if progress is not None:
         return progress
     return sys.stderr.isatty() and not os.environ.get("CI")
-
-
-def _check_digest(sha256: str) -> str:
-    digest = sha256.lower() if isinstance(sha256, str) else ""
-    if not _HEX.fullmatch(digest):
-        raise ValueError(f"sha256 must be 8 to 64 hex digits; found {sha256!r}")
-    return digest
 
 
 # --------------------------------------------------------------------------- hashing and stamps
@@ -176,7 +169,7 @@ def _is_stamped(path: Path, sha256: str) -> bool:
 def verify_file(path: Path, sha256: str, *, what: str = "file") -> Path:
     """Checks ``path`` against ``sha256`` (full digest or prefix), skipping the hash when a stamp
     shows the same file was verified before and has not changed since."""
-    sha256 = _check_digest(sha256)
+    sha256 = check_sha256(sha256)
     try:
         stamp = _file_stamp(path)
     except FileNotFoundError:
@@ -251,7 +244,7 @@ def cached_path(sha256: str, *, size: int | None = None) -> Path | None:
     """The verified cached file for ``sha256``, or ``None``. A cache hit checks the size and the
     verification stamp, and re-hashes when the stamp no longer matches; a corrupted file is
     quarantined (and ``None`` returned, so it is fetched again)."""
-    sha256 = _check_digest(sha256)
+    sha256 = check_sha256(sha256)
     path = _find_blob(sha256)
     if path is None:
         return None
@@ -400,7 +393,7 @@ def download(
     mirrors from ``TORCHGRAFT_MIRROR`` are tried first. With ``TORCHGRAFT_OFFLINE=1`` no socket is
     opened: a cached file is served and a missing one raises :class:`OfflineError` at once.
     """
-    sha256 = _check_digest(sha256)
+    sha256 = check_sha256(sha256)
     if size is not None and (not isinstance(size, int) or size <= 0):
         raise ValueError(f"size must be a positive number of bytes; found {size!r}")
     what = label or url

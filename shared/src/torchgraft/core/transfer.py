@@ -76,8 +76,8 @@ def sniff_not_weights(head: bytes) -> str | None:
     text = head.lstrip()[:64].lower()
     if text.startswith(b"version https://git-lfs"):
         return "a git-lfs pointer file (the repository stores the weights in LFS; fetch the LFS object)"
-    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
-        return "an HTML page (a proxy, captive portal or login page?)"
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")):
+        return "an HTML page or XML document (a proxy, captive portal or login page?)"
     return None
 
 

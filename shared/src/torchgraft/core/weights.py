@@ -51,13 +51,18 @@ def _infer_format(url: str) -> str:
     )
 
 
+def check_sha256(sha256: Any) -> str:
+    """The lower-cased digest: 64 hex digits, or a published prefix of at least 8."""
+    digest = sha256.lower() if isinstance(sha256, str) else ""
+    if not _HEX.fullmatch(digest) or not (MIN_HASH_PREFIX <= len(digest) <= 64):
+        raise ValueError(f"sha256 must be 64 hex digits (or a prefix of at least {MIN_HASH_PREFIX}); found {sha256!r}")
+    return digest
+
+
 def _check_source(url: str, sha256: str) -> str:
     if not isinstance(url, str) or not url.startswith(SCHEMES):
         raise ValueError(f"url must start with one of {SCHEMES}; found {url!r}")
-    digest = sha256.lower() if isinstance(sha256, str) else sha256
-    if not isinstance(digest, str) or not _HEX.fullmatch(digest) or not (MIN_HASH_PREFIX <= len(digest) <= 64):
-        raise ValueError(f"sha256 must be 64 hex digits (or a prefix of at least {MIN_HASH_PREFIX}); found {sha256!r}")
-    return digest
+    return check_sha256(sha256)
 
 
 @dataclass(frozen=True)
@@ -113,15 +118,9 @@ class Weights:
     assets: Mapping[str, Asset] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        for url in (self.url, *self.mirrors):
-            if not isinstance(url, str) or not url.startswith(SCHEMES):
-                raise ValueError(f"Weights url must start with one of {SCHEMES}; found {url!r}")
-        digest = self.sha256.lower() if isinstance(self.sha256, str) else self.sha256
-        if not isinstance(digest, str) or not _HEX.fullmatch(digest) or not (MIN_HASH_PREFIX <= len(digest) <= 64):
-            raise ValueError(
-                "Weights sha256 must be 64 hex digits (or a prefix of at least "
-                f"{MIN_HASH_PREFIX}); found {self.sha256!r}"
-            )
+        digest = _check_source(self.url, self.sha256)
+        for mirror in self.mirrors:
+            _check_source(mirror, digest)
         if not isinstance(self.meta, Mapping):
             raise TypeError(f"Weights meta must be a mapping; found {type(self.meta).__name__}")
         num_params = self.meta.get("num_params")
