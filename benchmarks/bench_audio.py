@@ -17,10 +17,10 @@ import os
 import statistics
 import sys
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
 
-from _harness import markdown_table, run_child
+from _harness import interleaved, markdown_table, run_child
 
 BUILD = r"""
 import torch
@@ -38,18 +38,6 @@ else:
     model = tg.get_model(arch, weights=tg.Weights(url="file://" + path, sha256=sha, meta={"num_params": 1}))
 report(time=time.perf_counter() - t0, peak=peak_mb())
 """
-
-
-def interleaved(runs: dict, rounds: int, seconds: float, unit) -> dict[str, float]:
-    rates: dict[str, list[float]] = {name: [] for name in runs}
-    for r in range(rounds):
-        for name in list(runs)[:: 1 if r % 2 == 0 else -1]:
-            done, start = 0.0, time.perf_counter()
-            while time.perf_counter() - start < seconds / rounds:
-                runs[name]()
-                done += unit
-            rates[name].append(done / (time.perf_counter() - start))
-    return {name: statistics.median(v) for name, v in rates.items()}
 
 
 def main() -> int:
@@ -107,8 +95,15 @@ def main() -> int:
     ours.load_state_dict(ref.state_dict())
     audio = torch.randn(4, 160000)
     with torch.inference_mode():
+
+        def seconds_of_audio(model: torch.nn.Module) -> float:
+            model(audio)
+            return 40.0  # 4 clips x 10 s
+
         rates = interleaved(
-            {"torchaudio": lambda: ref(audio), "torchgraft": lambda: ours(audio)}, 4, args.seconds, unit=40.0
+            {"torchaudio": partial(seconds_of_audio, ref), "torchgraft": partial(seconds_of_audio, ours)},
+            4,
+            args.seconds,
         )
     print("wav2vec2_base throughput, seconds of audio per second (batch 4 x 10 s, fp32):")
     print(
@@ -133,16 +128,18 @@ def main() -> int:
         model = tg.get_model(f"crepe_{capacity}", weights="DEFAULT").eval()
         n = 1 + clip.shape[0] // 160
 
-        def ours_run(model=model) -> None:
+        def ours_run(model=model, n=n) -> float:
             estimate_pitch(model, clip, 16000)
+            return float(n)
 
-        def ref_run(capacity=capacity) -> None:
+        def ref_run(capacity=capacity, n=n) -> float:
             with torch.inference_mode():
                 frames = next(torchcrepe.preprocess(clip[None], 16000, hop_length=160))
                 torchcrepe.infer(frames, model=capacity)
+            return float(n)
 
         ref_run()
-        frame_rates = interleaved({"torchcrepe": ref_run, "torchgraft": ours_run}, 2, args.seconds, unit=float(n))
+        frame_rates = interleaved({"torchcrepe": ref_run, "torchgraft": ours_run}, 2, args.seconds)
         crepe_rows.append(
             [
                 f"crepe_{capacity}",

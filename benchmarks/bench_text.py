@@ -16,9 +16,9 @@ import os
 import random
 import statistics
 import sys
-import time
+from functools import partial
 
-from _harness import markdown_table, run_child
+from _harness import interleaved, markdown_table, run_child
 
 LOAD = r"""
 import torch
@@ -90,23 +90,21 @@ def throughput(seconds: float, sort: bool) -> tuple[float, float]:
     if sort:
         texts.sort(key=len)
     batches = [tokenize(texts[i : i + 32]) for i in range(0, len(texts), 32)]
-    rates: dict[str, list[float]] = {"transformers": [], "torchgraft": []}
-    runs = {
+    models = {
         "transformers": lambda b: ref(input_ids=b["input_ids"], attention_mask=b["attention_mask"]),
         "torchgraft": lambda b: ours(b["input_ids"], b["attention_mask"]),
     }
+
+    def tokens_of(run) -> float:
+        for b in batches:
+            run(b)
+        return float(sum(int(b["attention_mask"].sum()) for b in batches))
+
     with torch.inference_mode():
-        for fn in runs.values():
-            fn(batches[0])
-        for r in range(4):
-            for name in list(runs)[:: 1 if r % 2 == 0 else -1]:
-                tokens, start = 0, time.perf_counter()
-                while time.perf_counter() - start < seconds / 4:
-                    for b in batches:
-                        runs[name](b)
-                        tokens += int(b["attention_mask"].sum())
-                rates[name].append(tokens / (time.perf_counter() - start))
-    return statistics.median(rates["transformers"]), statistics.median(rates["torchgraft"])
+        for run in models.values():
+            run(batches[0])  # warm-up
+        rates = interleaved({name: partial(tokens_of, run) for name, run in models.items()}, 4, seconds)
+    return rates["transformers"], rates["torchgraft"]
 
 
 def main() -> int:

@@ -18,9 +18,10 @@ import os
 import statistics
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
-from _harness import markdown_table, run_child
+from _harness import interleaved, markdown_table, run_child
 
 BUILD = r"""
 import os, torch
@@ -64,9 +65,12 @@ report(time=time.perf_counter() - t0, peak=peak_mb())
 ROUNDS = 4
 
 
-def throughput(arch: str, seconds: float) -> list[list[str]]:
-    import time
+def _images(model, batch) -> float:
+    model(batch)
+    return float(batch.shape[0])
 
+
+def throughput(arch: str, seconds: float) -> list[list[str]]:
     import torch
     import torchvision.models as tvm
 
@@ -84,18 +88,11 @@ def throughput(arch: str, seconds: float) -> list[list[str]]:
     for layout, fmt in layouts:
         models = {name: model.to(memory_format=fmt) for name, model in (("torchvision", ref), ("torchgraft", ours))}
         xb = x.to(memory_format=fmt)
-        rates: dict[str, list[float]] = {name: [] for name in models}
         with torch.inference_mode():
             for model in models.values():
                 model(xb)  # warm-up
-            for r in range(ROUNDS):  # interleaved, order alternating, so drift hits both alike
-                for name in list(models)[:: 1 if r % 2 == 0 else -1]:
-                    n, start = 0, time.perf_counter()
-                    while time.perf_counter() - start < seconds / ROUNDS:
-                        models[name](xb)
-                        n += xb.shape[0]
-                    rates[name].append(n / (time.perf_counter() - start))
-        tv, tg_ = statistics.median(rates["torchvision"]), statistics.median(rates["torchgraft"])
+            rates = interleaved({name: partial(_images, model, xb) for name, model in models.items()}, ROUNDS, seconds)
+        tv, tg_ = rates["torchvision"], rates["torchgraft"]
         rows.append([arch, layout, f"{tv:.1f}", f"{tg_:.1f}", f"{tg_ / tv:.2f}x"])
     return rows
 
