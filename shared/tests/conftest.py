@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -140,6 +140,7 @@ class Rule:
     extra: int = 0
     trickle_s: float = 0.0
     redirect_to: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -206,6 +207,8 @@ class FaultyServer:
                 "Location", rule.redirect_to if "://" in rule.redirect_to else f"{self.url}{rule.redirect_to}"
             )
             h.send_header("Content-Length", "0")
+            for name, value in rule.headers.items():
+                h.send_header(name, value)
             h.end_headers()
             return
         if path not in self.files or (rule.status):
@@ -235,6 +238,8 @@ class FaultyServer:
         body = data[start:]
         h.send_header("Content-Length", str(len(body)))
         h.send_header("Content-Type", "application/octet-stream")
+        for name, value in rule.headers.items():
+            h.send_header(name, value)
         h.end_headers()
         limit = rule.drop_after if rule.drop_after is not None else len(body)
         step = 16384 if rule.trickle_s else 1 << 20

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .store import _alive, _blobs, _file_stamp, _write_stamp, cache_root, sha256_file
+from .store import _alive, _blobs, _file_stamp, _pin_path, _write_stamp, cache_root, pinned_sha256, sha256_file
 
 __all__ = ["export_cache", "import_cache", "list_cache", "prune_cache", "verify_cache"]
 
@@ -156,7 +156,27 @@ def export_cache(directory: Path) -> list[dict[str, Any]]:
         if meta.exists():
             _copy_atomic(meta, directory / meta.name)
         out.append({"sha256": blob.name, "size": blob.stat().st_size, "path": str(dest)})
+    pins = cache_root() / "pins"
+    for pin in sorted(pins.glob("*.json")) if pins.is_dir() else []:
+        (directory / "pins").mkdir(exist_ok=True)
+        _copy_atomic(pin, directory / "pins" / pin.name)
     return out
+
+
+def _import_pins(directory: Path) -> None:
+    """Digests pinned on the exporting machine (files published without one), kept where this
+    cache has no pin of its own for the url."""
+    for src in sorted((directory / "pins").glob("*.json")) if (directory / "pins").is_dir() else []:
+        try:
+            record = json.loads(src.read_text())
+            url, digest = record["url"], record["sha256"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not isinstance(url, str) or not _FULL.fullmatch(str(digest)) or _pin_path(url).name != src.name:
+            continue
+        if pinned_sha256(url) is None:
+            _pin_path(url).parent.mkdir(parents=True, exist_ok=True)
+            _copy_atomic(src, _pin_path(url))
 
 
 def import_cache(directory: Path) -> list[dict[str, Any]]:
@@ -185,4 +205,5 @@ def import_cache(directory: Path) -> list[dict[str, Any]]:
             _copy_atomic(meta, dest.with_name(dest.name + ".json"))
         _write_stamp(dest.name, _file_stamp(dest))
         results.append({"sha256": src.name, "status": status, "size": dest.stat().st_size})
+    _import_pins(directory)
     return results

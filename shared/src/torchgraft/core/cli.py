@@ -20,7 +20,7 @@ from . import cache as cache_ops
 from ._version import __version__
 from .errors import TorchgraftError, UnknownModelError, UnknownWeightsError
 from .registry import _entry, get_model_weights, get_weight, list_models
-from .store import cache_root, fetch_weights, is_cached
+from .store import cache_root, fetch_weights, is_cached, known_sha256, pinned_sha256
 from .weights import WeightsEnum
 
 __all__ = ["build_parser", "main", "weights_of"]
@@ -90,8 +90,8 @@ def _weights_record(member: WeightsEnum) -> dict[str, Any]:
         "default": enum.default() is member,
         "url": w.url,
         "mirrors": list(w.mirrors),
-        "sha256": w.sha256,
-        "hash": "sha256" if w.full_hash else "sha256-prefix (weaker)",
+        "sha256": known_sha256(w),
+        "hash": "sha256" if w.full_hash else "sha256-prefix (weaker)" if w.pinned else _pin_state(w),
         "size": w.size,
         "format": w.format,
         "role": w.role,
@@ -104,6 +104,11 @@ def _weights_record(member: WeightsEnum) -> dict[str, Any]:
         "num_categories": len(meta["categories"]) if meta.get("categories") else None,
         "cached": is_cached(w),
     }
+
+
+def _pin_state(w: Any) -> str:
+    """For entries published without a digest: whether this cache has pinned one yet."""
+    return "none published; pinned here" if pinned_sha256(w.url) else "none published; pinned on first download"
 
 
 # --------------------------------------------------------------------------- commands
@@ -231,7 +236,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
             )
         return 1 if bad else 0
     if action == "prune":
-        referenced = [m.value.sha256 for name in list_models() for m in weights_of(name)]
+        referenced = [d for name in list_models() for m in weights_of(name) if (d := known_sha256(m.value))]
         removed = cache_ops.prune_cache(unreferenced=args.unreferenced, referenced=referenced, dry_run=args.dry_run)
         verb = "would remove" if args.dry_run else "removed"
         emit(args, removed, lambda r: f"{verb} {len(r)} entries ({_size(sum(x['size'] for x in r))})")

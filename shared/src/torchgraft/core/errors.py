@@ -26,6 +26,7 @@ __all__ = [
     "StateDictMismatchError",
     "TorchgraftError",
     "UnknownModelError",
+    "UnpinnedError",
     "UnknownWeightsError",
     "UnsafeCheckpointError",
     "WeightsMismatchError",
@@ -91,6 +92,10 @@ class NetworkError(WeightsSourceError):
 
 class OfflineError(WeightsSourceError):
     """``TORCHGRAFT_OFFLINE=1`` and the file is not in the cache."""
+
+
+class UnpinnedError(WeightsSourceError):
+    """A file without a published sha256 was refused (``TORCHGRAFT_REQUIRE_PINNED`` is set)."""
 
 
 class DiskSpaceError(WeightsSourceError):

@@ -4,6 +4,7 @@ Layout under the cache root (``$TORCHGRAFT_HOME``, else the platform cache direc
 
     blobs/<sha256>              verified files, content-addressed by their full sha256
     blobs/<sha256>.json         where each came from (url, size, time)
+    pins/<hash of url>.json     digests pinned on the first download of files published without one
     partial/<sha256>.<host>.<pid>.part   per-process partial downloads (resumable)
     locks/<sha256>.lock         one downloader per file (an OS lock: released when a process dies)
     stamps/<sha256>.json        (path, inode, size, mtime) of files already hashed
@@ -33,12 +34,13 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import (
     IntegrityError,
     NotFoundError,
     OfflineError,
+    UnpinnedError,
     WeightsSourceError,
 )
 from .transfer import Interrupted, transfer
@@ -48,12 +50,16 @@ if TYPE_CHECKING:
     from .weights import Weights
 
 __all__ = [
+    "UnpinnedDownloadWarning",
     "cache_root",
     "cached_path",
     "download",
     "fetch_weights",
     "is_cached",
     "is_offline",
+    "known_sha256",
+    "pinned_sha256",
+    "require_pinned",
     "resolve_local",
     "sha256_file",
     "user_mirrors",
@@ -64,6 +70,10 @@ CHUNK = 1 << 20
 ATTEMPTS = 5
 LOCK_TIMEOUT_S = float(os.environ.get("TORCHGRAFT_LOCK_TIMEOUT", "900"))
 STALE_FOREIGN_PARTIAL_S = 3600
+
+
+class UnpinnedDownloadWarning(UserWarning):
+    """A file published without a sha256 was downloaded and its digest pinned (trust on first use)."""
 
 
 # --------------------------------------------------------------------------- settings
@@ -339,10 +349,12 @@ def _progress_bar(show: bool, name: str) -> Any:
     return tqdm(total=None, unit="B", unit_scale=True, unit_divisor=1024, desc=name[-32:], file=sys.stderr)
 
 
-def _fetch_from(url: str, sha256: str, *, size: int | None, show: bool) -> Path:
-    """Downloads ``url`` into the cache, resuming and retrying within this call."""
-    part = _claim_partial(sha256)
-    bar = _progress_bar(show, Path(urllib.parse.urlparse(url).path).name or sha256[:12])
+def _fetch_from(url: str, sha256: str | None, *, key: str, size: int | None, show: bool) -> Path:
+    """Downloads ``url`` into the cache, resuming and retrying within this call. ``sha256=None``
+    (an unpinned file) accepts the bytes unless a server on the way declared another digest;
+    ``key`` names the partial file."""
+    part = _claim_partial(key)
+    bar = _progress_bar(show, Path(urllib.parse.urlparse(url).path).name or key[:12])
     try:
         restarted = False
         for attempt in range(ATTEMPTS):
@@ -356,12 +368,14 @@ def _fetch_from(url: str, sha256: str, *, size: int | None, show: bool) -> Path:
             if size is not None and result.size != size:
                 part.unlink(missing_ok=True)
                 raise IntegrityError(f"{url} sent {result.size} bytes, expected {size}")
-            if not result.sha256.startswith(sha256):
+            expected = sha256 if sha256 is not None else result.declared_sha256
+            if expected is not None and not result.sha256.startswith(expected):
                 part.unlink(missing_ok=True)
                 if result.resumed_from and not restarted:
                     restarted = True  # the resumed prefix may be what was wrong: one clean try
                     continue
-                raise IntegrityError(f"{url} has sha256 {result.sha256}, expected {sha256}")
+                said = "" if sha256 is not None else " (the digest the server declared)"
+                raise IntegrityError(f"{url} has sha256 {result.sha256}, expected {expected}{said}")
             target = _blobs() / result.sha256
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(part, target)
@@ -378,10 +392,98 @@ def _fetch_from(url: str, sha256: str, *, size: int | None, show: bool) -> Path:
             bar.close()
 
 
+# --------------------------------------------------------------------------- pins (trust on first use)
+def require_pinned() -> bool:
+    """``TORCHGRAFT_REQUIRE_PINNED``: refuse files that publish no sha256 and are not pinned yet."""
+    return os.environ.get("TORCHGRAFT_REQUIRE_PINNED", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _pin_path(url: str) -> Path:
+    return cache_root() / "pins" / f"{hashlib.sha256(url.encode()).hexdigest()[:32]}.json"
+
+
+def pinned_sha256(url: str) -> str | None:
+    """The digest pinned for ``url`` on its first download, or ``None``."""
+    try:
+        record = json.loads(_pin_path(url).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("url") != url:
+        return None
+    try:
+        return check_sha256(record.get("sha256"))
+    except ValueError:
+        return None
+
+
+def _download_unpinned(
+    url: str, *, size: int | None, mirrors: Sequence[str], progress: bool | None, what: str
+) -> Path:
+    pin = pinned_sha256(url)
+    if pin is not None:
+        try:
+            return download(url, sha256=pin, size=size, mirrors=mirrors, progress=progress, label=what)
+        except IntegrityError as exc:
+            raise IntegrityError(
+                f"{exc}; {what} publishes no sha256 and was pinned to {pin} on its first download: "
+                f"the file changed since. If that is expected, delete {_pin_path(url)}"
+            ) from exc
+    sources = _sources([url, *mirrors])
+    for source in sources:  # a user's own local file: nothing to verify it against
+        local = resolve_local(source) if source.startswith("file://") else None
+        if local is not None and local.is_file():
+            return local
+    remote = [s for s in sources if not s.startswith(("file://", "pkg://"))]
+    if not remote:
+        raise NotFoundError(f"{what}: no file at {', '.join(sources)}")
+    if require_pinned():
+        raise UnpinnedError(
+            f"{what} publishes no sha256 and TORCHGRAFT_REQUIRE_PINNED is set: give its digest "
+            f"(Weights(sha256=...)) or unset the variable to pin it on first download"
+        )
+    if is_offline():
+        raise OfflineError(
+            f"{what} is not in the cache {cache_root()} and TORCHGRAFT_OFFLINE is set: prefetch it with "
+            f"`torchgraft download` on a connected machine (from {remote[0]})"
+        )
+    key = hashlib.sha256(f"unpinned:{url}".encode()).hexdigest()
+    errors: list[WeightsSourceError] = []
+    with _download_lock(key):
+        pin = pinned_sha256(url)  # another process may have pinned it meanwhile
+        if pin is not None:
+            return download(url, sha256=pin, size=size, mirrors=mirrors, progress=progress, label=what)
+        for source in remote:
+            try:
+                path = _fetch_from(source, None, key=key, size=size, show=_show_progress(progress))
+            except WeightsSourceError as exc:
+                errors.append(exc)
+                continue
+            _atomic_write_text(
+                _pin_path(url),
+                json.dumps({"url": url, "sha256": path.name, "size": path.stat().st_size, "pinned": time.time()}),
+            )
+            warnings.warn(
+                f"{what} publishes no sha256; pinned it to {path.name} on this first download "
+                f"(later downloads must match; TORCHGRAFT_REQUIRE_PINNED=1 refuses unpinned files)",
+                UnpinnedDownloadWarning,
+                stacklevel=4,
+            )
+            return path
+    _raise_all(errors, what)
+
+
+def _raise_all(errors: list[WeightsSourceError], what: str) -> NoReturn:
+    first = errors[0] if errors else NotFoundError(f"{what}: no source")
+    if len(errors) == 1:
+        raise first
+    detail = "; ".join(str(e).splitlines()[0] for e in errors)
+    raise type(first)(f"no source could provide {what}: {detail}") from first
+
+
 def download(
     url: str,
     *,
-    sha256: str,
+    sha256: str | None,
     size: int | None = None,
     mirrors: Sequence[str] = (),
     progress: bool | None = None,
@@ -392,11 +494,15 @@ def download(
     ``url`` and ``mirrors`` may be ``https://``, ``http://``, ``file://`` or ``pkg://``; user
     mirrors from ``TORCHGRAFT_MIRROR`` are tried first. With ``TORCHGRAFT_OFFLINE=1`` no socket is
     opened: a cached file is served and a missing one raises :class:`OfflineError` at once.
+    ``sha256=None`` (a file published without a digest) pins the digest of the first download and
+    verifies every later one against it (see :func:`pinned_sha256`).
     """
-    sha256 = check_sha256(sha256)
     if size is not None and (not isinstance(size, int) or size <= 0):
         raise ValueError(f"size must be a positive number of bytes; found {size!r}")
     what = label or url
+    if sha256 is None:
+        return _download_unpinned(url, size=size, mirrors=mirrors, progress=progress, what=what)
+    sha256 = check_sha256(sha256)
     sources = _sources([url, *mirrors])
     errors: list[WeightsSourceError] = []
     remote = []
@@ -425,14 +531,10 @@ def download(
                 return hit
             for source in remote:
                 try:
-                    return _fetch_from(source, sha256, size=size, show=show)
+                    return _fetch_from(source, sha256, key=sha256, size=size, show=show)
                 except WeightsSourceError as exc:
                     errors.append(exc)
-    first = errors[0] if errors else NotFoundError(f"{what}: no source")
-    if len(errors) == 1:
-        raise first
-    detail = "; ".join(str(e).splitlines()[0] for e in errors)
-    raise type(first)(f"no source could provide {what}: {detail}") from first
+    _raise_all(errors, what)
 
 
 def fetch_weights(weights: Weights, *, progress: bool | None = None) -> Path:
@@ -447,9 +549,15 @@ def fetch_weights(weights: Weights, *, progress: bool | None = None) -> Path:
     )
 
 
+def known_sha256(weights: Weights | Any) -> str | None:
+    """The digest an entry publishes, else the one pinned on its first download, else ``None``."""
+    return weights.sha256 if weights.sha256 is not None else pinned_sha256(weights.url)
+
+
 def is_cached(weights: Weights) -> bool:
     """Whether the file is available without a download (a local file, or a cached blob)."""
     local = resolve_local(weights.url) if weights.url.startswith(("file://", "pkg://")) else None
     if local is not None:
         return local.is_file()
-    return _find_blob(weights.sha256) is not None
+    digest = known_sha256(weights)
+    return digest is not None and _find_blob(digest) is not None

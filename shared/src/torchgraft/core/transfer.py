@@ -49,6 +49,16 @@ class TransferResult:
     sha256: str
     size: int
     resumed_from: int
+    #: the sha256 a server declared for the file (Hugging Face's ``X-Linked-Etag`` for LFS files)
+    declared_sha256: str | None = None
+
+
+_SHA256_ETAG = re.compile(r'(?:W/)?"?([0-9a-f]{64})"?')
+
+
+def _declared_sha256(headers: Any) -> str | None:
+    match = _SHA256_ETAG.fullmatch((headers.get("X-Linked-Etag") or "").strip().lower())
+    return match.group(1) if match else None
 
 
 def timeout_s() -> float:
@@ -63,6 +73,10 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         if not newurl.lower().startswith(("http://", "https://")):
             raise NetworkError(f"{req.full_url} redirected to {newurl!r}; only http(s) redirects are followed")
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        seen = getattr(req, "torchgraft_seen", None)
+        if new is not None and seen is not None:
+            seen.setdefault("declared", _declared_sha256(headers))
+            new.torchgraft_seen = seen  # type: ignore[attr-defined]
         if new is not None and req.has_header("Range"):
             new.add_unredirected_header("Range", req.get_header("Range"))
         return new
@@ -91,13 +105,17 @@ def _http_error(url: str, exc: urllib.error.HTTPError) -> WeightsSourceError:
     return NetworkError(f"{url}: HTTP {exc.code} {exc.reason}")
 
 
-def _open(url: str, offset: int) -> Any:
+def _open(url: str, offset: int) -> tuple[Any, str | None]:
+    """The response and the sha256 a server on the redirect chain declared for the file."""
     headers = {"User-Agent": "torchgraft", "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
     request = urllib.request.Request(url, headers=headers)
+    seen: dict[str, str | None] = {}
+    request.torchgraft_seen = seen  # type: ignore[attr-defined]
     try:
-        return _opener.open(request, timeout=timeout_s())
+        resp = _opener.open(request, timeout=timeout_s())
+        return resp, seen.get("declared") or _declared_sha256(resp.headers)
     except urllib.error.HTTPError as exc:
         raise _http_error(url, exc) from exc
     except urllib.error.URLError as exc:
@@ -131,7 +149,7 @@ def transfer(url: str, part: Path, *, size: int | None, progress: Any = None) ->
     if size is not None and offset > size:
         part.unlink()
         offset = 0
-    resp = _open(url, offset)
+    resp, declared = _open(url, offset)
     with resp:
         status = resp.status
         if offset and status == 206:
@@ -171,7 +189,7 @@ def transfer(url: str, part: Path, *, size: int | None, progress: Any = None) ->
     total = offset + received
     if remaining is not None and received < remaining:
         raise Interrupted(f"{url}: connection closed after {total} of {offset + remaining} bytes")
-    return TransferResult(sha256=digest.hexdigest(), size=total, resumed_from=offset)
+    return TransferResult(sha256=digest.hexdigest(), size=total, resumed_from=offset, declared_sha256=declared)
 
 
 def _stream(resp: Any, out: Any, digest: Any, *, url: str, offset: int, size: int | None, progress: Any) -> int:

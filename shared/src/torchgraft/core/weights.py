@@ -59,19 +59,24 @@ def check_sha256(sha256: Any) -> str:
     return digest
 
 
-def _check_source(url: str, sha256: str) -> str:
+def _check_source(url: str, sha256: str | None) -> str | None:
     if not isinstance(url, str) or not url.startswith(SCHEMES):
         raise ValueError(f"url must start with one of {SCHEMES}; found {url!r}")
+    if sha256 is None:
+        if url.startswith("pkg://"):
+            raise ValueError(f"{url}: files shipped in a package must be pinned with their sha256")
+        return None
     return check_sha256(sha256)
 
 
 @dataclass(frozen=True)
 class Asset:
     """A file that goes with a checkpoint (a tokenizer, a vocabulary, a label map), fetched and
-    verified through the weight store like the weights themselves."""
+    verified through the weight store like the weights themselves (``sha256=None``: as for
+    :class:`Weights`)."""
 
     url: str
-    sha256: str
+    sha256: str | None
     size: int | None = None
     mirrors: tuple[str, ...] = ()
 
@@ -100,14 +105,16 @@ class Weights:
 
     ``sha256`` is the file's full hex digest, or a prefix of at least 8 hex digits for checkpoints
     published with only a prefix (torchvision's are); a prefix is a weaker guarantee and is shown as
-    such. ``meta`` must hold ``num_params``; it also carries ``categories``, metrics (with the
+    such. ``None`` is for files published with no digest at all (torchaudio's bundles, Hugging Face
+    repositories): the weight store pins the digest of the first download and verifies every later
+    one against it, and refuses such files when ``TORCHGRAFT_REQUIRE_PINNED`` is set. ``meta`` must hold ``num_params``; it also carries ``categories``, metrics (with the
     dataset they were measured on), ``recipe``, ``license`` and ``deprecated`` / ``superseded_by``
     where they apply. ``adapter`` maps a checkpoint saved in another library's key layout to this
     model's layout when it is loaded.
     """
 
     url: str
-    sha256: str
+    sha256: str | None
     meta: Mapping[str, Any]
     transforms: Callable[..., Any] | None = field(default=None, repr=False)
     mirrors: tuple[str, ...] = ()
@@ -153,8 +160,13 @@ class Weights:
 
     @property
     def full_hash(self) -> bool:
-        """Whether ``sha256`` is a complete digest (``False`` for a published prefix)."""
-        return len(self.sha256) == 64
+        """Whether ``sha256`` is a complete digest (``False`` for a published prefix or none)."""
+        return self.sha256 is not None and len(self.sha256) == 64
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the entry publishes a digest (``False``: pinned on first download instead)."""
+        return self.sha256 is not None
 
     @property
     def num_params(self) -> int:

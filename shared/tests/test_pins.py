@@ -1,0 +1,118 @@
+"""Files published without a sha256: pinned on the first download, verified against the pin after."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import warnings
+
+import pytest
+
+from torchgraft.core import IntegrityError, OfflineError, UnpinnedError, Weights, download
+from torchgraft.core.cache import export_cache, import_cache
+from torchgraft.core.store import UnpinnedDownloadWarning, is_cached, known_sha256, pinned_sha256
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_first_download_pins_the_digest_and_later_calls_use_the_cache(faulty, payload, cache_home):
+    url = faulty.add("/encoder/model.safetensors", payload)
+    with pytest.warns(UnpinnedDownloadWarning, match=digest(payload)):
+        path = download(url, sha256=None, progress=False)
+    assert path == cache_home / "blobs" / digest(payload) and path.read_bytes() == payload
+    assert pinned_sha256(url) == digest(payload)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second call neither warns nor downloads
+        assert download(url, sha256=None, progress=False) == path
+    assert len(faulty.requests("/encoder/model.safetensors")) == 1
+
+
+def test_a_changed_file_behind_a_pinned_url_is_refused(faulty, payload, cache_home):
+    url = faulty.add("/w.bin", payload)
+    with pytest.warns(UnpinnedDownloadWarning):
+        path = download(url, sha256=None, progress=False)
+    path.unlink()  # the cache lost the file, and upstream replaced it meanwhile
+    faulty.files["/w.bin"] = payload[::-1]
+    with pytest.raises(IntegrityError, match="pinned to") as info:
+        download(url, sha256=None, progress=False)
+    assert str(cache_home / "pins") in str(info.value)
+    assert not (cache_home / "blobs" / digest(payload[::-1])).exists()
+    assert pinned_sha256(url) == digest(payload)
+
+
+def test_require_pinned_refuses_before_any_request(faulty, payload, cache_home, monkeypatch):
+    url = faulty.add("/w.bin", payload)
+    monkeypatch.setenv("TORCHGRAFT_REQUIRE_PINNED", "1")
+    with pytest.raises(UnpinnedError, match="publishes no sha256"):
+        download(url, sha256=None, progress=False)
+    assert faulty.requests("/w.bin") == [] and not (cache_home / "pins").exists()
+    # a digest given by the user is still fine
+    assert download(url, sha256=digest(payload), progress=False).read_bytes() == payload
+
+
+def test_offline_serves_a_pinned_file_and_fails_at_once_for_an_unpinned_one(faulty, payload, monkeypatch):
+    url = faulty.add("/w.bin", payload)
+    other = faulty.add("/other.bin", payload[:1000])
+    with pytest.warns(UnpinnedDownloadWarning):
+        path = download(url, sha256=None, progress=False)
+    monkeypatch.setenv("TORCHGRAFT_OFFLINE", "1")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a socket was connected while offline")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    assert download(url, sha256=None, progress=False) == path
+    with pytest.raises(OfflineError, match="other.bin"):
+        download(other, sha256=None, progress=False)
+
+
+def test_the_digest_a_server_declares_on_the_redirect_is_checked(faulty, payload, rule, cache_home):
+    # Hugging Face answers /resolve/ with a redirect carrying the LFS sha256 in X-Linked-Etag.
+    faulty.add("/cdn/blob", payload)
+    good = faulty.add("/resolve/good.safetensors", b"", always=rule(redirect_to="/cdn/blob", headers={"X-Linked-Etag": f'"{digest(payload)}"'}))
+    bad = faulty.add("/resolve/bad.safetensors", b"", always=rule(redirect_to="/cdn/blob", headers={"X-Linked-Etag": f'"{"ab" * 32}"'}))
+    with pytest.raises(IntegrityError, match="the digest the server declared"):
+        download(bad, sha256=None, progress=False)
+    assert pinned_sha256(bad) is None and not (cache_home / "blobs" / digest(payload)).exists()
+    with pytest.warns(UnpinnedDownloadWarning):
+        assert download(good, sha256=None, progress=False).read_bytes() == payload
+
+
+def test_an_interrupted_unpinned_download_resumes(faulty, payload, rule, cache_home):
+    cut = len(payload) // 3
+    url = faulty.add("/w.bin", payload, rule(drop_after=cut))
+    with pytest.warns(UnpinnedDownloadWarning):
+        assert download(url, sha256=None, progress=False).read_bytes() == payload
+    first, second = faulty.requests("/w.bin")
+    assert second.range == f"bytes={cut}-" and faulty.bytes_sent("/w.bin") == len(payload)
+
+
+def test_weights_without_a_digest(faulty, payload, tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="must be pinned"):
+        Weights(url="pkg://torch/x.safetensors", sha256=None, meta={"num_params": 1})
+    weights = Weights(url=faulty.add("/m.safetensors", payload), sha256=None, meta={"num_params": 1})
+    assert not weights.pinned and not weights.full_hash
+    assert not is_cached(weights) and known_sha256(weights) is None
+    with pytest.warns(UnpinnedDownloadWarning):
+        weights.fetch(progress=False)
+    assert is_cached(weights) and known_sha256(weights) == digest(payload)
+    # a user's own local file has nothing to be verified against and is read in place
+    local = tmp_path / "mine.safetensors"
+    local.write_bytes(b"x" * 10)
+    assert Weights(url=local.as_uri(), sha256=None, meta={"num_params": 1}).fetch() == local
+
+
+def test_pins_travel_with_an_exported_cache(faulty, payload, tmp_path, monkeypatch):
+    url = faulty.add("/w.bin", payload)
+    with pytest.warns(UnpinnedDownloadWarning):
+        download(url, sha256=None, progress=False)
+    export_cache(tmp_path / "carry")
+    record = json.loads(next((tmp_path / "carry" / "pins").glob("*.json")).read_text())
+    assert record["url"] == url and record["sha256"] == digest(payload)
+    monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "airgapped"))
+    monkeypatch.setenv("TORCHGRAFT_OFFLINE", "1")
+    import_cache(tmp_path / "carry")
+    assert download(url, sha256=None, progress=False).read_bytes() == payload
