@@ -72,8 +72,16 @@ def test_offline_serves_a_pinned_file_and_fails_at_once_for_an_unpinned_one(faul
 def test_the_digest_a_server_declares_on_the_redirect_is_checked(faulty, payload, rule, cache_home):
     # Hugging Face answers /resolve/ with a redirect carrying the LFS sha256 in X-Linked-Etag.
     faulty.add("/cdn/blob", payload)
-    good = faulty.add("/resolve/good.safetensors", b"", always=rule(redirect_to="/cdn/blob", headers={"X-Linked-Etag": f'"{digest(payload)}"'}))
-    bad = faulty.add("/resolve/bad.safetensors", b"", always=rule(redirect_to="/cdn/blob", headers={"X-Linked-Etag": f'"{"ab" * 32}"'}))
+    good = faulty.add(
+        "/resolve/good.safetensors",
+        b"",
+        always=rule(redirect_to="/cdn/blob", headers={"X-Linked-Etag": f'"{digest(payload)}"'}),
+    )
+    bad = faulty.add(
+        "/resolve/bad.safetensors",
+        b"",
+        always=rule(redirect_to="/cdn/blob", headers={"X-Linked-Etag": f'"{"ab" * 32}"'}),
+    )
     with pytest.raises(IntegrityError, match="the digest the server declared"):
         download(bad, sha256=None, progress=False)
     assert pinned_sha256(bad) is None and not (cache_home / "blobs" / digest(payload)).exists()
@@ -86,7 +94,7 @@ def test_an_interrupted_unpinned_download_resumes(faulty, payload, rule, cache_h
     url = faulty.add("/w.bin", payload, rule(drop_after=cut))
     with pytest.warns(UnpinnedDownloadWarning):
         assert download(url, sha256=None, progress=False).read_bytes() == payload
-    first, second = faulty.requests("/w.bin")
+    _, second = faulty.requests("/w.bin")
     assert second.range == f"bytes={cut}-" and faulty.bytes_sent("/w.bin") == len(payload)
 
 

@@ -27,6 +27,9 @@ def test_similarity_matrix(capsys):
     assert "[0] a" in capsys.readouterr().out
 
 
-def test_embed_with_a_model_that_cannot_embed_fails_clearly(capsys):
+def test_embed_with_a_model_that_cannot_embed_fails_clearly(capsys, monkeypatch):
+    monkeypatch.setenv("TORCHGRAFT_OFFLINE", "1")  # refused before anything is fetched
     assert main(["embed", "hello", "--model", "bert_base"]) == 1
+    assert "encoder weights, not a sentence-embedding model" in capsys.readouterr().err
+    assert main(["embed", "hello", "--model", "minilm_l6_h384"]) == 1
     assert "no published weights" in capsys.readouterr().err

@@ -93,6 +93,7 @@ def _weights_record(member: WeightsEnum) -> dict[str, Any]:
         "sha256": known_sha256(w),
         "hash": "sha256" if w.full_hash else "sha256-prefix (weaker)" if w.pinned else _pin_state(w),
         "size": w.size,
+        "approx_size_mb": meta.get("approx_size_mb"),
         "format": w.format,
         "role": w.role,
         "num_params": w.num_params,
@@ -165,8 +166,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             )
             for label, value in (
                 ("url", w["url"]),
-                ("sha256", f"{w['sha256']} ({w['hash']})"),
-                ("size", _size(w["size"])),
+                ("sha256", f"{w['sha256'] or '-'} ({w['hash']})"),
+                ("size", _size(w["size"]) if w["size"] or not w["approx_size_mb"] else f"~{w['approx_size_mb']} MB"),
                 ("format / role", f"{w['format']} / {w['role']}"),
                 ("params", f"{w['num_params']:,}"),
                 ("metrics", metrics or "-"),

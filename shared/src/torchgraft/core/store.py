@@ -416,9 +416,7 @@ def pinned_sha256(url: str) -> str | None:
         return None
 
 
-def _download_unpinned(
-    url: str, *, size: int | None, mirrors: Sequence[str], progress: bool | None, what: str
-) -> Path:
+def _download_unpinned(url: str, *, size: int | None, mirrors: Sequence[str], progress: bool | None, what: str) -> Path:
     pin = pinned_sha256(url)
     if pin is not None:
         try:

@@ -7,9 +7,13 @@ example input) and :func:`check_weights_enum` over every weights enum. Each chec
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import http.server
 import inspect
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +40,7 @@ __all__ = [
     "check_state_dict_roundtrip",
     "check_weights_enum",
     "count_params",
+    "serve_like_hub",
 ]
 
 REQUIRED_META = ("num_params", "license")
@@ -251,3 +256,55 @@ def check_registered_weights(name: str) -> None:
         return
     check_weights_enum(enum)
     check_num_params(get_model_builder(name), enum)
+
+
+@contextlib.contextmanager
+def serve_like_hub(root: Path) -> Iterator[str]:
+    """Serves the files under ``root`` over HTTP on 127.0.0.1 the way the Hugging Face Hub serves
+    LFS files: ``GET /<path>`` answers a redirect carrying the file's sha256 as ``X-Linked-Etag``,
+    and the redirect target sends the bytes. Yields the base url; point weights at it with
+    ``TORCHGRAFT_MIRROR="https://huggingface.co/=<base>/"``. Each request's path is appended to
+    ``root / ".requests"``, so tests can count downloads."""
+    root = Path(root).resolve()
+    log = root / ".requests"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            with open(log, "a") as fh:
+                fh.write(self.path + "\n")
+            blob = self.path.startswith("/_blobs/")
+            rel = self.path.removeprefix("/_blobs/" if blob else "/").split("?", 1)[0]
+            path = (root / rel).resolve()
+            if not path.is_relative_to(root) or not path.is_file() or path == log:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if not blob:
+                self.send_response(302)
+                self.send_header("Location", f"/_blobs/{rel}")
+                self.send_header("X-Linked-Etag", f'"{hashlib.sha256(path.read_bytes()).hexdigest()}"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            data = path.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Type", "application/octet-stream")
+            self.end_headers()
+            self.wfile.write(data)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

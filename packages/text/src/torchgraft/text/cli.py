@@ -26,6 +26,11 @@ def _embed(args: argparse.Namespace) -> tuple[Any, str]:
     import torchgraft.core as tg
 
     weights = tg.get_model_weights(args.model).verify(args.weights)
+    if weights.role == "backbone":  # decided before any download
+        raise ValueError(
+            f"{weights} are encoder weights, not a sentence-embedding model: use a model such as "
+            f"{DEFAULT_MODEL}, or build one with torchgraft.text.models.sentence_embedder(encoder={args.model!r})"
+        )
     if weights.transforms is None:
         raise ValueError(f"{weights} has no tokenizer to turn text into model inputs")
     model = tg.get_model(args.model, weights=weights).eval()

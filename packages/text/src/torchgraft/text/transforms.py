@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["TextTransform"]
+__all__ = ["TextTransform", "TokenizerFromAsset"]
 
 
 @lru_cache(maxsize=8)
@@ -25,11 +25,15 @@ def _load_tokenizer(path: str, max_length: int) -> Any:
     tokenizer = Tokenizer.from_file(path)
     tokenizer.enable_truncation(max_length=max_length)
     padding = tokenizer.padding or {}
+    # Files saved without a padding section still name their pad token in the vocabulary.
+    pad_token = padding.get("pad_token") or next(
+        (t for t in ("[PAD]", "<pad>") if tokenizer.token_to_id(t) is not None), None
+    )
+    if pad_token is None or tokenizer.token_to_id(pad_token) is None:
+        raise ValueError(f"{path}: no padding settings and no [PAD] or <pad> token in the vocabulary")
     tokenizer.no_padding()
     tokenizer.enable_padding(
-        pad_id=padding.get("pad_id", 0),
-        pad_type_id=padding.get("pad_type_id", 0),
-        pad_token=padding.get("pad_token", "[PAD]"),
+        pad_id=tokenizer.token_to_id(pad_token), pad_type_id=padding.get("pad_type_id", 0), pad_token=pad_token
     )
     return tokenizer
 
@@ -64,3 +68,14 @@ class TextTransform:
 
     def describe(self) -> str:
         return f"tokenizers ({Path(self.tokenizer_file).name}), truncate to {self.max_length}, pad to the longest"
+
+
+class TokenizerFromAsset:
+    """A weights entry's ``transforms`` factory: the ``TextTransform`` of its tokenizer asset
+    (fetched and verified through the weight store when first called)."""
+
+    def __init__(self, asset: Any, max_length: int, with_token_types: bool = True) -> None:
+        self.asset, self.max_length, self.with_token_types = asset, max_length, with_token_types
+
+    def __call__(self) -> TextTransform:
+        return TextTransform(self.asset.fetch(), self.max_length, self.with_token_types)

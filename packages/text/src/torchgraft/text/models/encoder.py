@@ -182,6 +182,8 @@ def hf_to_torchgraft(state: dict[str, Tensor]) -> dict[str, Tensor]:
         if m := _QKV.match(key):
             qkv.setdefault((m.group(1), m.group(3)), {})[m.group(2)] = tensor
             continue
+        # Checkpoints converted from the original TensorFlow BERT name LayerNorm gamma/beta.
+        key = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", key))
         for pattern, repl in _HF_RENAMES:
             new, n = re.subn(pattern, repl, key)
             if n:
