@@ -46,6 +46,18 @@ def test_layout_and_size_equal_torchaudio(name):
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())
 
 
+@pytest.mark.parametrize("name", VARIANTS)
+def test_every_default_equals_torchaudios_factory(name):
+    """Dropout and layer-drop defaults included: recipes written for torchaudio carry over."""
+    import inspect
+
+    from torchgraft.audio.models.wav2vec2 import VARIANTS as OURS, Wav2Vec2Config
+
+    theirs = {k: p.default for k, p in inspect.signature(getattr(torchaudio.models, name)).parameters.items()}
+    ours = Wav2Vec2Config(**OURS[name]).__dict__
+    assert {k: ours[k] for k in theirs} == theirs
+
+
 @pytest.mark.parametrize(("mode", "first", "bias"), [("group_norm", False, False), ("layer_norm", True, True)])
 def test_outputs_equal_torchaudio_with_padding(mode, first, bias):
     config = {

@@ -298,23 +298,35 @@ def wav2vec2_model(*, weights: Weights | None = None, progress: bool = True, **c
     return _build(Wav2Vec2Config(), weights, progress, config)
 
 
+# Dropout defaults follow torchaudio's factory functions (checked by a test), so fine-tuning recipes
+# written for them carry over.
+_W2V = {"encoder_ff_interm_dropout": 0.1}
 _LARGE = {
     "encoder_embed_dim": 1024,
     "encoder_num_layers": 24,
     "encoder_num_heads": 16,
     "encoder_ff_interm_features": 4096,
 }
-_LV60K = {**_LARGE, "extractor_mode": "layer_norm", "extractor_conv_bias": True, "encoder_layer_norm_first": True}
-_HUBERT_LARGE = {**_LARGE, "extractor_mode": "layer_norm", "encoder_layer_norm_first": True, "encoder_layer_drop": 0.0}
+_HUBERT_LARGE = {
+    **_LARGE,
+    "extractor_mode": "layer_norm",
+    "encoder_layer_norm_first": True,
+    "encoder_projection_dropout": 0.0,
+    "encoder_attention_dropout": 0.0,
+    "encoder_dropout": 0.0,
+    "encoder_layer_drop": 0.0,
+}
 VARIANTS: dict[str, dict[str, Any]] = {
-    "wav2vec2_base": {},
-    "wav2vec2_large": _LARGE,
+    "wav2vec2_base": _W2V,
+    "wav2vec2_large": {**_W2V, **_LARGE},
     "wav2vec2_large_lv60k": {
-        **_LV60K,
+        **_W2V,
+        **_LARGE,
+        "extractor_mode": "layer_norm",
+        "extractor_conv_bias": True,
+        "encoder_layer_norm_first": True,
         "encoder_dropout": 0.0,
         "encoder_attention_dropout": 0.0,
-        "encoder_projection_dropout": 0.1,
-        "encoder_layer_drop": 0.1,
     },
     "hubert_base": {"encoder_layer_drop": 0.05},
     "hubert_large": _HUBERT_LARGE,
