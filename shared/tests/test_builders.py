@@ -154,3 +154,18 @@ def test_architecture_only_builds_what_the_weights_need_without_fetching(conv_ne
         model = build_model(conv_net, weights=never_fetched, config={}, fixed=categories_config(never_fetched))
     assert model.fc.out_features == 4
     assert {p.device.type for p in model.parameters()} == {"meta"}
+
+
+def test_meta_defaults_apply_unless_the_caller_overrides_them(conv_net, save_checkpoint):
+    path, digest = save_checkpoint(conv_net())
+    seen = []
+
+    def factory(*, dropout: float = 0.0, **config):
+        seen.append(dropout)
+        return conv_net(**config)
+
+    weights = Weights(url=path.as_uri(), sha256=digest, meta={"num_params": 1, "defaults": {"dropout": 0.3}})
+    build_model(factory, weights=weights, config={})
+    build_model(factory, weights=weights, config={"dropout": 0.0})
+    build_model(factory, weights=None, config={})
+    assert seen == [0.3, 0.0, 0.0]

@@ -72,7 +72,9 @@ def build_model(
 ) -> M:
     """Builds ``factory(**config)`` and loads ``weights`` into it.
 
-    ``fixed`` holds config values the weights impose (e.g. ``num_classes`` from their categories).
+    ``fixed`` holds config values the weights impose (e.g. ``num_classes`` from their categories);
+    ``meta["defaults"]`` of the weights holds values they were trained with that the caller may
+    override (dropout rates, for fine-tuning as the publisher did).
     A conflicting value from the caller raises :class:`ConfigConflictError` naming both, unless the
     weights' role is ``"backbone"``: then the state-dict keys under the ``head`` prefixes are built
     fresh at the caller's size, and the rest loads strictly.
@@ -83,6 +85,8 @@ def build_model(
     config = dict(config or {})
     if weights is None:
         return factory(**config)
+    # Values the checkpoint was trained with that callers may change (dropouts): under theirs.
+    config = {**dict(weights.meta.get("defaults", {})), **config}
     resized = False
     for key, value in (fixed or {}).items():
         if key in config and config[key] != value:

@@ -109,7 +109,8 @@ class Weights:
     repositories): the weight store pins the digest of the first download and verifies every later
     one against it, and refuses such files when ``TORCHGRAFT_REQUIRE_PINNED`` is set. ``meta`` must hold ``num_params``; it also carries ``categories``, metrics (with the
     dataset they were measured on), ``recipe``, ``license`` and ``deprecated`` / ``superseded_by``
-    where they apply. ``adapter`` maps a checkpoint saved in another library's key layout to this
+    where they apply; ``config`` holds builder values the checkpoint fixes (``image_size``) and
+    ``defaults`` values it was trained with that a caller may override (dropout rates). ``adapter`` maps a checkpoint saved in another library's key layout to this
     model's layout when it is loaded.
     """
 
