@@ -101,8 +101,8 @@ def audio_demo() -> bool:
 
     import soundfile
 
-    from torchgraft.audio.cli import load_audio
     from torchgraft.audio.models import estimate_pitch
+    from torchgraft.audio.transforms import load_audio, to_mono
 
     rate = 22050
     t = torch.arange(rate // 2) / rate
@@ -111,9 +111,9 @@ def audio_demo() -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "two_notes.wav"
         soundfile.write(str(path), clip.numpy(), rate)
-        audio, sample_rate = load_audio(str(path))
+        audio, sample_rate = load_audio(path)
     model = tg.get_model("crepe_tiny", weights="DEFAULT").eval()
-    track = estimate_pitch(model, audio, sample_rate)
+    track = estimate_pitch(model, to_mono(audio), sample_rate)
     half = track.frequency.shape[0] // 2
     found = [float(track.frequency[5 : half - 5].median()), float(track.frequency[half + 5 : -5].median())]
     print(

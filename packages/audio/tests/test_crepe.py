@@ -126,3 +126,40 @@ def test_pitch_command_json(tmp_path, capsys):
     (tmp_path / "text.wav").write_text("not audio")
     assert main(["pitch", str(tmp_path / "text.wav")]) == 1
     assert "not audio soundfile can decode" in capsys.readouterr().err
+
+
+def test_real_speech_from_espeak_ng_matches_torchcrepe_where_voiced(crepe, tmp_path, monkeypatch):
+    """Synthetic speech (espeak-ng, 22.05 kHz, a male voice around 100-150 Hz): pitch frames agree
+    with torchcrepe on the voiced frames (same decoding difference as above)."""
+    import shutil
+    import subprocess
+
+    import torchcrepe
+
+    from torchgraft.audio.transforms import load_audio, to_mono
+
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is needed for real speech (apt-get install espeak-ng; .ci/run installs it)")
+    monkeypatch.setattr(torchcrepe.convert, "dither", lambda cents: cents)
+    path = tmp_path / "speech.wav"
+    subprocess.run(["espeak-ng", "-w", str(path), "Hello there, how are you doing today?"], check=True)
+    wave, rate = load_audio(path)
+    assert rate == 22050
+    # Both read the same 16 kHz samples: torchcrepe's own resampler (resampy) and its hop of
+    # int(220 * 16000 / 22050) = 159 samples would otherwise shift its frames against ours.
+    import torchaudio
+
+    audio = torchaudio.functional.resample(to_mono(wave), rate, SR)
+    capacity, model = crepe
+    ours = estimate_pitch(model, audio, SR)
+    freq, periodicity = torchcrepe.predict(
+        audio[None], SR, hop_length=160, model=capacity, decoder=torchcrepe.decode.weighted_argmax,
+        return_periodicity=True, batch_size=512,
+    )  # fmt: skip
+    n = min(freq.shape[1], ours.frequency.shape[0])
+    voiced = (periodicity[0, :n] > 0.5) & (ours.confidence[:n] > 0.5)
+    assert voiced.sum() > 30, "espeak-ng speech should have voiced frames"
+    diff = cents(ours.frequency[:n][voiced], freq[0, :n][voiced]).abs()
+    assert (diff < 10).float().mean() > 0.95 and diff.max() < 15, diff
+    median = float(ours.frequency[:n][voiced].median())
+    assert 70 < median < 250, f"a speaking voice, not {median:.0f} Hz"

@@ -51,7 +51,8 @@ def test_every_default_equals_torchaudios_factory(name):
     """Dropout and layer-drop defaults included: recipes written for torchaudio carry over."""
     import inspect
 
-    from torchgraft.audio.models.wav2vec2 import VARIANTS as OURS, Wav2Vec2Config
+    from torchgraft.audio.models.wav2vec2 import VARIANTS as OURS
+    from torchgraft.audio.models.wav2vec2 import Wav2Vec2Config
 
     theirs = {k: p.default for k, p in inspect.signature(getattr(torchaudio.models, name)).parameters.items()}
     ours = Wav2Vec2Config(**OURS[name]).__dict__

@@ -1,4 +1,5 @@
-"""``torchgraft pitch``: CREPE pitch track of an audio file (a ``torchgraft.cli`` plugin)."""
+"""``torchgraft pitch`` (CREPE pitch track) and ``torchgraft transcribe`` (CTC speech recognition)
+of audio files: a ``torchgraft.cli`` plugin."""
 
 from __future__ import annotations
 
@@ -12,21 +13,15 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="crepe_full", choices=("crepe_full", "crepe_tiny"))
     p.set_defaults(func=pitch)
 
-
-def load_audio(path: str) -> tuple[Any, int]:
-    """A mono float waveform and its sample rate, decoded with soundfile."""
-    from pathlib import Path
-
-    import soundfile
-    import torch
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"no audio file at {path}")
-    try:
-        data, rate = soundfile.read(path, dtype="float32", always_2d=True)  # [samples, channels]
-    except (RuntimeError, soundfile.LibsndfileError) as exc:
-        raise ValueError(f"{path} is not audio soundfile can decode (WAV, FLAC, OGG, ...): {exc}") from exc
-    return torch.from_numpy(data).mean(dim=1), int(rate)
+    p = sub.add_parser("transcribe", parents=[common], help="speech to text with an ASR (CTC) checkpoint")
+    p.add_argument("audio", nargs="+", metavar="AUDIO", help="WAV, FLAC or OGG files (any rate; mixed down to mono)")
+    p.add_argument(
+        "--weights",
+        required=True,
+        metavar="MODEL.WEIGHTS",
+        help="an ASR weights entry, e.g. wav2vec2_base.ASR_LS960_960H (see `torchgraft info wav2vec2_base`)",
+    )
+    p.set_defaults(func=transcribe)
 
 
 def pitch(args: argparse.Namespace) -> int:
@@ -34,8 +29,10 @@ def pitch(args: argparse.Namespace) -> int:
     from torchgraft.core.cli import emit
 
     from .models import estimate_pitch
+    from .transforms import load_audio, to_mono
 
     audio, rate = load_audio(args.audio)
+    audio = to_mono(audio)
     model = tg.get_model(args.model, weights="DEFAULT").eval()
     track = estimate_pitch(model, audio, rate)
     data = {
@@ -55,4 +52,54 @@ def pitch(args: argparse.Namespace) -> int:
         return "\n".join(lines)
 
     emit(args, data, text)
+    return 0
+
+
+def _asr_weights(target: str) -> tuple[str, Any]:
+    """``MODEL.WEIGHTS`` -> (model name, weights member), refusing non-ASR entries before any
+    download."""
+    import torchgraft.core as tg
+
+    model, _, member = target.partition(".")
+    if not member:
+        raise ValueError(f"--weights takes MODEL.WEIGHTS, e.g. wav2vec2_base.ASR_LS960_960H; found {target!r}")
+    weights = tg.get_model_weights(model).verify(member)
+    if not weights.meta.get("categories") or "blank" not in weights.meta:
+        asr = [m for m in type(weights) if m.value.meta.get("categories")]
+        hint = f"; ASR weights of {model}: {', '.join(m.name for m in asr)}" if asr else ""
+        raise ValueError(f"{weights} is not a speech-recognition (CTC) checkpoint{hint}")
+    return model, weights
+
+
+def transcribe(args: argparse.Namespace) -> int:
+    import torch
+
+    import torchgraft.core as tg
+    from torchgraft.core.cli import emit
+
+    from .ctc import greedy_ctc_decode
+
+    model_name, weights = _asr_weights(args.weights)
+    model = tg.get_model(model_name, weights=weights).eval()
+    transform = weights.transforms()
+    meta = weights.meta
+    results = []
+    for path in args.audio:
+        with torch.inference_mode():
+            emissions, lengths = model(**transform(path))
+        text = greedy_ctc_decode(
+            emissions,
+            meta["categories"],
+            lengths=lengths,
+            blank=meta["blank"],
+            word_delimiter=meta.get("word_delimiter"),
+        )[0]
+        results.append({"audio": path, "text": text})
+    data = {
+        "model": model_name,
+        "weights": str(weights),
+        "sample_rate": transform.sample_rate,
+        "transcripts": results,
+    }
+    emit(args, data, lambda d: "\n".join(f"{r['audio']}: {r['text']}" for r in d["transcripts"]))
     return 0

@@ -65,7 +65,9 @@ class TorchaudioBundleFile:
 
 
 # --------------------------------------------------------------------------- Hugging Face
-_HF_DROPPED = re.compile(r"^(masked_spec_embed|quantizer\.|project_hid\.|project_q\.|label_embeddings_concat|final_proj\.)")
+_HF_DROPPED = re.compile(
+    r"^(masked_spec_embed|quantizer\.|project_hid\.|project_q\.|label_embeddings_concat|final_proj\.)"
+)
 
 
 def hf_to_torchaudio(state: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -167,7 +169,10 @@ def from_huggingface(directory: str | Path, **config: Any) -> Any:
 # --------------------------------------------------------------------------- fairseq
 _FAIRSEQ_DROPPED = re.compile(r"^(mask_emb|quantizer\.|project_q\.|final_proj\.|label_embs_concat|target_glu\.)")
 _FAIRSEQ_RENAMES = [
-    (r"^feature_extractor\.conv_layers\.0\.2\.", "feature_extractor.conv_layers.0.layer_norm."),  # group norm
+    (
+        r"^feature_extractor\.conv_layers\.0\.2\.(weight|bias)$",
+        r"feature_extractor.conv_layers.0.layer_norm.\1",
+    ),  # group norm
     (r"^feature_extractor\.conv_layers\.(\d+)\.0\.", r"feature_extractor.conv_layers.\1.conv."),
     (r"^feature_extractor\.conv_layers\.(\d+)\.2\.1\.", r"feature_extractor.conv_layers.\1.layer_norm."),
     (r"^post_extract_proj\.", "encoder.feature_projection.projection."),

@@ -17,7 +17,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from torchgraft.core import Features, FeatureSpec, Weights, build_model, register_builder, register_model
+from torchgraft.core import (
+    Features,
+    FeatureSpec,
+    Weights,
+    build_model,
+    fixed_config,
+    register_builder,
+    register_model,
+)
+
+from .wav2vec2_weights import BUNDLES
 
 __all__ = ["Wav2Vec2Config", "Wav2Vec2Model", "wav2vec2_model"]
 
@@ -288,6 +298,7 @@ def _build(cfg: Wav2Vec2Config, weights: Weights | None, progress: bool, config:
         weights=weights,
         progress=progress,
         config=config,
+        fixed=fixed_config(weights, key="aux_num_out"),  # ASR weights: one CTC output per label
         head=("aux.",),
     )
 
@@ -342,8 +353,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 def _variant(name: str, overrides: dict[str, Any]) -> None:
     cfg = Wav2Vec2Config(**overrides)
-    doc = f"{name}: {cfg.encoder_num_layers} layers x {cfg.encoder_embed_dim}, {cfg.extractor_mode} extractor (aux_num_out=N adds a CTC head)."
-    register_builder(name, partial(_build, cfg), doc=doc, module=__name__)
+    enum = BUNDLES[name]
+    doc = (
+        f"{name}: {cfg.encoder_num_layers} layers x {cfg.encoder_embed_dim}, {cfg.extractor_mode} extractor "
+        f"(aux_num_out=N adds a CTC head). Weights: {enum.__name__} ({', '.join(enum.__members__)})."
+    )
+    register_builder(name, partial(_build, cfg), weights=enum, doc=doc, module=__name__)
 
 
 for _name, _overrides in VARIANTS.items():

@@ -1,0 +1,97 @@
+"""Audio to model inputs: decoding (soundfile), mono mixdown, resampling (torchaudio), waveform
+normalisation, and batching with lengths.
+
+``Wav2Vec2Transform`` is the ``transforms()`` of the wav2vec 2.0 / HuBERT weights: it turns one
+or several waveforms (tensors with their sample rate, or file paths) into the
+``{"waveforms": [B, samples], "lengths": [B]}`` a ``Wav2Vec2Model`` takes as ``model(**batch)``.
+torchaudio and soundfile are imported when a transform runs, not at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["AudioInput", "Wav2Vec2Transform", "load_audio", "to_mono"]
+
+AudioInput = str | Path | Tensor
+
+
+def load_audio(path: str | Path) -> tuple[Tensor, int]:
+    """A file's waveform ``[channels, samples]`` (float32 in [-1, 1]) and sample rate, decoded with
+    soundfile: WAV, FLAC, OGG/Vorbis, and (libsndfile >= 1.1) MP3 and Opus."""
+    import soundfile
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no audio file at {path}")
+    try:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)  # [samples, channels]
+    except (RuntimeError, soundfile.LibsndfileError) as exc:
+        raise ValueError(f"{path} is not audio soundfile can decode (WAV, FLAC, OGG, ...): {exc}") from exc
+    return torch.from_numpy(data.T.copy()), int(rate)
+
+
+def to_mono(waveform: Tensor) -> Tensor:
+    """``[samples]`` from ``[samples]`` or ``[channels, samples]`` (channels averaged)."""
+    if waveform.dim() == 1:
+        return waveform
+    if waveform.dim() == 2:
+        return waveform.mean(dim=0)
+    raise ValueError(f"expected a waveform [samples] or [channels, samples]; found shape {list(waveform.shape)}")
+
+
+@dataclass(frozen=True)
+class Wav2Vec2Transform:
+    """Mono, resampled to ``sample_rate`` with ``torchaudio.functional.resample``, optionally
+    normalised to zero mean and unit variance per recording (what the models trained on
+    normalised audio expect), and padded to the longest with ``lengths``."""
+
+    sample_rate: int = 16000
+    normalize: bool = False
+
+    def __call__(self, audio: AudioInput | Sequence[AudioInput], sample_rate: int | None = None) -> dict[str, Tensor]:
+        items = list(audio) if isinstance(audio, (list, tuple)) else [audio]
+        if not items:
+            raise ValueError("expected at least one waveform or audio file; found an empty list")
+        waves = [self.prepare(item, sample_rate) for item in items]
+        lengths = torch.tensor([w.shape[0] for w in waves])
+        batch = torch.zeros(len(waves), int(lengths.max()))
+        for i, w in enumerate(waves):
+            batch[i, : w.shape[0]] = w
+        return {"waveforms": batch, "lengths": lengths}
+
+    def prepare(self, audio: AudioInput, sample_rate: int | None = None) -> Tensor:
+        """One recording as the model's ``[samples]`` waveform."""
+        if isinstance(audio, (str, Path)):
+            if sample_rate is not None:
+                raise ValueError(f"sample_rate applies to waveform tensors; {audio} carries its own rate")
+            wave, rate = load_audio(audio)
+        elif isinstance(audio, Tensor):
+            if sample_rate is None:
+                raise ValueError("a waveform tensor needs its sample_rate= (Hz)")
+            wave, rate = audio, sample_rate
+        else:
+            raise TypeError(f"expected a file path or a waveform tensor; found {type(audio).__name__}")
+        if not wave.is_floating_point():
+            raise TypeError(f"expected a floating-point waveform in [-1, 1]; found dtype {wave.dtype}")
+        if not isinstance(rate, int) or rate <= 0:
+            raise ValueError(f"sample_rate must be a positive int (Hz); found {rate!r}")
+        wave = to_mono(wave).float()
+        if wave.numel() == 0:
+            raise ValueError("the recording is empty")
+        if rate != self.sample_rate:
+            import torchaudio
+
+            wave = torchaudio.functional.resample(wave, rate, self.sample_rate)
+        if self.normalize:
+            wave = F.layer_norm(wave, wave.shape)
+        return wave
+
+    def describe(self) -> str:
+        norm = ", normalised per recording" if self.normalize else ""
+        return f"mono, resampled to {self.sample_rate} Hz (torchaudio){norm}, padded with lengths"

@@ -1,0 +1,114 @@
+"""Waveform transforms (decode, mono, resample, normalise, batch) and greedy CTC decoding."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import soundfile
+import torch
+import torchaudio
+
+import torchgraft.core as tg
+from torchgraft.audio.ctc import greedy_ctc_decode
+from torchgraft.audio.models import EN_LABELS
+from torchgraft.audio.transforms import Wav2Vec2Transform, load_audio
+
+
+def stereo(rate: int, seconds: float = 0.5) -> torch.Tensor:
+    t = torch.arange(int(rate * seconds)) / rate
+    return torch.stack([0.5 * torch.sin(2 * math.pi * 220 * t), 0.25 * torch.sin(2 * math.pi * 330 * t)])
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac", ".ogg"])
+def test_files_and_tensors_give_the_same_mono_16k_input(tmp_path, suffix):
+    wave = stereo(44100)
+    path = tmp_path / f"clip{suffix}"
+    soundfile.write(str(path), wave.T.numpy(), 44100)
+    decoded, rate = load_audio(path)
+    assert rate == 44100 and decoded.shape == wave.shape
+    transform = Wav2Vec2Transform()
+    from_file = transform(path)
+    from_tensor = transform(decoded, sample_rate=44100)
+    expected = torchaudio.functional.resample(decoded.mean(0), 44100, 16000)
+    torch.testing.assert_close(from_file["waveforms"][0], expected)
+    torch.testing.assert_close(from_tensor["waveforms"], from_file["waveforms"])
+    assert from_file["lengths"].tolist() == [8000]
+
+
+def test_batches_pad_to_the_longest_and_normalise_each_recording_alone():
+    long, short = torch.randn(16000) * 3 + 1, torch.randn(6000) * 0.1
+    batch = Wav2Vec2Transform(normalize=True)([long, short], sample_rate=16000)
+    assert batch["waveforms"].shape == (2, 16000) and batch["lengths"].tolist() == [16000, 6000]
+    assert batch["waveforms"][1, 6000:].abs().max() == 0
+    for row, n in zip(batch["waveforms"], (16000, 6000), strict=True):
+        assert abs(float(row[:n].mean())) < 1e-5 and abs(float(row[:n].std(unbiased=False)) - 1) < 1e-3
+
+
+def test_normalised_input_equals_torchaudios_normalising_bundle_wrapper():
+    from torchaudio.pipelines._wav2vec2.utils import _extend_model
+
+    config = {
+        "extractor_mode": "layer_norm", "extractor_conv_layer_config": [(32, 10, 5), (32, 3, 2)],
+        "extractor_conv_bias": True, "encoder_embed_dim": 32, "encoder_pos_conv_kernel": 8,
+        "encoder_pos_conv_groups": 4, "encoder_num_layers": 1, "encoder_num_heads": 4,
+        "encoder_ff_interm_features": 64, "encoder_layer_norm_first": True, "encoder_layer_drop": 0.0,
+        "encoder_projection_dropout": 0.0, "encoder_attention_dropout": 0.0, "encoder_ff_interm_dropout": 0.0,
+        "encoder_dropout": 0.0, "aux_num_out": None,
+    }  # fmt: skip
+    torch.manual_seed(0)
+    reference = _extend_model(torchaudio.models.wav2vec2_model(**config), normalize_waveform=True).eval()
+    ours = tg.get_model("wav2vec2_model", **config).eval()
+    tg.load_weights(ours, reference.model.state_dict())
+    wave = torch.randn(1, 8000) * 0.3 + 0.05
+    with torch.no_grad():
+        expected, _ = reference(wave)
+        found, _ = ours(**Wav2Vec2Transform(normalize=True)(wave[0], sample_rate=16000))
+    torch.testing.assert_close(found, expected, atol=1e-4, rtol=0)
+
+
+def test_bad_audio_is_refused_with_what_was_expected(tmp_path):
+    transform = Wav2Vec2Transform()
+    with pytest.raises(ValueError, match="needs its sample_rate"):
+        transform(torch.zeros(100))
+    with pytest.raises(TypeError, match="floating-point"):
+        transform(torch.zeros(100, dtype=torch.int16), sample_rate=16000)
+    with pytest.raises(ValueError, match=r"\[channels, samples\]"):
+        transform(torch.zeros(1, 2, 100), sample_rate=16000)
+    with pytest.raises(ValueError, match="empty"):
+        transform(torch.zeros(0), sample_rate=16000)
+    with pytest.raises(ValueError, match="at least one"):
+        transform([])
+    with pytest.raises(FileNotFoundError):
+        transform(tmp_path / "missing.wav")
+    (tmp_path / "text.wav").write_text("not audio")
+    with pytest.raises(ValueError, match="soundfile can decode"):
+        transform(tmp_path / "text.wav")
+    with pytest.raises(ValueError, match="carries its own rate"):
+        transform(tmp_path / "text.wav", sample_rate=8000)
+
+
+def emissions_for(path: str, labels=EN_LABELS) -> torch.Tensor:
+    """One-hot frames spelling ``path`` (a string of labels)."""
+    out = torch.full((len(path), len(labels)), -5.0)
+    for i, ch in enumerate(path):
+        out[i, labels.index(ch)] = 5.0
+    return out
+
+
+def test_greedy_ctc_merges_repeats_drops_blanks_and_splits_words():
+    # "HELLO WORLD": the double L needs a blank between the two Ls; repeats merge; || collapses
+    frames = emissions_for("--HHEE-LL-LLOO||||-WWOO-RRLLDD--|")
+    assert greedy_ctc_decode(frames, EN_LABELS) == ["HELLO WORLD"]
+    batch = torch.stack([emissions_for("-CAT|-"), emissions_for("DOG|||")])
+    assert greedy_ctc_decode(batch, EN_LABELS, lengths=torch.tensor([6, 2])) == ["CAT", "DO"]
+    assert greedy_ctc_decode(emissions_for("A|B"), EN_LABELS, word_delimiter=None) == ["A|B"]
+
+
+def test_greedy_ctc_refuses_mismatched_labels_and_shapes():
+    with pytest.raises(ValueError, match="29 labels per frame, but 3 labels"):
+        greedy_ctc_decode(torch.zeros(4, 29), ["-", "A", "B"])
+    with pytest.raises(ValueError, match=r"\[batch, frames, labels\]"):
+        greedy_ctc_decode(torch.zeros(29), EN_LABELS)
+    with pytest.raises(ValueError, match="blank index 40"):
+        greedy_ctc_decode(torch.zeros(4, 29), EN_LABELS, blank=40)
