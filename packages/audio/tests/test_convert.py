@@ -8,6 +8,7 @@ import re
 
 import pytest
 import torch
+import transformers
 
 import torchgraft.core as tg
 from torchgraft.audio.models import (
@@ -21,7 +22,6 @@ from torchgraft.audio.models import (
     read_fairseq_checkpoint,
 )
 
-transformers = pytest.importorskip("transformers")
 
 HF_TINY = {
     "hidden_size": 48,
