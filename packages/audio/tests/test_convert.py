@@ -22,7 +22,6 @@ from torchgraft.audio.models import (
     read_fairseq_checkpoint,
 )
 
-
 HF_TINY = {
     "hidden_size": 48,
     "num_hidden_layers": 2,
