@@ -124,3 +124,17 @@ def test_pins_travel_with_an_exported_cache(faulty, payload, tmp_path, monkeypat
     monkeypatch.setenv("TORCHGRAFT_OFFLINE", "1")
     import_cache(tmp_path / "carry")
     assert download(url, sha256=None, progress=False).read_bytes() == payload
+
+
+def test_a_local_mirror_of_an_unpinned_file_is_pinned_too(tmp_path, monkeypatch, payload):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "model.pth").write_bytes(payload)
+    url = "https://download.example.org/models/model.pth"
+    monkeypatch.setenv("TORCHGRAFT_MIRROR", f"https://download.example.org/models/={mirror.as_uri()}/")
+    with pytest.warns(UnpinnedDownloadWarning):
+        assert download(url, sha256=None, progress=False) == mirror / "model.pth"
+    assert pinned_sha256(url) == digest(payload)
+    (mirror / "model.pth").write_bytes(payload[::-1])  # the mirror's copy changes
+    with pytest.raises(IntegrityError, match="pinned to"):
+        download(url, sha256=None, progress=False)

@@ -427,9 +427,14 @@ def _download_unpinned(url: str, *, size: int | None, mirrors: Sequence[str], pr
                 f"the file changed since. If that is expected, delete {_pin_path(url)}"
             ) from exc
     sources = _sources([url, *mirrors])
-    for source in sources:  # a user's own local file: nothing to verify it against
+    for source in sources:
         local = resolve_local(source) if source.startswith("file://") else None
         if local is not None and local.is_file():
+            if source == url:  # the user's own file: nothing to verify it against
+                return local
+            digest = sha256_file(local)  # a local mirror of a remote file: pinned like a download
+            _write_stamp(digest, _file_stamp(local))
+            _pin(url, digest, local.stat().st_size, what)
             return local
     remote = [s for s in sources if not s.startswith(("file://", "pkg://"))]
     if not remote:
@@ -456,18 +461,19 @@ def _download_unpinned(url: str, *, size: int | None, mirrors: Sequence[str], pr
             except WeightsSourceError as exc:
                 errors.append(exc)
                 continue
-            _atomic_write_text(
-                _pin_path(url),
-                json.dumps({"url": url, "sha256": path.name, "size": path.stat().st_size, "pinned": time.time()}),
-            )
-            warnings.warn(
-                f"{what} publishes no sha256; pinned it to {path.name} on this first download "
-                f"(later downloads must match; TORCHGRAFT_REQUIRE_PINNED=1 refuses unpinned files)",
-                UnpinnedDownloadWarning,
-                stacklevel=4,
-            )
+            _pin(url, path.name, path.stat().st_size, what)
             return path
     _raise_all(errors, what)
+
+
+def _pin(url: str, sha256: str, size: int, what: str) -> None:
+    _atomic_write_text(_pin_path(url), json.dumps({"url": url, "sha256": sha256, "size": size, "pinned": time.time()}))
+    warnings.warn(
+        f"{what} publishes no sha256; pinned it to {sha256} on this first download "
+        f"(later downloads must match; TORCHGRAFT_REQUIRE_PINNED=1 refuses unpinned files)",
+        UnpinnedDownloadWarning,
+        stacklevel=5,
+    )
 
 
 def _raise_all(errors: list[WeightsSourceError], what: str) -> NoReturn:
