@@ -151,3 +151,26 @@ def test_bad_inputs_are_refused():
         tg.get_model("wav2vec2_base", encoder_width=3)
     with pytest.raises(ValueError, match="extractor_mode"):
         tg.get_model("wav2vec2_model", extractor_mode="batch_norm")
+
+
+def test_unpadded_and_padded_paths_agree_on_real_frames_and_gradients():
+    """With lengths, per-frame layers run on the real frames only (the default): same outputs on
+    real frames, per layer too, and the same gradients as running every frame."""
+    torch.manual_seed(0)
+    config = {**TINY, **NO_DROPOUT, "extractor_mode": "layer_norm", "encoder_layer_norm_first": True}
+    fast = tg.get_model("wav2vec2_model", **config, aux_num_out=6)
+    slow = tg.get_model("wav2vec2_model", **config, aux_num_out=6, unpad=False)
+    slow.load_state_dict(fast.state_dict())
+    x, lengths = waves()
+    (a, frames), (b, _) = fast(x, lengths), slow(x, lengths)
+    real = torch.arange(a.shape[1])[None] < frames[:, None]
+    assert real.float().mean() < 0.9  # enough padding for the packed path
+    torch.testing.assert_close(a[real], b[real], atol=1e-5, rtol=0)
+    layers_a, _ = fast.extract_features(x, lengths)
+    layers_b, _ = slow.extract_features(x, lengths)
+    for la, lb in zip(layers_a, layers_b, strict=True):
+        torch.testing.assert_close(la[real], lb[real], atol=1e-5, rtol=0)
+    a[real].sum().backward()
+    b[real].sum().backward()
+    for (name, p), q in zip(fast.named_parameters(), slow.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, atol=1e-4, rtol=1e-4, msg=name)

@@ -106,3 +106,26 @@ def test_too_long_inputs_and_bad_shapes_are_refused():
         model(torch.ones(70, dtype=torch.long))
     with pytest.raises(TypeError, match="unknown encoder config"):
         tg.get_model("bert_base", hidden=3)
+
+
+def test_unpadded_and_padded_paths_agree_on_real_tokens_and_gradients():
+    """Per-token layers skip padding (the default): same outputs on real tokens and same gradients
+    as running every position, and zeros at padding."""
+    torch.manual_seed(0)
+    fast = tg.get_model("bert_base", num_layers=2, hidden_size=64, num_heads=4, intermediate_size=128, dropout=0.0)
+    slow = tg.get_model(
+        "bert_base", num_layers=2, hidden_size=64, num_heads=4, intermediate_size=128, dropout=0.0, unpad=False
+    )
+    slow.load_state_dict(fast.state_dict())
+    ids = torch.randint(5, 1000, (3, 12))
+    mask = torch.ones(3, 12, dtype=torch.long)
+    mask[1, 7:] = 0
+    mask[2, 2:] = 0  # 40% padding: the unpadded path runs
+    a, b = fast(ids, mask), slow(ids, mask)
+    real = mask.bool()
+    torch.testing.assert_close(a[real], b[real], atol=1e-5, rtol=0)
+    assert a[~real].abs().max() == 0
+    a[real].sum().backward()
+    b[real].sum().backward()
+    for (name, p), q in zip(fast.named_parameters(), slow.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, atol=1e-4, rtol=1e-4, msg=name)

@@ -31,6 +31,7 @@ from .errors import (
 )
 from .features import Backbone, Features, FeatureSpec, StageSpec, check_backbone
 from .loading import LoadReport, init_empty, load_weights, read_checkpoint
+from .packing import Packing
 from .registry import get_model, get_model_weights, get_weight, list_models, register_builder, register_model
 from .store import cache_root, download
 from .weights import Asset, TorchgraftDeprecationWarning, Weights, WeightsEnum
@@ -59,6 +60,7 @@ __all__ = [
     "InitializationError",
     "IntegrityError",
     "LoadReport",
+    "Packing",
     "Pool",
     "StageSpec",
     "StateDictMismatchError",

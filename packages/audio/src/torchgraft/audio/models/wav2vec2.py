@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torchgraft.core import (
     Features,
     FeatureSpec,
+    Packing,
     Weights,
     build_model,
     fixed_config,
@@ -52,6 +53,9 @@ class Wav2Vec2Config:
     encoder_layer_norm_first: bool = False
     encoder_layer_drop: float = 0.1
     aux_num_out: int | None = None
+    # With lengths and >= 10% padding, run per-frame layers on the real frames only (data-dependent
+    # shapes: turn off for torch.export / CUDA graphs).
+    unpad: bool = True
 
     def __post_init__(self) -> None:
         if self.extractor_mode not in ("group_norm", "layer_norm"):
@@ -143,11 +147,13 @@ class SelfAttention(nn.Module):
         self.q_proj = nn.Linear(dim, dim)
         self.out_proj = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
-        B, T, D = x.shape
-        H = self.num_heads
+    def forward(self, x: Tensor, attn_mask: Tensor | None, packing: Packing | None = None) -> Tensor:
+        """``x``: ``[B, T, D]``, or ``[N, D]`` real frames with their ``packing``."""
+        B, T = (packing.batch, packing.length) if packing is not None else x.shape[:2]
+        D, H = x.shape[-1], self.num_heads
 
         def heads(t: Tensor) -> Tensor:
+            t = packing.pad(t) if packing is not None else t
             return t.view(B, T, H, D // H).transpose(1, 2)  # [B, H, T, Dh]
 
         out = F.scaled_dot_product_attention(
@@ -157,7 +163,8 @@ class SelfAttention(nn.Module):
             attn_mask=attn_mask,
             dropout_p=self.dropout if self.training else 0.0,
         )
-        return self.out_proj(out.transpose(1, 2).reshape(B, T, D))
+        out = out.transpose(1, 2).reshape(B, T, D)
+        return self.out_proj(packing.unpad(out) if packing is not None else out)
 
 
 class FeedForward(nn.Module):
@@ -185,11 +192,11 @@ class EncoderLayer(nn.Module):
         )
         self.final_layer_norm = nn.LayerNorm(dim)
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
+    def forward(self, x: Tensor, attn_mask: Tensor | None, packing: Packing | None = None) -> Tensor:
         residual = x
         if self.layer_norm_first:
             x = self.layer_norm(x)
-        x = residual + self.dropout(self.attention(x, attn_mask))
+        x = residual + self.dropout(self.attention(x, attn_mask, packing))
         if self.layer_norm_first:
             return x + self.feed_forward(self.final_layer_norm(x))
         x = self.layer_norm(x)
@@ -208,23 +215,29 @@ class Transformer(nn.Module):
         self.dropout = nn.Dropout(cfg.encoder_dropout)
         self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.encoder_num_layers))
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
-        out = self.layer_outputs(x, attn_mask)[-1]
-        return self.layer_norm(out) if self.layer_norm_first else out
+    def forward(self, x: Tensor, attn_mask: Tensor | None, packing: Packing | None = None) -> Tensor:
+        out = self.layer_outputs(x, attn_mask, packing=packing)[-1]
+        out = self.layer_norm(out) if self.layer_norm_first else out
+        return packing.pad(out) if packing is not None else out
 
-    def layer_outputs(self, x: Tensor, attn_mask: Tensor | None, num_layers: int | None = None) -> list[Tensor]:
+    def layer_outputs(
+        self, x: Tensor, attn_mask: Tensor | None, num_layers: int | None = None, packing: Packing | None = None
+    ) -> list[Tensor]:
         """Raw outputs of the first ``num_layers`` layers (all by default), as torchaudio's
-        ``extract_features`` returns them (no final norm)."""
-        x = x + self.pos_conv_embed(x)
+        ``extract_features`` returns them (no final norm); ``[N, D]`` real frames with a
+        ``packing``, else ``[B, T, D]``."""
+        x = x + self.pos_conv_embed(x)  # [B, T, D]: the positional convolution runs across time
         if not self.layer_norm_first:
             x = self.layer_norm(x)
         x = self.dropout(x)
+        if packing is not None:
+            x = packing.unpad(x)
         outputs = []
         for layer in self.layers[:num_layers]:
             if self.training and self.layer_drop and torch.rand(()) <= self.layer_drop:
                 outputs.append(x)
                 continue
-            x = layer(x, attn_mask)
+            x = layer(x, attn_mask, packing)
             outputs.append(x)
         return outputs
 
@@ -267,23 +280,28 @@ class Wav2Vec2Model(nn.Module):
             ):
                 m.reset_parameters()
 
+    def _packing(self, real: Tensor | None) -> Packing | None:
+        return Packing.of(real) if real is not None and self.cfg.unpad and Packing.worthwhile(real) else None
+
     def extract_features(
         self, waveforms: Tensor, lengths: Tensor | None = None, num_layers: int | None = None
     ) -> tuple[list[Tensor], Tensor | None]:
         """Per-layer transformer outputs ``[B, frames, D]`` (up to ``num_layers``) and frame lengths."""
         features, lengths = self.feature_extractor(waveforms, lengths)
-        x, _, bias = self.encoder.preprocess(features, lengths)
-        return self.encoder.transformer.layer_outputs(x, bias, num_layers), lengths
+        x, real, bias = self.encoder.preprocess(features, lengths)
+        packing = self._packing(real)
+        outputs = self.encoder.transformer.layer_outputs(x, bias, num_layers, packing)
+        return [packing.pad(o) for o in outputs] if packing is not None else outputs, lengths
 
     def forward_features(self, waveforms: Tensor, lengths: Tensor | None = None) -> Features:
         features, frame_lengths = self.feature_extractor(waveforms, lengths)
         x, real, bias = self.encoder.preprocess(features, frame_lengths)
-        return Features(last=self.encoder.transformer(x, bias), mask=real)
+        return Features(last=self.encoder.transformer(x, bias, self._packing(real)), mask=real)
 
     def forward(self, waveforms: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         features, lengths = self.feature_extractor(waveforms, lengths)
-        x, _, bias = self.encoder.preprocess(features, lengths)
-        x = self.encoder.transformer(x, bias)
+        x, real, bias = self.encoder.preprocess(features, lengths)
+        x = self.encoder.transformer(x, bias, self._packing(real))
         if self.aux is not None:
             x = self.aux(x)
         return x, lengths

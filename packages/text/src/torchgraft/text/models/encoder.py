@@ -3,7 +3,8 @@
 One class, ``TextEncoder``, configured by a frozen ``EncoderConfig``; RoBERTa and XLM-R differ from
 BERT only in configuration (positions offset past the padding index, one token type). Attention
 runs through ``scaled_dot_product_attention`` with a padding mask, and query/key/value are one
-fused projection. Hugging Face checkpoints (``BertModel``/``RobertaModel``/``XLMRobertaModel``
+fused projection. Padded batches run their per-token layers on the real tokens only (``Packing``);
+hidden states at padding positions are zeros. Hugging Face checkpoints (``BertModel``/``RobertaModel``/``XLMRobertaModel``
 layouts, with or without their ``bert.``/``roberta.`` prefix) load through ``hf_to_torchgraft``.
 
 As a backbone it is a sequence ``[B, T, D]`` with a padding mask; its pooled output is the first
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from torchgraft.core import Features, FeatureSpec
+from torchgraft.core import Features, FeatureSpec, Packing
 
 __all__ = ["EncoderConfig", "TextEncoder", "hf_to_torchgraft"]
 
@@ -38,6 +39,9 @@ class EncoderConfig:
     # RoBERTa/XLM-R number positions from pad_token_id + 1 and skip padding tokens.
     roberta_positions: bool = False
     dropout: float = 0.1
+    # Run per-token layers on the real tokens only when a batch is >= 10% padding; data-dependent
+    # shapes, so turn it off for torch.export / CUDA graphs.
+    unpad: bool = True
 
     def __post_init__(self) -> None:
         if self.hidden_size % self.num_heads:
@@ -78,13 +82,17 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(cfg.hidden_size, 3 * cfg.hidden_size)
         self.out = nn.Linear(cfg.hidden_size, cfg.hidden_size)
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
-        B, T, D = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)  # [B, H, T, Dh]
+    def forward(self, x: Tensor, attn_mask: Tensor | None, packing: Packing | None = None) -> Tensor:
+        """``x``: ``[B, T, D]``, or ``[N, D]`` real tokens with their ``packing``."""
+        qkv = self.qkv(x) if packing is None else packing.pad(self.qkv(x))  # [B, T, 3D]
+        B, T, D3 = qkv.shape
+        D = D3 // 3
+        q, k, v = qkv.view(B, T, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)  # [B, H, T, Dh]
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )
-        return self.out(out.transpose(1, 2).reshape(B, T, D))
+        out = out.transpose(1, 2).reshape(B, T, D)
+        return self.out(out if packing is None else packing.unpad(out))
 
 
 class EncoderLayer(nn.Module):
@@ -99,8 +107,8 @@ class EncoderLayer(nn.Module):
         self.norm2 = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
-        x = self.norm1(x + self.dropout(self.attn(x, attn_mask)))
+    def forward(self, x: Tensor, attn_mask: Tensor | None, packing: Packing | None = None) -> Tensor:
+        x = self.norm1(x + self.dropout(self.attn(x, attn_mask, packing)))
         return self.norm2(x + self.dropout(self.fc2(F.gelu(self.fc1(x)))))
 
 
@@ -137,8 +145,15 @@ class TextEncoder(nn.Module):
         # [B, 1, 1, T]: every query may attend to the real (non-padding) keys only.
         attn_mask = mask[:, None, None, :] if mask is not None and not bool(mask.all()) else None
         x = self.embeddings(input_ids, token_type_ids)  # [B, T, D]
-        for layer in self.layers:
-            x = layer(x, attn_mask)
+        if attn_mask is not None and self.cfg.unpad and Packing.worthwhile(mask):
+            packing = Packing.of(mask)
+            h = packing.unpad(x)  # [N, D]: the real tokens only
+            for layer in self.layers:
+                h = layer(h, attn_mask, packing)
+            x = packing.pad(h)  # zeros at padding
+        else:
+            for layer in self.layers:
+                x = layer(x, attn_mask)
         return Features(last=x, mask=mask, pooled=x[:, 0])
 
     def forward(

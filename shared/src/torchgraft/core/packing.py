@@ -1,0 +1,49 @@
+"""Running per-token layers on the real tokens of a padded batch only.
+
+A padded batch ``[B, T, D]`` with a padding mask wastes the padding's share of every per-token
+layer (projections, feed-forward, norms): a text batch of mixed lengths is often half padding.
+:class:`Packing` records where the ``N`` real tokens sit, so an encoder can keep them as ``[N, D]``
+and scatter to ``[B, T, D]`` only around attention. The shapes depend on the data, so encoders
+offer a switch to turn it off (``torch.export``, CUDA graphs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+__all__ = ["Packing"]
+
+#: Packing pays for its gathers once at least this share of a batch is padding.
+MIN_PADDING = 0.1
+
+
+@dataclass(frozen=True)
+class Packing:
+    """Where the ``N`` real tokens of a padded ``[B, T]`` batch sit."""
+
+    index: Tensor  # [N] flat positions of the real tokens in [B * T]
+    batch: int
+    length: int
+
+    @classmethod
+    def of(cls, mask: Tensor) -> Packing:
+        """From a ``[B, T]`` mask, True (or 1) at real tokens."""
+        if mask.dim() != 2:
+            raise ValueError(f"expected a padding mask [batch, length]; found shape {list(mask.shape)}")
+        return cls(mask.flatten().nonzero().squeeze(1), mask.shape[0], mask.shape[1])
+
+    @staticmethod
+    def worthwhile(mask: Tensor) -> bool:
+        """Whether ``mask`` holds enough padding for packing to be faster."""
+        return float(mask.float().mean()) <= 1 - MIN_PADDING
+
+    def pad(self, x: Tensor) -> Tensor:
+        """``[N, C]`` -> ``[B, T, C]``, zeros at padding."""
+        out = x.new_zeros(self.batch * self.length, x.shape[-1])
+        return out.index_copy(0, self.index, x).view(self.batch, self.length, -1)
+
+    def unpad(self, x: Tensor) -> Tensor:
+        """``[B, T, C]`` -> ``[N, C]``."""
+        return x.reshape(self.batch * self.length, -1).index_select(0, self.index)
