@@ -63,6 +63,7 @@ def _bundle(
     asr = finetuning is not None
     meta: dict[str, Any] = {
         "num_params": num_params,
+        "approx_size_mb": round(num_params * 4 / 2**20),  # fp32 state dicts
         "license": "MIT",
         "recipe": recipe,
         "sample_rate": SAMPLE_RATE,
