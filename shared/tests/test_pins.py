@@ -132,6 +132,10 @@ def test_a_local_mirror_of_an_unpinned_file_is_pinned_too(tmp_path, monkeypatch,
     (mirror / "model.pth").write_bytes(payload)
     url = "https://download.example.org/models/model.pth"
     monkeypatch.setenv("TORCHGRAFT_MIRROR", f"https://download.example.org/models/={mirror.as_uri()}/")
+    monkeypatch.setenv("TORCHGRAFT_REQUIRE_PINNED", "1")
+    with pytest.raises(UnpinnedError):
+        download(url, sha256=None, progress=False)
+    monkeypatch.delenv("TORCHGRAFT_REQUIRE_PINNED")
     with pytest.warns(UnpinnedDownloadWarning):
         assert download(url, sha256=None, progress=False) == mirror / "model.pth"
     assert pinned_sha256(url) == digest(payload)

@@ -426,24 +426,25 @@ def _download_unpinned(url: str, *, size: int | None, mirrors: Sequence[str], pr
                 f"{exc}; {what} publishes no sha256 and was pinned to {pin} on its first download: "
                 f"the file changed since. If that is expected, delete {_pin_path(url)}"
             ) from exc
+    own = resolve_local(url) if url.startswith("file://") else None
+    if own is not None and own.is_file():  # the user's own file: nothing to verify it against
+        return own
+    if require_pinned():
+        raise UnpinnedError(
+            f"{what} publishes no sha256 and TORCHGRAFT_REQUIRE_PINNED is set: give its digest "
+            f"(Weights(sha256=...)) or unset the variable to pin it on first download"
+        )
     sources = _sources([url, *mirrors])
     for source in sources:
         local = resolve_local(source) if source.startswith("file://") else None
-        if local is not None and local.is_file():
-            if source == url:  # the user's own file: nothing to verify it against
-                return local
-            digest = sha256_file(local)  # a local mirror of a remote file: pinned like a download
+        if local is not None and local.is_file():  # a local mirror: pinned like a download
+            digest = sha256_file(local)
             _write_stamp(digest, _file_stamp(local))
             _pin(url, digest, local.stat().st_size, what)
             return local
     remote = [s for s in sources if not s.startswith(("file://", "pkg://"))]
     if not remote:
         raise NotFoundError(f"{what}: no file at {', '.join(sources)}")
-    if require_pinned():
-        raise UnpinnedError(
-            f"{what} publishes no sha256 and TORCHGRAFT_REQUIRE_PINNED is set: give its digest "
-            f"(Weights(sha256=...)) or unset the variable to pin it on first download"
-        )
     if is_offline():
         raise OfflineError(
             f"{what} is not in the cache {cache_root()} and TORCHGRAFT_OFFLINE is set: prefetch it with "
