@@ -4,8 +4,9 @@ One class, ``TextEncoder``, configured by a frozen ``EncoderConfig``; RoBERTa an
 BERT only in configuration (positions offset past the padding index, one token type). Attention
 runs through ``scaled_dot_product_attention`` with a padding mask, and query/key/value are one
 fused projection. Padded batches run their per-token layers on the real tokens only (``Packing``);
-hidden states at padding positions are zeros. Hugging Face checkpoints (``BertModel``/``RobertaModel``/``XLMRobertaModel``
-layouts, with or without their ``bert.``/``roberta.`` prefix) load through ``hf_to_torchgraft``.
+hidden states at padding positions are zeros. Hugging Face checkpoints (``BertModel``,
+``RobertaModel``, ``XLMRobertaModel`` layouts, with or without their ``bert.``/``roberta.``
+prefix) load through ``hf_to_torchgraft``.
 
 As a backbone it is a sequence ``[B, T, D]`` with a padding mask; its pooled output is the first
 (``[CLS]``/``<s>``) token.
