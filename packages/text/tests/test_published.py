@@ -18,7 +18,7 @@ import torch
 import torchgraft.core as tg
 from torchgraft.core.store import UnpinnedDownloadWarning
 from torchgraft.core.testing import serve_like_hub
-from torchgraft.text.models import BertBase_Weights, text_classifier
+from torchgraft.text.models import BertBase_Weights, masked_lm, text_classifier
 from torchgraft.text.models.published import HUB, PUBLISHED
 
 SENTENCES = [
@@ -62,7 +62,7 @@ def bert_hub(tmp_path_factory):
     # all-MiniLM-L6-v2 ships bert-base-uncased's WordPiece vocabulary and tokenizer
     minilm = tg.get_model_weights("all_minilm_l6_v2").DEFAULT
     shutil.copy(minilm.fetch_asset("tokenizer.json"), repo / "tokenizer.json")
-    return root, reference.bert
+    return root, reference
 
 
 def requests(root: Path, name: str) -> int:
@@ -76,7 +76,8 @@ def requests(root: Path, name: str) -> int:
 
 @pytest.mark.slow
 def test_bert_base_from_the_hub_pins_converts_and_matches_transformers(bert_hub, monkeypatch, tmp_path):
-    root, reference = bert_hub
+    root, pretraining = bert_hub
+    reference = pretraining.bert
     monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "cache"))
     with serve_like_hub(root) as base:
         monkeypatch.setenv("TORCHGRAFT_MIRROR", f"{HUB}={base}/")
@@ -108,6 +109,16 @@ def test_bert_base_from_the_hub_pins_converts_and_matches_transformers(bert_hub,
     again = tg.get_model("bert_base", weights="DEFAULT").eval()
     with torch.no_grad():
         torch.testing.assert_close(again(**batch), ours)
+
+    # masked LM: the pre-trained head comes from the same file and predicts as transformers' does
+    mlm = masked_lm(encoder="bert_base", encoder_weights="DEFAULT").eval()
+    fresh_mlm = masked_lm(encoder="bert_base", encoder_weights="DEFAULT", fresh_head=True).eval()
+    with torch.no_grad():
+        logits = mlm(**batch)
+        expected = pretraining(**batch).prediction_logits
+        torch.testing.assert_close(logits[mask], expected[mask], atol=1e-3, rtol=0)
+        assert not torch.allclose(fresh_mlm(**batch)[mask], expected[mask], atol=1e-1)
+    assert mlm.head.decoder.weight is mlm.backbone.embeddings.word.weight
 
 
 def test_require_pinned_refuses_the_published_encoders_before_any_request(bert_hub, monkeypatch, tmp_path):

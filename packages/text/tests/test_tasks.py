@@ -113,3 +113,34 @@ def test_qa_logits_never_point_into_padding():
     ids, mask = batch(pad=0)
     out = model(ids, mask)
     assert (out["start_logits"][2:, 6:] < -1e30).all() and out["start_logits"].argmax(-1)[2:].max() < 6
+
+
+def test_masked_lm_takes_the_pretrained_head_of_a_roberta_checkpoint(tmp_path):
+    """RoBERTa layout (``roberta.`` + ``lm_head.``), through the user's own Weights of the file."""
+    import transformers
+    from safetensors.torch import save_file
+
+    config = transformers.RobertaConfig(
+        vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        max_position_embeddings=40, type_vocab_size=1, pad_token_id=1, layer_norm_eps=1e-5,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    reference = transformers.RobertaForMaskedLM(config).eval()
+    state = {k: v.contiguous() for k, v in reference.state_dict().items() if not k.startswith("lm_head.decoder.")}
+    path = tmp_path / "model.safetensors"
+    save_file(state, str(path))
+    mine = tg.Weights(url=path.as_uri(), sha256=hashlib.sha256(path.read_bytes()).hexdigest(), meta={"num_params": 1})
+    encoder_config = {
+        "vocab_size": 120, "hidden_size": 32, "num_layers": 2, "num_heads": 4, "intermediate_size": 64,
+        "max_positions": 40,
+    }  # fmt: skip
+    model = tg.get_model("masked_lm", encoder="roberta_base", encoder_weights=mine, encoder_config=encoder_config)
+    ids = torch.tensor([[0, 5, 6, 7, 2, 1, 1], [0, 9, 10, 11, 12, 13, 2]])
+    mask = ids.ne(1).long()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model.eval()(ids, mask)[mask.bool()],
+            reference(ids, attention_mask=mask).logits[mask.bool()],
+            atol=1e-4,
+            rtol=0,
+        )

@@ -1,12 +1,14 @@
 """Task builders that take any text encoder, by name or module: backbones + tasks builders, never
 backbones x tasks. ``encoder_weights`` loads the encoder's published weights (stored once) and
-leaves the head fresh; ``weights`` takes your own checkpoint of the whole task model."""
+leaves the head fresh (``masked_lm`` takes the pre-trained LM head from the same file where it has
+one); ``weights`` takes your own checkpoint of the whole task model."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 from torchgraft.core import (
@@ -17,12 +19,14 @@ from torchgraft.core import (
     check_backbone,
     compose,
     get_model,
+    get_model_weights,
+    read_checkpoint,
     register_model,
 )
 
 from ..heads import MaskedLMHead, QuestionAnsweringHead, SentenceEmbeddingHead, TokenClassificationHead
 
-__all__ = ["masked_lm", "question_answering", "sentence_embedder", "text_classifier", "token_classifier"]
+__all__ = ["hf_mlm_head", "masked_lm", "question_answering", "sentence_embedder", "text_classifier", "token_classifier"]
 
 
 def _encoder(encoder: nn.Module | str, encoder_weights: Any, encoder_config: dict[str, Any]) -> nn.Module:
@@ -96,9 +100,13 @@ def question_answering(
 @register_model()
 def masked_lm(
     *, weights: Weights | None = None, progress: bool = True, encoder: nn.Module | str = "roberta_base", encoder_weights: Any = None,
-    encoder_config: dict[str, Any] | None = None,
+    encoder_config: dict[str, Any] | None = None, fresh_head: bool = False,
 ) -> Composite:  # fmt: skip
-    """Masked language modelling, the output layer tied to the encoder's input embeddings: ``[B, T, vocab]``."""
+    """Masked language modelling, the output layer tied to the encoder's input embeddings: ``[B, T, vocab]``.
+
+    Published encoder weights that were pre-trained with this head (BERT, RoBERTa, XLM-R) bring it
+    along from the same file, so the model fills masks out of the box; ``fresh_head=True`` starts
+    the head from scratch instead."""
 
     def head(b: nn.Module) -> nn.Module:
         if not isinstance(getattr(getattr(b, "embeddings", None), "word", None), nn.Embedding):
@@ -107,7 +115,41 @@ def masked_lm(
             )
         return MaskedLMHead(b.feature_spec.width, b.embeddings.word, layer_norm_eps=b.cfg.layer_norm_eps)
 
-    return _task(weights, progress, head, encoder, encoder_weights, encoder_config)
+    model = _task(weights, progress, head, encoder, encoder_weights, encoder_config)
+    if weights is None and not fresh_head and isinstance(encoder, str) and encoder_weights is not None:
+        chosen = (
+            encoder_weights
+            if isinstance(encoder_weights, Weights)
+            else get_model_weights(encoder).verify(encoder_weights)
+        )
+        state = hf_mlm_head(chosen)
+        if state is not None:
+            with torch.no_grad():
+                model.head.load_state_dict({**state, "decoder.weight": model.head.decoder.weight}, strict=True)
+    return model
+
+
+def hf_mlm_head(weights: Weights | Any) -> dict[str, torch.Tensor] | None:
+    """The pre-trained masked-LM head stored in a Hugging Face BERT/RoBERTa/XLM-R checkpoint, in
+    ``MaskedLMHead``'s layout (its output projection is the tied word embeddings), or ``None``
+    when the file holds no such head."""
+    state = read_checkpoint(weights.fetch(), format=weights.format)
+    prefixes = {
+        "cls.predictions.transform.dense.": "dense.",
+        "cls.predictions.transform.LayerNorm.": "norm.",
+        "lm_head.dense.": "dense.",
+        "lm_head.layer_norm.": "norm.",
+    }
+    head: dict[str, torch.Tensor] = {}
+    for key, tensor in state.items():
+        for prefix, ours in prefixes.items():
+            if key.startswith(prefix):
+                leaf = {"gamma": "weight", "beta": "bias"}.get(key[len(prefix) :], key[len(prefix) :])
+                head[ours + leaf] = tensor
+    bias = state.get("cls.predictions.bias", state.get("lm_head.bias"))
+    if bias is None or len(head) != 4:
+        return None
+    return {**head, "bias": bias}
 
 
 @register_model()
