@@ -251,14 +251,17 @@ class Encoder(nn.Module):
 
     def preprocess(self, features: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """Projected features, the padding mask ``[B, frames]`` (True = real) and the additive
-        attention mask ``[B, 1, 1, frames]``."""
+        attention mask ``[B, 1, 1, frames]`` (``None`` without padding: long recordings then keep
+        the memory-efficient attention kernels)."""
         x = self.feature_projection(features)
         if lengths is None:
             return x, None, None
         frames = torch.arange(x.shape[1], device=x.device)
         real = frames[None, :] < lengths[:, None]  # [B, frames]
+        if bool(real.all()):
+            return x, real, None
         x = x.masked_fill(~real[..., None], 0.0)
-        bias = (-10000.0 * (~real)[:, None, None, :].to(x.dtype)).expand(x.shape[0], 1, x.shape[1], x.shape[1])
+        bias = -10000.0 * (~real)[:, None, None, :].to(x.dtype)  # broadcast over heads and queries
         return x, real, bias
 
 
