@@ -115,8 +115,16 @@ def test_asr_bundle_end_to_end_equals_torchaudios_pipeline(published_asr_file, t
         "model": "wav2vec2_base",
         "weights": "Wav2Vec2_Base_Weights.ASR_LS960_10M",
         "sample_rate": 16000,
-        "transcripts": [{"audio": audio, "text": expected}],
+        "transcripts": [{"audio": audio, "seconds": round(batch["lengths"][0].item() / 16000, 3), "text": expected}],
     }
+
+    # long recordings go in chunks: frames stay in place, so 1-second chunks change only what
+    # attention sees, and the command still accounts for the whole recording
+    assert (
+        main(["transcribe", audio, "--weights", "wav2vec2_base.ASR_LS960_10M", "--chunk-seconds", "1", "--json"]) == 0
+    )
+    chunked = json.loads(capsys.readouterr().out)["transcripts"][0]
+    assert chunked["seconds"] == out["transcripts"][0]["seconds"] and isinstance(chunked["text"], str)
 
 
 def test_transcribe_refuses_weights_that_are_not_asr_before_downloading(capsys, monkeypatch):

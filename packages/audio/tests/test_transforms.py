@@ -112,3 +112,26 @@ def test_greedy_ctc_refuses_mismatched_labels_and_shapes():
         greedy_ctc_decode(torch.zeros(29), EN_LABELS)
     with pytest.raises(ValueError, match="blank index 40"):
         greedy_ctc_decode(torch.zeros(4, 29), EN_LABELS, blank=40)
+
+
+def test_chunked_emissions_keep_every_frame_in_place():
+    """A model whose frames depend only on nearby audio (layer-norm extractor, no transformer
+    layers): chunked outputs equal one pass exactly, frame for frame, whatever the chunking."""
+    from torchgraft.audio.ctc import chunked_emissions
+
+    torch.manual_seed(0)
+    config = {
+        "extractor_mode": "layer_norm", "extractor_conv_layer_config": [(16, 10, 5), (16, 3, 2), (16, 2, 2)],
+        "encoder_embed_dim": 16, "encoder_pos_conv_kernel": 8, "encoder_pos_conv_groups": 4,
+        "encoder_num_layers": 0, "encoder_num_heads": 4, "encoder_ff_interm_features": 32, "aux_num_out": 5,
+    }  # fmt: skip
+    model = tg.get_model("wav2vec2_model", **config).eval()
+    wave = torch.randn(16000 * 3 + 123)
+    with torch.no_grad():
+        full = model(wave[None])[0][0]
+        for chunk, context in ((0.25, 0.05), (0.5, 0.0), (1.0, 0.1), (10.0, 1.0)):
+            chunked = chunked_emissions(model, wave, chunk_seconds=chunk, context_seconds=context)
+            assert chunked.shape == full.shape, (chunk, context)
+            torch.testing.assert_close(chunked, full, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=r"mono waveform \[samples\]"):
+        chunked_emissions(model, wave[None])

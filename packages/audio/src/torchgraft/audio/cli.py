@@ -21,6 +21,12 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="MODEL.WEIGHTS",
         help="an ASR weights entry, e.g. wav2vec2_base.ASR_LS960_960H (see `torchgraft info wav2vec2_base`)",
     )
+    p.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=30.0,
+        help="long recordings are run this many seconds at a time, with 2 s of context (default 30)",
+    )
     p.set_defaults(func=transcribe)
 
 
@@ -77,24 +83,26 @@ def transcribe(args: argparse.Namespace) -> int:
     import torchgraft.core as tg
     from torchgraft.core.cli import emit
 
-    from .ctc import greedy_ctc_decode
+    from .ctc import chunked_emissions, greedy_ctc_decode
 
+    if args.chunk_seconds <= 0:
+        raise ValueError(f"--chunk-seconds must be positive; found {args.chunk_seconds}")
     model_name, weights = _asr_weights(args.weights)
     model = tg.get_model(model_name, weights=weights).eval()
     transform = weights.transforms()
     meta = weights.meta
     results = []
     for path in args.audio:
+        wave = transform.prepare(path)  # mono, at the model's rate, normalised if it expects that
         with torch.inference_mode():
-            emissions, lengths = model(**transform(path))
+            emissions = chunked_emissions(
+                model, wave, sample_rate=transform.sample_rate, chunk_seconds=args.chunk_seconds
+            )
         text = greedy_ctc_decode(
-            emissions,
-            meta["categories"],
-            lengths=lengths,
-            blank=meta["blank"],
-            word_delimiter=meta.get("word_delimiter"),
+            emissions, meta["categories"], blank=meta["blank"], word_delimiter=meta.get("word_delimiter")
         )[0]
-        results.append({"audio": path, "text": text})
+        seconds = round(wave.shape[0] / transform.sample_rate, 3)
+        results.append({"audio": path, "seconds": seconds, "text": text})
     data = {
         "model": model_name,
         "weights": str(weights),

@@ -1,17 +1,17 @@
-"""Greedy CTC decoding: the best label per frame, repeats merged, blanks dropped.
-
-What the ASR bundles' ``aux`` logits become text through, with the labels of their weights
-(``weights.meta["categories"]``: blank first, ``"|"`` between words).
+"""Speech to text with CTC models: frame outputs of long recordings in bounded chunks, and greedy
+decoding (the best label per frame, repeats merged, blanks dropped) with the labels of the
+weights (``weights.meta["categories"]``: blank first, ``"|"`` between words).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-__all__ = ["greedy_ctc_decode"]
+__all__ = ["chunked_emissions", "greedy_ctc_decode"]
 
 
 def greedy_ctc_decode(
@@ -46,3 +46,45 @@ def greedy_ctc_decode(
             text = " ".join(text.replace(word_delimiter, " ").split())
         transcripts.append(text)
     return transcripts
+
+
+def chunked_emissions(
+    model: torch.nn.Module,
+    waveform: Tensor,
+    *,
+    sample_rate: int = 16000,
+    chunk_seconds: float = 30.0,
+    context_seconds: float = 2.0,
+) -> Tensor:
+    """Frame outputs ``[frames, C]`` of a ``Wav2Vec2Model`` over a long recording ``[samples]``,
+    computed ``chunk_seconds`` at a time with ``context_seconds`` of audio on each side that is
+    seen but not kept, so memory and attention cost stay bounded however long the recording is.
+
+    Chunks start on frame boundaries (multiples of the feature extractor's total stride), so every
+    kept frame sits exactly where it would in one pass, and the context is never less than what
+    the convolutions see (so only attention, and a group-norm extractor's statistics, see less
+    than the whole recording); a recording no longer than one chunk plus its context is one pass."""
+    if waveform.dim() != 1:
+        raise ValueError(f"expected a mono waveform [samples]; found shape {list(waveform.shape)}")
+    if chunk_seconds <= 0 or context_seconds < 0:
+        raise ValueError(
+            f"chunk_seconds must be > 0 and context_seconds >= 0; found {chunk_seconds}, {context_seconds}"
+        )
+    layers = model.cfg.extractor_conv_layer_config
+    stride = math.prod(s for _, _, s in layers)
+    # Context never less than what the convolutions see: a frame's `field` of samples, and half
+    # the positional convolution's kernel of frames on each side.
+    field = 1 + sum((k - 1) * math.prod(s for _, _, s in layers[:i]) for i, (_, k, _) in enumerate(layers))
+    least = math.ceil((field - stride) / stride) + model.cfg.encoder_pos_conv_kernel // 2
+    chunk = max(1, round(chunk_seconds * sample_rate / stride)) * stride
+    context = max(round(context_seconds * sample_rate / stride), least) * stride
+    n = waveform.shape[0]
+    if n <= chunk + 2 * context:
+        return model(waveform[None])[0][0]
+    kept = []
+    for start in range(0, n, chunk):
+        left = max(0, start - context)
+        out = model(waveform[left : min(n, start + chunk + context)][None])[0][0]  # [frames, C]
+        first = (start - left) // stride
+        kept.append(out[first : first + chunk // stride])
+    return torch.cat(kept)

@@ -216,7 +216,9 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.encoder_num_layers))
 
     def forward(self, x: Tensor, attn_mask: Tensor | None, packing: Packing | None = None) -> Tensor:
-        out = self.layer_outputs(x, attn_mask, packing=packing)[-1]
+        h = self._prepare(x, packing)
+        outputs = self._run_layers(h, attn_mask, None, packing)
+        out = outputs[-1] if outputs else h
         out = self.layer_norm(out) if self.layer_norm_first else out
         return packing.pad(out) if packing is not None else out
 
@@ -226,12 +228,18 @@ class Transformer(nn.Module):
         """Raw outputs of the first ``num_layers`` layers (all by default), as torchaudio's
         ``extract_features`` returns them (no final norm); ``[N, D]`` real frames with a
         ``packing``, else ``[B, T, D]``."""
+        return self._run_layers(self._prepare(x, packing), attn_mask, num_layers, packing)
+
+    def _prepare(self, x: Tensor, packing: Packing | None) -> Tensor:
         x = x + self.pos_conv_embed(x)  # [B, T, D]: the positional convolution runs across time
         if not self.layer_norm_first:
             x = self.layer_norm(x)
         x = self.dropout(x)
-        if packing is not None:
-            x = packing.unpad(x)
+        return packing.unpad(x) if packing is not None else x
+
+    def _run_layers(
+        self, x: Tensor, attn_mask: Tensor | None, num_layers: int | None, packing: Packing | None
+    ) -> list[Tensor]:
         outputs = []
         for layer in self.layers[:num_layers]:
             if self.training and self.layer_drop and torch.rand(()) <= self.layer_drop:
