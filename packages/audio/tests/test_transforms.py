@@ -114,7 +114,7 @@ def test_greedy_ctc_refuses_mismatched_labels_and_shapes():
         greedy_ctc_decode(torch.zeros(4, 29), EN_LABELS, blank=40)
 
 
-def test_chunked_emissions_keep_every_frame_in_place():
+def test_chunked_emissions_keep_every_frame_in_place(capsys):
     """A model whose frames depend only on nearby audio (layer-norm extractor, no transformer
     layers): chunked outputs equal one pass exactly, frame for frame, whatever the chunking."""
     from torchgraft.audio.ctc import chunked_emissions
@@ -133,5 +133,8 @@ def test_chunked_emissions_keep_every_frame_in_place():
             chunked = chunked_emissions(model, wave, chunk_seconds=chunk, context_seconds=context)
             assert chunked.shape == full.shape, (chunk, context)
             torch.testing.assert_close(chunked, full, atol=1e-5, rtol=0)
+        shown = chunked_emissions(model, wave, chunk_seconds=0.5, context_seconds=0.05, progress=True)
+    torch.testing.assert_close(shown, full, atol=1e-5, rtol=0)
+    assert "chunks" in capsys.readouterr().err  # a progress bar over the 7 chunks
     with pytest.raises(ValueError, match=r"mono waveform \[samples\]"):
         chunked_emissions(model, wave[None])

@@ -4,6 +4,7 @@ of audio files: a ``torchgraft.cli`` plugin."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -96,7 +97,11 @@ def transcribe(args: argparse.Namespace) -> int:
         wave = transform.prepare(path)  # mono, at the model's rate, normalised if it expects that
         with torch.inference_mode():
             emissions = chunked_emissions(
-                model, wave, sample_rate=transform.sample_rate, chunk_seconds=args.chunk_seconds
+                model,
+                wave,
+                sample_rate=transform.sample_rate,
+                chunk_seconds=args.chunk_seconds,
+                progress=sys.stderr.isatty(),
             )
         text = greedy_ctc_decode(
             emissions, meta["categories"], blank=meta["blank"], word_delimiter=meta.get("word_delimiter")

@@ -55,6 +55,7 @@ def chunked_emissions(
     sample_rate: int = 16000,
     chunk_seconds: float = 30.0,
     context_seconds: float = 2.0,
+    progress: bool = False,
 ) -> Tensor:
     """Frame outputs ``[frames, C]`` of a ``Wav2Vec2Model`` over a long recording ``[samples]``,
     computed ``chunk_seconds`` at a time with ``context_seconds`` of audio on each side that is
@@ -63,7 +64,8 @@ def chunked_emissions(
     Chunks start on frame boundaries (multiples of the feature extractor's total stride), so every
     kept frame sits exactly where it would in one pass, and the context is never less than what
     the convolutions see (so only attention, and a group-norm extractor's statistics, see less
-    than the whole recording); a recording no longer than one chunk plus its context is one pass."""
+    than the whole recording); a recording no longer than one chunk plus its context is one pass.
+    ``progress`` shows a bar over the chunks (tqdm, on stderr)."""
     if waveform.dim() != 1:
         raise ValueError(f"expected a mono waveform [samples]; found shape {list(waveform.shape)}")
     if chunk_seconds <= 0 or context_seconds < 0:
@@ -82,7 +84,12 @@ def chunked_emissions(
     if n <= chunk + 2 * context:
         return model(waveform[None])[0][0]
     kept = []
-    for start in range(0, n, chunk):
+    starts = range(0, n, chunk)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="chunks", unit="chunk", leave=False)
+    for start in starts:
         left = max(0, start - context)
         out = model(waveform[left : min(n, start + chunk + context)][None])[0][0]  # [frames, C]
         first = (start - left) // stride
