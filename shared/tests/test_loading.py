@@ -282,3 +282,5 @@ def test_fresh_parameter_without_an_initialiser_is_a_typed_error():
     state = {k: v for k, v in nn.Sequential(nn.Linear(3, 3)).state_dict().items()}
     with pytest.raises(InitializationError, match=r"\['1.gain'\]: _Scale has no reset_parameters"):
         load_weights(model, state, fresh_ok=("1.",))
+    # decided before anything was loaded: the model is exactly as it was
+    assert all(p.device.type == "meta" for p in model.parameters())

@@ -350,6 +350,10 @@ def load_weights(
             mismatched=bad_shapes,
         )
 
+    # Decided before anything changes: a fresh tensor nobody can initialise fails the whole load.
+    provided_ids = {id(_current(slots[k])) for k in covered}
+    pending = {id(t) for t in [*model.parameters(), *model.buffers()] if t.device.type == "meta"} - provided_ids
+    plan = _plan_fresh(model, pending)
     target_device = torch.device(device) if device is not None else None
     with torch.no_grad():
         for key in sorted(provided):
@@ -359,7 +363,7 @@ def load_weights(
                 module, name, _ = slots[alias]
                 owner, owner_name, _ = slots[key]
                 module._parameters[name] = owner._parameters[owner_name]
-    fresh = _materialize_fresh(model, target_device)
+    fresh = _apply_fresh(plan, target_device)
     return LoadReport(
         source=source,
         loaded=sorted(covered),
@@ -420,18 +424,44 @@ def _put(slot: tuple[nn.Module, str, bool], value: torch.Tensor, device: torch.d
         current.copy_(value)
 
 
-def _materialize_fresh(model: nn.Module, device: torch.device | None) -> list[str]:
-    """Gives real storage and a proper initialisation to parameters still on ``meta``."""
+def _plan_fresh(model: nn.Module, pending: set[int]) -> list[tuple[nn.Module, str, list[str] | None]]:
+    """Which modules will initialise the tensors left on ``meta`` (``pending``: their ids) after a
+    load, as ``(module, key prefix, own parameter names or None for the whole subtree)``. Raises
+    :class:`InitializationError` for a module that cannot, before anything is loaded."""
+    plan: list[tuple[nn.Module, str, list[str] | None]] = []
+
+    def left(t: torch.Tensor) -> bool:
+        return t.device.type == "meta" and id(t) in pending
+
+    def visit(module: nn.Module, name: str) -> None:
+        tensors = list(module.parameters()) + list(module.buffers())
+        if not any(left(t) for t in tensors):
+            return
+        prefix = f"{name}." if name else ""
+        reset = getattr(module, "reset_parameters", None) or getattr(module, "_reset_parameters", None)
+        params = list(module.parameters())
+        if params and all(left(p) for p in params) and reset is not None:
+            plan.append((module, prefix, None))  # by convention reset_parameters() covers the subtree
+            return
+        own = [k for k, p in module._parameters.items() if p is not None and left(p)]
+        if own:
+            if reset is None:
+                raise InitializationError(
+                    f"cannot initialise fresh parameters {[prefix + k for k in own]}: "
+                    f"{type(module).__name__} has no reset_parameters(); define one, or load a checkpoint that provides them"
+                )
+            plan.append((module, prefix, own))
+        for child_name, child in module.named_children():
+            visit(child, prefix + child_name)
+
+    visit(model, "")
+    return plan
+
+
+def _apply_fresh(plan: list[tuple[nn.Module, str, list[str] | None]], device: torch.device | None) -> list[str]:
+    """Gives real storage and a proper initialisation to the tensors still on ``meta``."""
     fresh: list[str] = []
     device = device or torch.device("cpu")
-
-    def has_meta(module: nn.Module, recurse: bool) -> bool:
-        tensors = list(module.parameters(recurse=recurse)) + list(module.buffers(recurse=recurse))
-        return any(t.device.type == "meta" for t in tensors)
-
-    def all_meta(module: nn.Module) -> bool:
-        params = list(module.parameters())
-        return bool(params) and all(p.device.type == "meta" for p in params)
 
     def materialize(module: nn.Module, recurse: bool) -> None:
         for mod in module.modules() if recurse else (module,):
@@ -444,34 +474,19 @@ def _materialize_fresh(model: nn.Module, device: torch.device | None) -> list[st
                 if b is not None and b.device.type == "meta":
                     mod._buffers[key] = torch.empty_like(b, device=device)
 
-    def visit(module: nn.Module, name: str) -> None:
-        if not has_meta(module, recurse=True):
-            return
-        prefix = f"{name}." if name else ""
+    for module, prefix, own in plan:
         reset = getattr(module, "reset_parameters", None) or getattr(module, "_reset_parameters", None)
-        if all_meta(module) and reset is not None:
-            # By convention a module's reset_parameters() initialises its whole subtree.
+        if own is None:
             fresh.extend(prefix + k for k, _ in module.named_parameters())
             materialize(module, recurse=True)
             reset()
-            return
-        own = [k for k, p in module._parameters.items() if p is not None and p.device.type == "meta"]
-        if own:
-            if reset is None:
-                raise InitializationError(
-                    f"cannot initialise fresh parameters {[prefix + k for k in own]}: "
-                    f"{type(module).__name__} has no reset_parameters(); define one, or load a checkpoint that provides them"
-                )
-            # reset_parameters() re-initialises the whole module: keep what was loaded.
-            kept_params = {k: p for k, p in module._parameters.items() if p is not None and k not in own}
-            kept_buffers = dict(module._buffers)
-            materialize(module, recurse=False)
-            reset()
-            module._parameters.update(kept_params)
-            module._buffers.update(kept_buffers)
-            fresh.extend(prefix + k for k in own)
-        for child_name, child in module.named_children():
-            visit(child, prefix + child_name)
-
-    visit(model, "")
+            continue
+        # reset_parameters() re-initialises the whole module: keep what was loaded.
+        kept_params = {k: p for k, p in module._parameters.items() if p is not None and k not in own}
+        kept_buffers = dict(module._buffers)
+        materialize(module, recurse=False)
+        reset()
+        module._parameters.update(kept_params)
+        module._buffers.update(kept_buffers)
+        fresh.extend(prefix + k for k in own)
     return sorted(fresh)
