@@ -20,7 +20,7 @@ from . import cache as cache_ops
 from ._version import __version__
 from .errors import TorchgraftError, UnknownModelError, UnknownWeightsError
 from .registry import _entry, get_model_weights, get_weight, list_models
-from .store import cache_root, fetch_weights, is_cached, known_sha256, pinned_sha256
+from .store import cache_root, fetch_weights, is_cached, known_sha256
 from .weights import WeightsEnum
 
 __all__ = ["build_parser", "main", "weights_of"]
@@ -83,6 +83,7 @@ def _resolve_target(target: str) -> WeightsEnum:
 
 def _weights_record(member: WeightsEnum) -> dict[str, Any]:
     w = member.value
+    digest = known_sha256(w)  # published, else pinned here (read once)
     enum = type(member)
     meta = dict(w.meta)
     return {
@@ -90,8 +91,8 @@ def _weights_record(member: WeightsEnum) -> dict[str, Any]:
         "default": enum.default() is member,
         "url": w.url,
         "mirrors": list(w.mirrors),
-        "sha256": known_sha256(w),
-        "hash": "sha256" if w.full_hash else "sha256-prefix (weaker)" if w.pinned else _pin_state(w),
+        "sha256": digest,
+        "hash": "sha256" if w.full_hash else "sha256-prefix (weaker)" if w.pinned else _pin_state(digest),
         "size": w.size,
         "approx_size_mb": meta.get("approx_size_mb"),
         "format": w.format,
@@ -107,9 +108,9 @@ def _weights_record(member: WeightsEnum) -> dict[str, Any]:
     }
 
 
-def _pin_state(w: Any) -> str:
+def _pin_state(pinned: str | None) -> str:
     """For entries published without a digest: whether this cache has pinned one yet."""
-    return "none published; pinned here" if pinned_sha256(w.url) else "none published; pinned on first download"
+    return "none published; pinned here" if pinned else "none published; pinned on first download"
 
 
 # --------------------------------------------------------------------------- commands

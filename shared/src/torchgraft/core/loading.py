@@ -15,7 +15,7 @@ import contextlib
 import functools
 import pickle
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -424,11 +424,15 @@ def _put(slot: tuple[nn.Module, str, bool], value: torch.Tensor, device: torch.d
         current.copy_(value)
 
 
-def _plan_fresh(model: nn.Module, pending: set[int]) -> list[tuple[nn.Module, str, list[str] | None]]:
+_Plan = list[tuple[nn.Module, str, Callable[[], Any], list[str] | None]]
+
+
+def _plan_fresh(model: nn.Module, pending: set[int]) -> _Plan:
     """Which modules will initialise the tensors left on ``meta`` (``pending``: their ids) after a
-    load, as ``(module, key prefix, own parameter names or None for the whole subtree)``. Raises
-    :class:`InitializationError` for a module that cannot, before anything is loaded."""
-    plan: list[tuple[nn.Module, str, list[str] | None]] = []
+    load, as ``(module, key prefix, its reset_parameters, own parameter names or None for the whole
+    subtree)``. Raises :class:`InitializationError` for a module that cannot, before anything is
+    loaded."""
+    plan: _Plan = []
 
     def left(t: torch.Tensor) -> bool:
         return t.device.type == "meta" and id(t) in pending
@@ -441,7 +445,7 @@ def _plan_fresh(model: nn.Module, pending: set[int]) -> list[tuple[nn.Module, st
         reset = getattr(module, "reset_parameters", None) or getattr(module, "_reset_parameters", None)
         params = list(module.parameters())
         if params and all(left(p) for p in params) and reset is not None:
-            plan.append((module, prefix, None))  # by convention reset_parameters() covers the subtree
+            plan.append((module, prefix, reset, None))  # by convention reset_parameters() covers the subtree
             return
         own = [k for k, p in module._parameters.items() if p is not None and left(p)]
         if own:
@@ -450,7 +454,7 @@ def _plan_fresh(model: nn.Module, pending: set[int]) -> list[tuple[nn.Module, st
                     f"cannot initialise fresh parameters {[prefix + k for k in own]}: "
                     f"{type(module).__name__} has no reset_parameters(); define one, or load a checkpoint that provides them"
                 )
-            plan.append((module, prefix, own))
+            plan.append((module, prefix, reset, own))
         for child_name, child in module.named_children():
             visit(child, prefix + child_name)
 
@@ -458,7 +462,7 @@ def _plan_fresh(model: nn.Module, pending: set[int]) -> list[tuple[nn.Module, st
     return plan
 
 
-def _apply_fresh(plan: list[tuple[nn.Module, str, list[str] | None]], device: torch.device | None) -> list[str]:
+def _apply_fresh(plan: _Plan, device: torch.device | None) -> list[str]:
     """Gives real storage and a proper initialisation to the tensors still on ``meta``."""
     fresh: list[str] = []
     device = device or torch.device("cpu")
@@ -474,8 +478,7 @@ def _apply_fresh(plan: list[tuple[nn.Module, str, list[str] | None]], device: to
                 if b is not None and b.device.type == "meta":
                     mod._buffers[key] = torch.empty_like(b, device=device)
 
-    for module, prefix, own in plan:
-        reset = getattr(module, "reset_parameters", None) or getattr(module, "_reset_parameters", None)
+    for module, prefix, reset, own in plan:
         if own is None:
             fresh.extend(prefix + k for k, _ in module.named_parameters())
             materialize(module, recurse=True)

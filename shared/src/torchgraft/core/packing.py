@@ -34,6 +34,12 @@ class Packing:
             raise ValueError(f"expected a padding mask [batch, length]; found shape {list(mask.shape)}")
         return cls(mask.flatten().nonzero().squeeze(1), mask.shape[0], mask.shape[1])
 
+    @classmethod
+    def when_worthwhile(cls, mask: Tensor | None) -> Packing | None:
+        """The packing of ``mask``, or ``None`` when it has too little padding to pay (or is
+        ``None``): how an encoder decides, in one place."""
+        return cls.of(mask) if mask is not None and cls.worthwhile(mask) else None
+
     @staticmethod
     def worthwhile(mask: Tensor) -> bool:
         """Whether ``mask`` holds enough padding for packing to be faster."""

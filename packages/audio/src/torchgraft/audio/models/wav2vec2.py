@@ -292,7 +292,7 @@ class Wav2Vec2Model(nn.Module):
                 m.reset_parameters()
 
     def _packing(self, real: Tensor | None) -> Packing | None:
-        return Packing.of(real) if real is not None and self.cfg.unpad and Packing.worthwhile(real) else None
+        return Packing.when_worthwhile(real) if self.cfg.unpad else None
 
     def extract_features(
         self, waveforms: Tensor, lengths: Tensor | None = None, num_layers: int | None = None

@@ -146,15 +146,11 @@ class TextEncoder(nn.Module):
         # [B, 1, 1, T]: every query may attend to the real (non-padding) keys only.
         attn_mask = mask[:, None, None, :] if mask is not None and not bool(mask.all()) else None
         x = self.embeddings(input_ids, token_type_ids)  # [B, T, D]
-        if attn_mask is not None and self.cfg.unpad and Packing.worthwhile(mask):
-            packing = Packing.of(mask)
-            h = packing.unpad(x)  # [N, D]: the real tokens only
-            for layer in self.layers:
-                h = layer(h, attn_mask, packing)
-            x = packing.pad(h)  # zeros at padding
-        else:
-            for layer in self.layers:
-                x = layer(x, attn_mask)
+        packing = Packing.when_worthwhile(mask) if self.cfg.unpad else None
+        h = packing.unpad(x) if packing is not None else x  # [N, D]: the real tokens only
+        for layer in self.layers:
+            h = layer(h, attn_mask, packing)
+        x = packing.pad(h) if packing is not None else h  # zeros at padding
         return Features(last=x, mask=mask, pooled=x[:, 0])
 
     def forward(
