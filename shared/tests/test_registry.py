@@ -51,7 +51,7 @@ def test_weights_enum_is_found_from_the_annotation():
         tg.get_model_weights("regtiny_b")
     with pytest.raises(UnknownWeightsError, match="did you mean RegTiny_Weights"):
         tg.get_weight("RegTinyWeights.V1")
-    with pytest.raises(UnknownWeightsError, match="full weights name"):
+    with pytest.raises(UnknownWeightsError, match="bare member name with model="):
         tg.get_weight("V1")
 
 

@@ -2,7 +2,7 @@
 the composition contract that attaches any task head to any backbone."""
 
 from ._version import __version__
-from .builders import architecture_only, build_model, categories_config, fixed_config
+from .builders import architecture_only, build_model, categories_config, check_keywords, fixed_config, own_weights
 from .compose import ClassifierHead, Composite, Head, Pool, classifier, compose, poolings_for
 from .errors import (
     BackboneContractError,
@@ -22,6 +22,7 @@ from .errors import (
     StateDictMismatchError,
     TorchgraftError,
     UnauthorizedError,
+    UnknownKeywordError,
     UnknownModelError,
     UnknownWeightsError,
     UnpinnedError,
@@ -32,9 +33,17 @@ from .errors import (
 from .features import Backbone, Features, FeatureSpec, StageSpec, check_backbone
 from .loading import LoadReport, init_empty, load_weights, read_checkpoint
 from .packing import Packing
-from .registry import get_model, get_model_weights, get_weight, list_models, register_builder, register_model
+from .registry import (
+    get_model,
+    get_model_weights,
+    get_weight,
+    list_models,
+    register_builder,
+    register_deprecations,
+    register_model,
+)
 from .store import cache_root, download
-from .weights import Asset, TorchgraftDeprecationWarning, Weights, WeightsEnum
+from .weights import Asset, TorchgraftDeprecationWarning, Weights, WeightsEnum, warn_deprecated
 
 __all__ = [
     "Asset",
@@ -66,6 +75,7 @@ __all__ = [
     "StateDictMismatchError",
     "TorchgraftDeprecationWarning",
     "TorchgraftError",
+    "UnknownKeywordError",
     "UnknownModelError",
     "UnknownWeightsError",
     "UnpinnedError",
@@ -82,6 +92,7 @@ __all__ = [
     "fixed_config",
     "categories_config",
     "check_backbone",
+    "check_keywords",
     "classifier",
     "compose",
     "get_model",
@@ -90,8 +101,11 @@ __all__ = [
     "init_empty",
     "list_models",
     "load_weights",
+    "own_weights",
     "poolings_for",
+    "warn_deprecated",
     "read_checkpoint",
     "register_builder",
+    "register_deprecations",
     "register_model",
 ]

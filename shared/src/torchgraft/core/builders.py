@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import inspect
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from torch import nn
 
-from .errors import ConfigConflictError
+from .errors import ConfigConflictError, UnknownKeywordError, UnknownWeightsError
 from .loading import init_empty, load_weights
 from .weights import Weights, WeightsEnum
 
-__all__ = ["architecture_only", "build_model", "categories_config", "fixed_config"]
+__all__ = ["architecture_only", "build_model", "categories_config", "check_keywords", "fixed_config", "own_weights"]
 
 _ARCHITECTURE_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("torchgraft_architecture_only", default=False)
 
@@ -80,9 +81,11 @@ def build_model(
     fresh at the caller's size, and the rest loads strictly.
 
     With weights, the architecture is built with parameters on ``meta`` (no random initialisation)
-    and the checkpoint tensors are assigned from a memory-mapped file.
+    and the checkpoint tensors are assigned from a memory-mapped file; the model's ``load_report``
+    (:class:`~torchgraft.core.loading.LoadReport`) then names the concrete entry loaded.
     """
     config = dict(config or {})
+    check_keywords(factory, config)
     if weights is None:
         return factory(**config)
     # Values the checkpoint was trained with that callers may change (dropouts): under theirs.
@@ -90,6 +93,8 @@ def build_model(
     resized = False
     for key, value in (fixed or {}).items():
         if key in config and config[key] != value:
+            if config[key] == 0 and type(value) is int:
+                continue  # num_classes=0: a headless backbone; its classifier's keys are discarded on load
             if weights.role != "backbone":
                 raise ConfigConflictError(
                     f"{key}={config[key]!r} conflicts with {_name(weights)}, which fixes {key}={value!r}; "
@@ -102,7 +107,8 @@ def build_model(
         model = factory(**config)
     if _ARCHITECTURE_ONLY.get():
         return model
-    load_weights(
+    # The report names the concrete entry (never "DEFAULT"): kept on the model for reproducibility.
+    model.load_report = load_weights(
         model,
         weights,
         strict=True,
@@ -111,6 +117,32 @@ def build_model(
         ignore_mismatched=head if resized else (),
     )
     return model
+
+
+def own_weights(model: str, weights: Any) -> Weights | None:
+    """``weights=`` of a model without published weights: ``None`` or the user's own
+    :class:`Weights`; anything else raises :class:`UnknownWeightsError` saying so."""
+    if weights is None or isinstance(weights, Weights):
+        return weights
+    raise UnknownWeightsError(
+        f"{model} has no published weights; expected weights=None or your own Weights, found {weights!r}"
+    )
+
+
+def check_keywords(factory: Callable[..., Any], config: Mapping[str, Any]) -> None:
+    """Raises :class:`UnknownKeywordError` (with the closest name) for config keys ``factory``
+    does not take; a factory with ``**kwargs`` checks its own."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = [k for k in config if k not in params]
+    if unknown:
+        named = [p for p, v in params.items() if v.kind in (v.KEYWORD_ONLY, v.POSITIONAL_OR_KEYWORD)] if params else []
+        target = getattr(factory, "func", factory)
+        raise UnknownKeywordError(f"{getattr(target, '__name__', type(target).__name__)}", unknown, named)
 
 
 def _name(weights: Weights | WeightsEnum) -> str:

@@ -172,7 +172,8 @@ def classifier(
 ) -> Composite:
     """A classifier on any backbone: pooling picked from its ``feature_spec``, then a fresh linear
     layer. ``backbone`` is a module or a registered model name (then built with
-    ``backbone_weights`` and ``backbone_config``)."""
+    ``backbone_weights`` and ``backbone_config``); the backbone's own classifier, if it has one, is
+    removed (``reset_classifier(0)``)."""
     if isinstance(backbone, str):
         from .registry import get_model
 
@@ -183,6 +184,8 @@ def classifier(
             f"found a {type(backbone).__name__} module"
         )
     spec = check_backbone(backbone)
+    if callable(getattr(backbone, "reset_classifier", None)):
+        backbone.reset_classifier(0)  # its own output would be dead weight beside the new head
     mode = pooling or _DEFAULT_POOLING[spec.kind]
     width = spec.pooled_width if mode == "pooled" and spec.pooled_width else spec.width
     head = ClassifierHead(width, num_classes, pooling=mode, dropout=dropout)

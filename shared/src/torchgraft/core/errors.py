@@ -25,6 +25,7 @@ __all__ = [
     "IntegrityError",
     "StateDictMismatchError",
     "TorchgraftError",
+    "UnknownKeywordError",
     "UnknownModelError",
     "UnpinnedError",
     "UnknownWeightsError",
@@ -142,3 +143,20 @@ class StateDictMismatchError(CheckpointError, ValueError):
         self.missing = missing or []
         self.unexpected = unexpected or []
         self.mismatched = mismatched or []
+
+
+class UnknownKeywordError(TorchgraftError, TypeError):
+    """A builder or model was given a keyword it does not take (the message suggests the closest)."""
+
+    def __init__(self, where: str, unknown: list[str], allowed: list[str]) -> None:
+        import difflib
+
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hints.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
+        super().__init__(
+            f"{where} got unexpected keyword argument{'s' if len(unknown) > 1 else ''} {', '.join(hints)}; "
+            f"it takes {', '.join(sorted(allowed)) or 'none'}"
+        )
+        self.unknown = unknown

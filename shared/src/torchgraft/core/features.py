@@ -8,6 +8,16 @@ A backbone is an ``nn.Module`` with
 Its ordinary ``forward`` stays whatever is natural for the domain (logits for an ImageNet model);
 task heads only ever see :class:`Features`, so one head works on a backbone of any domain.
 
+A backbone that carries its own task output (an ImageNet ``fc``, a CTC ``aux`` layer) also has
+
+* ``num_classes``: that output's size, ``0`` when it has been removed;
+* ``reset_classifier(num_classes)``: a fresh output of that size, or none for ``0``;
+* ``classifier_name``: the attribute holding it, whose checkpoint keys a headless backbone drops.
+
+``classifier()`` and the dense task models remove it (``reset_classifier(0)``), so a composite holds
+no dead parameters, and a full checkpoint still loads into the headless backbone (its classifier
+keys are reported as ``discarded``). Builders take ``num_classes=0`` for a headless model.
+
 Shapes, by ``kind``:
 
 * ``"spatial"``:  ``last`` is ``[B, C, H, W]``; ``stages`` maps each stage name to its map

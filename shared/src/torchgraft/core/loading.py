@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .errors import (
+    ConfigConflictError,
     CorruptCheckpointError,
     FormatMismatchError,
     InitializationError,
@@ -218,6 +219,12 @@ class LoadReport:
     unexpected: list[str] = field(default_factory=list)
     converted: dict[str, str] = field(default_factory=dict)
     mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+    #: The concrete entry that was loaded (``"ResNet50_Weights.IMAGENET1K_V2"``, never an alias
+    #: such as ``DEFAULT``) and the digest of its file, so a run stays reproducible.
+    weights: str | None = None
+    sha256: str | None = None
+    #: Checkpoint keys of a classifier the model's backbone has removed (``reset_classifier(0)``).
+    discarded: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -226,7 +233,7 @@ class LoadReport:
 
     def __str__(self) -> str:
         parts = [f"{len(self.loaded)} loaded"]
-        for name in ("fresh", "unexpected", "converted", "mismatched"):
+        for name in ("fresh", "unexpected", "converted", "mismatched", "discarded"):
             items = getattr(self, name)
             if items:
                 shown = list(items)[:4]
@@ -297,11 +304,14 @@ def load_weights(
     backbone-role weights entry loaded into a :class:`~torchgraft.core.compose.Composite`, the
     checkpoint goes under ``backbone.`` and ``head.`` may be fresh. Keys under ``ignore_mismatched``
     whose shape differs are skipped and reported (a head resized on purpose); any other shape
-    difference raises. Nothing in ``model`` changes when an error is raised.
+    difference raises. Settings the checkpoint fixes (``meta["config"]``, e.g. ``tf_padding``)
+    must equal the model's (:func:`config_value`), or :class:`ConfigConflictError` names the key and
+    both values. Nothing in ``model`` changes when an error is raised.
     """
     source = _source_name(weights_or_path)
     converted: dict[str, str] = {}
     if isinstance(weights_or_path, (Weights, WeightsEnum)):
+        _check_fixed_config(model, weights_or_path, prefix, source)
         state, converted = _read_weights(weights_or_path, progress=progress, device=device)
     elif isinstance(weights_or_path, (str, Path)):
         state = read_checkpoint(weights_or_path, device=device)
@@ -325,6 +335,10 @@ def load_weights(
 
     slots = _tensor_slots(model)
     ties = _tie_groups(slots)
+    removed = _removed_classifiers(model)
+    discarded = sorted(k for k in state if k not in slots and removed and k.startswith(removed))
+    for key in discarded:
+        del state[key]
     unexpected = sorted(k for k in state if k not in slots)
     mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
     bad_shapes: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
@@ -364,14 +378,68 @@ def load_weights(
                 owner, owner_name, _ = slots[key]
                 module._parameters[name] = owner._parameters[owner_name]
     fresh = _apply_fresh(plan, target_device)
+    entry = weights_or_path if isinstance(weights_or_path, (Weights, WeightsEnum)) else None
     return LoadReport(
+        weights=str(entry) if isinstance(entry, WeightsEnum) else None,
+        sha256=entry.sha256 if entry is not None else None,
         source=source,
         loaded=sorted(covered),
         fresh=fresh,
         unexpected=unexpected,
         converted={k: v for k, v in sorted(converted.items()) if k in provided},
         mismatched=sorted(mismatched),
+        discarded=discarded,
     )
+
+
+def _removed_classifiers(model: nn.Module) -> tuple[str, ...]:
+    """Key prefixes of the own classifiers that backbones in ``model`` have removed
+    (``num_classes == 0``): a full checkpoint's keys there are dropped, not errors."""
+    prefixes = []
+    for name, module in model.named_modules():
+        attr = getattr(module, "classifier_name", None)
+        if isinstance(attr, str) and getattr(module, "num_classes", None) == 0:
+            prefixes.append(f"{name}.{attr}." if name else f"{attr}.")
+    return tuple(prefixes)
+
+
+_MISSING = object()
+
+
+def config_value(model: nn.Module, key: str) -> Any:
+    """The value of a build setting a checkpoint may fix, as the model exposes it: an attribute of
+    that name, or a field of its ``cfg`` / ``config`` dataclass (the convention every torchgraft
+    model follows); a sentinel when it exposes none."""
+    for holder in (model, getattr(model, "cfg", None), getattr(model, "config", None)):
+        value = getattr(holder, key, _MISSING) if holder is not None else _MISSING
+        if value is not _MISSING and not isinstance(value, (nn.Module, torch.Tensor)):
+            return value
+    return _MISSING
+
+
+def _check_fixed_config(model: nn.Module, weights: Weights | WeightsEnum, prefix: str | None, source: str) -> None:
+    """Refuses a model built with settings other than those the checkpoint fixes (``meta["config"]``):
+    its tensors may fit while its features are wrong (EfficientNet-Lite without TF padding)."""
+    fixed = weights.meta.get("config", {})
+    target = model
+    from .compose import Composite
+
+    if prefix is None and isinstance(model, Composite):
+        target = model.backbone
+    for part in (prefix or "").strip(".").split(".") if prefix else ():
+        target = getattr(target, part, target)
+    for key, value in fixed.items():
+        found = config_value(target, key)
+        if found is _MISSING:
+            raise ConfigConflictError(
+                f"{source} fixes {key}={value!r}, but {type(target).__name__} exposes no {key} to check it against "
+                f"(expected an attribute or a cfg field named {key}); build the model with its builder and weights="
+            )
+        if found != value:
+            raise ConfigConflictError(
+                f"{source} fixes {key}={value!r}, but the model was built with {key}={found!r}: "
+                f"build it with {key}={value!r}, or through its builder with weights="
+            )
 
 
 def _read_weights(

@@ -7,32 +7,46 @@ module level, so listing models never imports torchvision, torchaudio or tokeniz
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
+import functools
 import inspect
 import threading
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypeVar
 
 from torch import nn
 
-from .errors import DuplicateModelError, TorchgraftError, UnknownModelError, UnknownWeightsError
-from .weights import WeightsEnum
+from ._providers import PROVIDERS
+from .errors import DuplicateModelError, TorchgraftError, UnknownKeywordError, UnknownModelError, UnknownWeightsError
+from .weights import _MODEL_NAMES, _RENAMED_MEMBERS, WeightsEnum, warn_deprecated
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "LEGACY_REMOVED_IN",
     "get_model",
     "get_model_weights",
     "get_weight",
     "list_models",
-    "register_builder",
+    "register_deprecations",
     "register_model",
 ]
 
 ENTRY_POINT_GROUP = "torchgraft.models"
+#: The release that removes the legacy keywords (``pretrained=``, ``encoder=``, ...).
+LEGACY_REMOVED_IN = "torchgraft 0.3"
 F = TypeVar("F", bound=Callable[..., nn.Module])
+
+# Old keyword -> the one name per idea it became (only for builders that take the new one).
+_RENAMED_KEYWORDS = {
+    "weights_backbone": "backbone_weights",
+    "encoder": "backbone",
+    "encoder_weights": "backbone_weights",
+    "encoder_config": "backbone_config",
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,7 @@ class _Entry:
 
 
 _MODELS: dict[str, _Entry] = {}
+_DEPRECATED: dict[str, tuple[str, str]] = {}  # old model name -> (new name, removed in)
 _lock = threading.RLock()
 _plugins_loaded = False
 
@@ -74,18 +89,23 @@ def _weights_enum_of(builder: Callable[..., Any]) -> type[WeightsEnum] | None:
 def register_model(
     name: str | None = None, *, domain: str | None = None, weights: type[WeightsEnum] | None = None
 ) -> Callable[[F], F]:
-    """Registers a builder under ``name`` (default: the function's name).
+    """Registers a builder under ``name`` (default: the function's name) and returns it wrapped
+    with the legacy keywords (``pretrained=``, ``pretrained_backbone=``, renamed keywords: each
+    mapped with one :class:`TorchgraftDeprecationWarning`) and "did you mean" for mistyped ones.
 
-    The builder's weights enum is read from the annotation of its ``weights`` parameter unless
-    given. Names are unique across every installed package.
+    A builder takes keyword-only ``weights=`` and ``progress=``; its weights enum is read from the
+    annotation of ``weights`` unless given. Names are unique across every installed package.
     """
 
     def wrap(builder: F) -> F:
         key = name or builder.__name__
         params = inspect.signature(builder).parameters
-        if "weights" not in params or params["weights"].kind is not inspect.Parameter.KEYWORD_ONLY:
-            raise TypeError(f"builder {key} must take keyword-only weights=; see the builder conventions")
-        entry = _Entry(key, builder, domain or _infer_domain(builder.__module__), weights or _weights_enum_of(builder))
+        for required in ("weights", "progress"):
+            if required not in params or params[required].kind is not inspect.Parameter.KEYWORD_ONLY:
+                raise TypeError(f"builder {key} must take keyword-only {required}=; see the builder conventions")
+        enum = weights or _weights_enum_of(builder)
+        wrapped = _with_legacy_keywords(builder, key, enum)
+        entry = _Entry(key, wrapped, domain or _infer_domain(builder.__module__), enum)
         with _lock:
             old = _MODELS.get(key)
             same = old is not None and (
@@ -98,19 +118,100 @@ def register_model(
                     "must use another name"
                 )
             _MODELS[key] = entry
-        return builder
+            if enum is not None:
+                _MODEL_NAMES.setdefault(enum, set()).add(key)
+        return wrapped  # type: ignore[return-value]
 
     return wrap
 
 
-def _verify_weights(name: str, enum: type[WeightsEnum] | None, weights: Any) -> Any:
-    from .weights import Weights
+def _with_legacy_keywords(builder: Callable[..., nn.Module], name: str, enum: type[WeightsEnum] | None) -> Any:
+    params = inspect.signature(builder).parameters
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    accepted = [p for p, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY]
 
-    if enum is not None:
-        return enum.verify(weights)
-    if weights is None or isinstance(weights, Weights):
-        return weights  # a model without published weights still loads the user's own checkpoint
-    raise UnknownWeightsError(f"{name} has no published weights; pass weights=None or your own Weights")
+    @functools.wraps(builder)
+    def call(*args: Any, **kwargs: Any) -> nn.Module:
+        if args:
+            raise TypeError(f"{name}() takes keyword arguments only; found {len(args)} positional")
+        old_args: list[str] = []
+        new_args: list[str] = []
+        for old, new in _RENAMED_KEYWORDS.items():
+            if old in kwargs and old not in params and new in params:
+                if new in kwargs:
+                    raise TypeError(f"{name}() got both {old}= and {new}=; pass only {new}=")
+                kwargs[new] = kwargs.pop(old)
+                old_args.append(f"{old}=...")
+                new_args.append(f"{new}=...")
+        if "pretrained" in kwargs and "pretrained" not in params:
+            given = kwargs.pop("pretrained")
+            kwargs["weights"] = _legacy_pretrained(name, enum, given, kwargs.get("weights"))
+            old_args.append(f"pretrained={given!r}")
+            new_args.append(f"weights={kwargs['weights']}")
+        if "pretrained_backbone" in kwargs and "backbone_weights" in params:
+            given = kwargs.pop("pretrained_backbone")
+            backbone = kwargs.get("backbone", params["backbone"].default if "backbone" in params else None)
+            kwargs["backbone_weights"] = _legacy_backbone(name, backbone, given, kwargs.get("backbone_weights"))
+            old_args.append(f"pretrained_backbone={given!r}")
+            new_args.append(f"backbone_weights={kwargs['backbone_weights']}")
+        if old_args:
+            warn_deprecated(
+                f"{name}({', '.join(old_args)}) is deprecated: write {name}({', '.join(new_args)}) instead; "
+                f"the old keywords will be removed in {LEGACY_REMOVED_IN}"
+            )
+        if not open_ended:
+            unknown = [k for k in kwargs if k not in params]
+            if unknown:
+                raise UnknownKeywordError(f"{name}()", unknown, accepted)
+        return builder(**kwargs)
+
+    return call
+
+
+def _legacy_pretrained(name: str, enum: type[WeightsEnum] | None, pretrained: Any, weights: Any) -> Any:
+    if not pretrained:
+        return weights
+    if weights is not None:
+        raise TypeError(f"{name}() got pretrained=True and weights={weights!r}; pass only weights=")
+    if enum is None:
+        with_weights = [n for n, e in _MODELS.items() if e.weights is not None]
+        close = difflib.get_close_matches(name, with_weights, n=3, cutoff=0.6)
+        hint = f"; models like it that have weights: {', '.join(close)}" if close else ""
+        raise UnknownWeightsError(
+            f"{name}() got pretrained=True, but {name} has no published weights: pass weights=None or your own Weights{hint}"
+        )
+    return enum.first_published()
+
+
+def _legacy_backbone(name: str, backbone: Any, pretrained: Any, backbone_weights: Any) -> Any:
+    if not pretrained:
+        return backbone_weights
+    if backbone_weights is not None:
+        raise TypeError(f"{name}() got pretrained_backbone=True and backbone_weights=; pass only backbone_weights=")
+    if not isinstance(backbone, str):
+        raise TypeError(
+            f"{name}(): pretrained_backbone=True needs backbone= as a model name; found {type(backbone).__name__}"
+        )
+    return get_model_weights(backbone).first_published()
+
+
+def register_deprecations(
+    models: Mapping[str, str] | None = None, weights: Mapping[str, str] | None = None, *, removed_in: str
+) -> None:
+    """Renames, kept working for a while: ``models={"old_name": "new_name"}`` and
+    ``weights={"Enum.OLD": "NEW"}``. Old names resolve with a :class:`TorchgraftDeprecationWarning`
+    naming the new one and ``removed_in``, and are hidden from :func:`list_models`."""
+    with _lock:
+        for old, new in (models or {}).items():
+            _DEPRECATED[old] = (new, removed_in)
+        for old, new in (weights or {}).items():
+            enum_name, _, member = old.rpartition(".")
+            enum = _enum_named(enum_name) if enum_name else None
+            if enum is None:
+                raise UnknownWeightsError(f"expected 'Enum.MEMBER' naming a registered weights enum; found {old!r}")
+            if new not in enum.__members__:
+                raise UnknownWeightsError(f"{enum.__name__} has no member {new!r} to rename {member!r} to")
+            _RENAMED_MEMBERS[(enum, member)] = (new, removed_in)
 
 
 def register_builder(
@@ -121,12 +222,18 @@ def register_builder(
     doc: str,
     module: str,
 ) -> Callable[..., nn.Module]:
-    """Defines and registers ``name(*, weights=None, progress=True, **config)`` that verifies
-    ``weights`` against its enum (or accepts the user's own ``Weights``) and calls
-    ``build(weights, progress, config)``: how a family registers one builder per variant."""
+    """Transitional: a generated builder (to be replaced by hand-written ``def`` builders)."""
 
     def builder(*, weights: Any = None, progress: bool = True, **config: Any) -> nn.Module:
-        return build(_verify_weights(name, enum, weights), progress, config)
+        from .weights import Weights
+
+        if enum is not None:
+            chosen = enum.verify(weights)
+        elif weights is None or isinstance(weights, Weights):
+            chosen = weights
+        else:
+            raise UnknownWeightsError(f"{name} has no published weights; pass weights=None or your own Weights")
+        return build(chosen, progress, config)
 
     enum = weights
     builder.__name__ = builder.__qualname__ = name
@@ -157,16 +264,27 @@ def _load_plugins() -> None:
 
 def _entry(name: str) -> _Entry:
     _load_plugins()
-    try:
-        return _MODELS[name]
-    except KeyError:
-        import difflib
+    entry = _MODELS.get(name)
+    if entry is not None:
+        return entry
+    if name in _DEPRECATED:
+        new, removed_in = _DEPRECATED[name]
+        warn_deprecated(f"model {name!r} was renamed {new!r}; the old name will be removed in {removed_in}")
+        return _entry(new)
+    raise UnknownModelError(_unknown_model_message(name)) from None
 
-        close = difflib.get_close_matches(name, list(_MODELS), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise UnknownModelError(
-            f"no model named {name!r} is registered ({len(_MODELS)} models installed){hint}"
-        ) from None
+
+def _unknown_model_message(name: str) -> str:
+    for dist, names in PROVIDERS.items():
+        if name in names:
+            domain = dist.removeprefix("torchgraft-")
+            if not any(e.domain == domain for e in _MODELS.values()):
+                return f"model {name!r} is provided by {dist}, which is not installed: pip install {dist}"
+    close = difflib.get_close_matches(name, list(_MODELS), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    missing = [d for d in PROVIDERS if not any(e.domain == d.removeprefix("torchgraft-") for e in _MODELS.values())]
+    more = f" (not installed: {', '.join(missing)})" if missing else ""
+    return f"no model named {name!r} is registered ({len(_MODELS)} models installed{more}){hint}"
 
 
 def _as_patterns(patterns: str | Iterable[str] | None) -> list[str]:
@@ -181,7 +299,8 @@ def list_models(
     *,
     domain: str | None = None,
 ) -> list[str]:
-    """Sorted names of registered models, filtered by fnmatch patterns and domain."""
+    """Sorted names of registered models, filtered by fnmatch patterns and domain (deprecated
+    names are not listed; they still resolve)."""
     _load_plugins()
     inc, exc = _as_patterns(include), _as_patterns(exclude)
     names = []
@@ -205,7 +324,10 @@ def get_model_builder(name: str) -> Callable[..., nn.Module]:
 
 
 def get_model(name: str, *, weights: Any = None, **config: Any) -> nn.Module:
-    """Builds a registered model: ``get_model("resnet50", weights="DEFAULT", num_classes=...)``."""
+    """Builds a registered model: ``get_model("resnet50", weights="DEFAULT", num_classes=...)``.
+
+    ``weights`` takes a member, your own ``Weights``, or a name: ``"IMAGENET1K_V2"``,
+    ``"resnet50.IMAGENET1K_V2"``, ``"ResNet50_Weights.IMAGENET1K_V2"``, ``"DEFAULT"`` in any case."""
     return _entry(name).builder(weights=weights, **config)
 
 
@@ -217,17 +339,32 @@ def get_model_weights(name: str) -> type[WeightsEnum]:
     return entry.weights
 
 
-def get_weight(name: str) -> WeightsEnum:
-    """A weights member by its full name, e.g. ``"ResNet50_Weights.IMAGENET1K_V2"``."""
-    enum_name, _, member = name.rpartition(".")
-    if not enum_name:
-        raise UnknownWeightsError(f"expected a full weights name like 'ResNet50_Weights.DEFAULT'; found {name!r}")
+def _enum_named(enum_name: str) -> type[WeightsEnum] | None:
     _load_plugins()
-    enums = {e.weights.__name__: e.weights for e in _MODELS.values() if e.weights is not None}
-    if enum_name not in enums:
-        import difflib
+    return next(
+        (e.weights for e in _MODELS.values() if e.weights is not None and e.weights.__name__ == enum_name), None
+    )
 
-        close = difflib.get_close_matches(enum_name, list(enums), n=1)
+
+def get_weight(name: str, *, model: str | None = None) -> WeightsEnum:
+    """A weights member by name, in any of the forms users write: ``"resnet50.IMAGENET1K_V2"``,
+    ``"ResNet50_Weights.IMAGENET1K_V2"``, ``"ResNet50_Weights.default"``, or a bare member name
+    (``"IMAGENET1K_V2"``, ``"DEFAULT"``) with ``model=``."""
+    owner, _, member = name.rpartition(".")
+    if not owner:
+        if model is None:
+            raise UnknownWeightsError(
+                f"expected a weights name like 'resnet50.DEFAULT' or 'ResNet50_Weights.IMAGENET1K_V2' "
+                f"(or a bare member name with model=); found {name!r}"
+            )
+        return get_model_weights(model).verify(name)
+    _load_plugins()
+    if owner in _MODELS or owner in _DEPRECATED:
+        return get_model_weights(owner).verify(member)
+    enum = _enum_named(owner)
+    if enum is None:
+        enums = sorted({e.weights.__name__ for e in _MODELS.values() if e.weights is not None})
+        close = difflib.get_close_matches(owner, enums + list(_MODELS), n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
-        raise UnknownWeightsError(f"no registered model uses a weights enum named {enum_name!r}{hint}")
-    return enums[enum_name].verify(member)
+        raise UnknownWeightsError(f"{owner!r} is neither a registered model nor a weights enum{hint}")
+    return enum.verify(member)

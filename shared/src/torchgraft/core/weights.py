@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
@@ -23,7 +24,7 @@ from .errors import UnknownWeightsError, WeightsMismatchError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Asset", "StateDictAdapter", "TorchgraftDeprecationWarning", "Weights", "WeightsEnum"]
+__all__ = ["Asset", "StateDictAdapter", "TorchgraftDeprecationWarning", "Weights", "WeightsEnum", "warn_deprecated"]
 
 #: Turns a checkpoint saved in another library's layout into this model's layout.
 StateDictAdapter = Callable[[dict[str, "torch.Tensor"]], dict[str, "torch.Tensor"]]
@@ -36,7 +37,27 @@ MIN_HASH_PREFIX = 8
 
 
 class TorchgraftDeprecationWarning(FutureWarning):
-    """Warns that a weights entry is deprecated; shown by default, unlike DeprecationWarning."""
+    """Warns that a name, keyword or weights entry is deprecated; shown by default, unlike
+    DeprecationWarning."""
+
+
+def warn_deprecated(message: str) -> None:
+    """Warns with :class:`TorchgraftDeprecationWarning`, attributed to the first caller outside
+    torchgraft: the user's own line, however many builders and registry calls lie between."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(("torchgraft.", "functools")):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, TorchgraftDeprecationWarning, stacklevel=level)
+
+
+# Filled by the registry: which model names use an enum (for "resnet50.IMAGENET1K_V2"), and
+# renamed members (old name -> new name, version that removes the old one).
+_MODEL_NAMES: dict[type, set[str]] = {}
+_RENAMED_MEMBERS: dict[tuple[type, str], tuple[str, str]] = {}
+
+
+def _rebuild(cls: type, kwargs: dict[str, Any]) -> Any:
+    return cls(**kwargs)
 
 
 def _infer_format(url: str) -> str:
@@ -159,6 +180,18 @@ class Weights:
     def __hash__(self) -> int:
         return hash((self.url, self.sha256, self.role))
 
+    # Immutable: copies are the entry itself; pickles rebuild it (meta and assets travel as dicts).
+    def __copy__(self) -> Weights:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Weights:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        kwargs = {f.name: getattr(self, f.name) for f in fields(self)}
+        kwargs.update(meta=dict(self.meta), assets=dict(self.assets))
+        return _rebuild, (type(self), kwargs)
+
     @property
     def full_hash(self) -> bool:
         """Whether ``sha256`` is a complete digest (``False`` for a published prefix or none)."""
@@ -239,13 +272,24 @@ class WeightsEnum(Enum):
 
     @classmethod
     def _from_name(cls, text: str) -> WeightsEnum:
+        """``MEMBER``, ``Enum.MEMBER`` or ``model.MEMBER`` (a model that uses this enum);
+        ``DEFAULT`` in any case; a renamed member with a deprecation warning."""
         name = text
         if "." in text:
-            enum_name, name = text.rsplit(".", 1)
-            if enum_name != cls.__name__:
+            owner, name = text.rsplit(".", 1)
+            if owner != cls.__name__ and owner not in _MODEL_NAMES.get(cls, ()):
                 raise WeightsMismatchError(
-                    f"{text!r} names {enum_name}, but this model takes {cls.__name__}: expected one of {cls._choices()}"
+                    f"{text!r} names {owner}, but this model takes {cls.__name__}: expected one of {cls._choices()}"
                 )
+        if name.upper() == "DEFAULT" and "DEFAULT" in cls.__members__:
+            name = "DEFAULT"
+        renamed = _RENAMED_MEMBERS.get((cls, name))
+        if renamed is not None:
+            new, removed_in = renamed
+            warn_deprecated(
+                f"{cls.__name__}.{name} was renamed {cls.__name__}.{new}; the old name will be removed in {removed_in}"
+            )
+            name = new
         try:
             return cls[name]
         except KeyError:
@@ -266,8 +310,13 @@ class WeightsEnum(Enum):
         if meta.get("deprecated"):
             successor = meta.get("superseded_by")
             hint = f"; use {cls.__name__}.{successor} instead" if successor else ""
-            warnings.warn(f"{member} is deprecated{hint}", TorchgraftDeprecationWarning, stacklevel=3)
+            warn_deprecated(f"{member} is deprecated{hint}")
         return member
+
+    @classmethod
+    def first_published(cls) -> WeightsEnum:
+        """The member declared first: what ``pretrained=True`` meant when the model was published."""
+        return next(iter(cls))
 
     @classmethod
     def members(cls) -> Iterable[WeightsEnum]:
@@ -280,6 +329,10 @@ class WeightsEnum(Enum):
 
     def __str__(self) -> str:
         return f"{type(self).__name__}.{self.name}"
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        # By name, so a member pickles whatever its Weights hold (transforms, adapters).
+        return getattr, (type(self), self.name)
 
     def __repr__(self) -> str:
         return f"<{self}: {self.value.url}>"
