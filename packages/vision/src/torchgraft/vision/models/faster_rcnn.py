@@ -24,7 +24,7 @@ from torchgraft.core import (
     check_backbone,
     fixed_config,
     get_model,
-    register_builder,
+    own_weights,
     register_model,
 )
 
@@ -33,7 +33,14 @@ from ..transforms import IMAGENET_MEAN, IMAGENET_STD, ObjectDetection
 from ._meta import TORCHVISION
 from .detection_parts import RPN, AnchorGenerator, BoxPredictor, DetectionTransform, RoIHeads, RPNHead, TwoMLPHead
 
-__all__ = ["BackboneWithFPN", "FasterRCNN", "freeze_batchnorm"]
+__all__ = [
+    "BackboneWithFPN",
+    "FasterRCNN",
+    "FasterRCNN_ResNet50_FPN_Weights",
+    "fasterrcnn",
+    "fasterrcnn_resnet50_fpn",
+    "freeze_batchnorm",
+]
 
 
 class BackboneWithFPN(nn.Module):
@@ -248,14 +255,30 @@ def fasterrcnn(
     backbone_weights: Any = None,
     num_classes: int = 91,
     trainable_backbone_layers: int | None = None,
-    **config: Any,
+    **kwargs: Any,
 ) -> FasterRCNN:
-    """Faster R-CNN + FPN on any vision backbone, by name (``backbone_weights`` then loads its
-    pre-trained weights) or module. ``weights`` takes your own checkpoint of the whole detector."""
-    if weights is not None and not isinstance(weights, Weights):
-        raise TypeError(
-            "fasterrcnn publishes no weights; pass your own Weights, or use fasterrcnn_resnet50_fpn for COCO"
-        )
+    """Faster R-CNN from `Faster R-CNN: Towards Real-Time Object Detection with Region Proposal
+    Networks <https://arxiv.org/abs/1506.01497>`_, with a feature pyramid (FPN), on any spatial
+    backbone. In training mode ``model(images, targets)`` returns the losses; in eval mode a list of
+    ``{"boxes", "labels", "scores"}`` per image.
+
+    Args:
+        weights: your own ``Weights`` of the whole detector (see :func:`fasterrcnn_resnet50_fpn` for
+            COCO), or ``None``.
+        progress: show a progress bar while downloading.
+        backbone: a registered model name or a backbone module; its own classifier is removed.
+        backbone_weights: the backbone's weights when ``backbone`` is a name (its batch norms are
+            then frozen, as torchvision does).
+        num_classes: classes including the background, 91 for COCO.
+        trainable_backbone_layers: ResNet stages left trainable (default 3 with backbone weights, else 5).
+        **kwargs: :class:`FasterRCNN` arguments (``min_size``, ``max_size``, ``box_score_thresh``, ...).
+
+    Example::
+
+        model = fasterrcnn(backbone="efficientnet_lite0", backbone_weights="DEFAULT", num_classes=3)
+    """
+    weights = own_weights("fasterrcnn", weights)
+    config = kwargs
     trunk = _detector_backbone(backbone, backbone_weights, trainable_backbone_layers)
     return build_model(
         lambda **c: FasterRCNN(trunk, **c),
@@ -283,34 +306,53 @@ class FasterRCNN_ResNet50_FPN_Weights(WeightsEnum):
     DEFAULT = COCO_V1
 
 
-def _build_canonical(weights: Weights | WeightsEnum | None, progress: bool, config: dict[str, Any]) -> FasterRCNN:
+@register_model()
+def fasterrcnn_resnet50_fpn(
+    *,
+    weights: FasterRCNN_ResNet50_FPN_Weights | str | None = None,
+    progress: bool = True,
+    backbone_weights: Any = None,
+    trainable_backbone_layers: int | None = None,
+    **kwargs: Any,
+) -> FasterRCNN:
+    """The canonical Faster R-CNN: ResNet-50 + FPN in torchvision's state-dict layout, 41.8 M parameters.
+
+    Args:
+        weights: :class:`FasterRCNN_ResNet50_FPN_Weights` (``COCO_V1`` = ``DEFAULT``, 37.0 box mAP on
+            COCO val2017), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        backbone_weights: the ResNet-50's weights, when ``weights`` is ``None``.
+        trainable_backbone_layers: ResNet stages left trainable (default 3 with weights, else 5).
+        **kwargs: ``num_classes`` (fixed by the COCO weights) and :class:`FasterRCNN` arguments.
+
+    Example::
+
+        weights = FasterRCNN_ResNet50_FPN_Weights.DEFAULT
+        model = fasterrcnn_resnet50_fpn(weights=weights).eval()
+        detections = model([weights.transforms()("street.jpg")])
+    """
     from torchvision.ops import FrozenBatchNorm2d
 
-    trainable = config.pop("trainable_backbone_layers", None)
-    backbone_weights = None if weights is not None else config.pop("weights_backbone", None)
-    config.pop("weights_backbone", None)
+    weights = FasterRCNN_ResNet50_FPN_Weights.verify(weights)
+    if weights is not None:
+        backbone_weights = None  # the detector's checkpoint holds the backbone too
+    pretrained = weights is not None or backbone_weights is not None
 
     def factory(**c: Any) -> FasterRCNN:
-        norm = FrozenBatchNorm2d if weights is not None or backbone_weights is not None else nn.BatchNorm2d
-        body = get_model("resnet50", weights=backbone_weights, norm_layer=norm)
+        body = get_model(
+            "resnet50", weights=backbone_weights, norm_layer=FrozenBatchNorm2d if pretrained else nn.BatchNorm2d
+        )
         body.reset_classifier(0)
-        _resnet_trainable(body, trainable if trainable is not None else (3 if weights or backbone_weights else 5))
+        _resnet_trainable(
+            body, trainable_backbone_layers if trainable_backbone_layers is not None else (3 if pretrained else 5)
+        )
         return FasterRCNN(body, **c)
 
     return build_model(
         factory,
         weights=weights,
         progress=progress,
-        config=config,
+        config=kwargs,
         fixed=fixed_config(weights),
         head=("roi_heads.box_predictor.",),
     )
-
-
-fasterrcnn_resnet50_fpn = register_builder(
-    "fasterrcnn_resnet50_fpn",
-    weights=FasterRCNN_ResNet50_FPN_Weights,
-    build=_build_canonical,
-    doc="fasterrcnn_resnet50_fpn: the canonical Faster R-CNN, ResNet-50 + FPN, COCO weights in torchvision's layout.",
-    module=__name__,
-)

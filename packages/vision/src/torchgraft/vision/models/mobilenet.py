@@ -13,13 +13,23 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchgraft.core import Weights, WeightsEnum, build_model, fixed_config, register_builder
+from torchgraft.core import Weights, WeightsEnum, build_model, fixed_config, register_model
 
 from ._backbone import SequentialBackbone, stage_spec, strides_of
 from ._layers import ConvNormAct, SqueezeExcitation, init_conv_bn, make_divisible
 from ._meta import TORCHVISION, imagenet_weights
 
-__all__ = ["InvertedResidualConfig", "MobileNetV2", "MobileNetV3"]
+__all__ = [
+    "InvertedResidualConfig",
+    "MobileNetV2",
+    "MobileNetV3",
+    "MobileNet_V2_Weights",
+    "MobileNet_V3_Large_Weights",
+    "MobileNet_V3_Small_Weights",
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+]
 
 
 def _init_mobilenet(model: nn.Module) -> None:
@@ -32,15 +42,21 @@ def _init_linear(layer: nn.Linear) -> None:
 
 
 class _ResettableClassifier:
+    """The backbone contract's classifier part for a ``classifier`` Sequential ending in a Linear."""
+
     classifier: nn.Sequential
     feature_spec: object
+    classifier_name = "classifier"
+
+    @property
+    def num_classes(self) -> int:
+        fc = self.classifier[len(self.classifier) - 1]
+        return fc.out_features if isinstance(fc, nn.Linear) else 0
 
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh last linear layer for ``num_classes``, or none for 0."""
-        last = len(self.classifier) - 1
-        fc = self.classifier[last]
-        in_features = fc.in_features if isinstance(fc, nn.Linear) else self.classifier[0].out_features if last else 0
-        self.classifier[last] = nn.Linear(in_features, num_classes) if num_classes else nn.Identity()
+        width = self.feature_spec.width  # type: ignore[attr-defined]
+        self.classifier[len(self.classifier) - 1] = nn.Linear(width, num_classes) if num_classes else nn.Identity()
 
 
 class InvertedResidualV2(nn.Module):
@@ -97,8 +113,9 @@ class MobileNetV2(_ResettableClassifier, SequentialBackbone):
         layers.append(ConvNormAct(channels, self.last_channel, 1, norm_layer=norm_layer, activation_layer=nn.ReLU6))
         shape.append((self.last_channel, 1))
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
         self.feature_spec, self._stage_at = stage_spec(strides_of(shape), width=self.last_channel)
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Identity())
+        self.reset_classifier(num_classes)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -205,14 +222,28 @@ class MobileNetV3(_ResettableClassifier, SequentialBackbone):
         shape.append((last_out, 1))
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(
-            nn.Linear(last_out, last_channel),
-            nn.Hardswish(inplace=True),
-            nn.Dropout(p=dropout, inplace=True),
-            nn.Linear(last_channel, num_classes),
-        )
+        self._head_shape = (last_out, last_channel, dropout)
         self.feature_spec, self._stage_at = stage_spec(strides_of(shape), width=last_out)
+        self.reset_classifier(num_classes)
         self.reset_parameters()
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A fresh classifier (linear, hardswish, dropout, linear) for ``num_classes``, or none for 0
+        (its hidden layer is part of the classifier, so a headless backbone keeps no dead layer)."""
+        last_out, last_channel, dropout = self._head_shape
+        self.classifier = (
+            nn.Sequential(
+                nn.Linear(last_out, last_channel),
+                nn.Hardswish(inplace=True),
+                nn.Dropout(p=dropout, inplace=True),
+                nn.Linear(last_channel, num_classes),
+            )
+            if num_classes
+            else nn.Sequential()
+        )
+        for layer in self.classifier:
+            if isinstance(layer, nn.Linear):
+                _init_linear(layer)
 
     def reset_parameters(self) -> None:
         _init_mobilenet(self)
@@ -335,24 +366,64 @@ class MobileNet_V3_Small_Weights(WeightsEnum):
 
 
 # --------------------------------------------------------------------------- builders
-mobilenet_v2 = register_builder(
-    "mobilenet_v2",
-    weights=MobileNet_V2_Weights,
-    build=_build_v2,
-    doc="mobilenet_v2: MobileNetV2 (width_mult=...).",
-    module=__name__,
-)
-mobilenet_v3_large = register_builder(
-    "mobilenet_v3_large",
-    weights=MobileNet_V3_Large_Weights,
-    build=partial(_build_v3, "large"),
-    doc="mobilenet_v3_large: MobileNetV3-Large.",
-    module=__name__,
-)
-mobilenet_v3_small = register_builder(
-    "mobilenet_v3_small",
-    weights=MobileNet_V3_Small_Weights,
-    build=partial(_build_v3, "small"),
-    doc="mobilenet_v3_small: MobileNetV3-Small.",
-    module=__name__,
-)
+@register_model()
+def mobilenet_v2(
+    *, weights: MobileNet_V2_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> MobileNetV2:
+    """MobileNetV2 from `MobileNetV2: Inverted Residuals and Linear Bottlenecks
+    <https://arxiv.org/abs/1801.04381>`_: 3.5 M parameters, 0.30 GFLOPs.
+
+    Args:
+        weights: :class:`MobileNet_V2_Weights` (``IMAGENET1K_V1``, 71.9 % top-1; ``IMAGENET1K_V2`` =
+            ``DEFAULT``, 72.2 %), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`MobileNetV2` arguments: ``num_classes`` (``0``: no classifier),
+            ``width_mult``, ``dropout``, ``norm_layer``, ...
+
+    Example::
+
+        model = mobilenet_v2(weights="DEFAULT").eval()
+    """
+    return _build_v2(MobileNet_V2_Weights.verify(weights), progress, kwargs)
+
+
+@register_model()
+def mobilenet_v3_large(
+    *, weights: MobileNet_V3_Large_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> MobileNetV3:
+    """MobileNetV3-Large from `Searching for MobileNetV3 <https://arxiv.org/abs/1905.02244>`_:
+    5.5 M parameters, 0.22 GFLOPs.
+
+    Args:
+        weights: :class:`MobileNet_V3_Large_Weights` (``IMAGENET1K_V1``, 74.0 % top-1;
+            ``IMAGENET1K_V2`` = ``DEFAULT``, 75.3 %), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: ``width_mult``, ``reduced_tail``, ``dilated`` (the layer setting), and
+            :class:`MobileNetV3` arguments (``num_classes``, ``dropout``, ``norm_layer``, ``block``).
+
+    Example::
+
+        model = mobilenet_v3_large(weights="DEFAULT").eval()
+    """
+    return _build_v3("large", MobileNet_V3_Large_Weights.verify(weights), progress, kwargs)
+
+
+@register_model()
+def mobilenet_v3_small(
+    *, weights: MobileNet_V3_Small_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> MobileNetV3:
+    """MobileNetV3-Small from `Searching for MobileNetV3 <https://arxiv.org/abs/1905.02244>`_:
+    2.5 M parameters, 0.06 GFLOPs.
+
+    Args:
+        weights: :class:`MobileNet_V3_Small_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 67.7 % top-1),
+            its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: ``width_mult``, ``reduced_tail``, ``dilated``, and :class:`MobileNetV3` arguments
+            (``num_classes``, ``dropout``, ``norm_layer``, ``block``).
+
+    Example::
+
+        model = mobilenet_v3_small(weights="DEFAULT").eval()
+    """
+    return _build_v3("small", MobileNet_V3_Small_Weights.verify(weights), progress, kwargs)

@@ -20,13 +20,32 @@ from torchgraft.core import (
     WeightsEnum,
     build_model,
     fixed_config,
-    register_builder,
+    register_model,
 )
 
 from ._layers import init_conv_bn
 from ._meta import TORCHVISION, imagenet_weights
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNet", "ResNetConfig"]
+__all__ = [
+    "BasicBlock",
+    "Bottleneck",
+    "ResNeXt50_32X4D_Weights",
+    "ResNet",
+    "ResNet18_Weights",
+    "ResNet34_Weights",
+    "ResNet50_Weights",
+    "ResNet101_Weights",
+    "ResNet152_Weights",
+    "ResNetConfig",
+    "Wide_ResNet50_2_Weights",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "wide_resnet50_2",
+]
 
 
 @dataclass(frozen=True)
@@ -117,7 +136,9 @@ _BLOCKS: dict[str, type[nn.Module]] = {"basic": BasicBlock, "bottleneck": Bottle
 class ResNet(nn.Module):
     """A spatial backbone with five stages: ``stem`` (stride 2, before max-pooling) and
     ``layer1..4`` (strides 4, 8, 16, 32). ``replace_stride_with_dilation`` keeps later stages at a
-    higher resolution (for segmentation)."""
+    higher resolution (for segmentation). ``num_classes=0`` builds it without ``fc``."""
+
+    classifier_name = "fc"
 
     def __init__(
         self,
@@ -154,8 +175,8 @@ class ResNet(nn.Module):
             total *= 1 if dilate else strides[i]
             stages.append(StageSpec(f"layer{i + 1}", planes * block_cls.expansion, total))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512 * block_cls.expansion, num_classes)
         self.feature_spec = FeatureSpec(kind="spatial", width=512 * block_cls.expansion, stages=tuple(stages))
+        self.reset_classifier(num_classes)
         self.reset_parameters()
 
     def _make_layer(self, block: type[nn.Module], planes: int, n: int, stride: int, dilate: bool) -> nn.Sequential:
@@ -174,6 +195,10 @@ class ResNet(nn.Module):
         self.inplanes = planes * block.expansion
         layers += [block(self.inplanes, planes, dilation=self.dilation, **common) for _ in range(1, n)]
         return nn.Sequential(*layers)
+
+    @property
+    def num_classes(self) -> int:
+        return self.fc.out_features if isinstance(self.fc, nn.Linear) else 0
 
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh ``fc`` for ``num_classes``, or none (``nn.Identity``) for 0: a pure backbone."""
@@ -306,15 +331,135 @@ class Wide_ResNet50_2_Weights(WeightsEnum):
 
 
 # --------------------------------------------------------------------------- builders
-def _builder(name: str, enum: type[WeightsEnum], cfg: ResNetConfig) -> Callable[..., nn.Module]:
-    doc = f"{name}: ResNet, {cfg.block} blocks {list(cfg.layers)}, groups {cfg.groups}, width/group {cfg.width_per_group}."
-    return register_builder(name, weights=enum, build=partial(_build, cfg), doc=doc, module=__name__)
+@register_model()
+def resnet18(*, weights: ResNet18_Weights | str | None = None, progress: bool = True, **kwargs: Any) -> ResNet:
+    """ResNet-18 from `Deep Residual Learning for Image Recognition <https://arxiv.org/abs/1512.03385>`_: basic blocks [2, 2, 2, 2], 11.7 M parameters.
+
+    Args:
+        weights: :class:`ResNet18_Weights` (``IMAGENET1K_V1``, 69.8 % top-1), its name, your own
+            ``Weights``, or ``None`` for random initialisation.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`ResNet` arguments: ``num_classes`` (``0``: no ``fc``), ``zero_init_residual``,
+            ``replace_stride_with_dilation``, ``norm_layer``.
+
+    Example::
+
+        model = resnet18(weights="DEFAULT").eval()
+    """
+    return _build(ResNetConfig("basic", (2, 2, 2, 2)), ResNet18_Weights.verify(weights), progress, kwargs)
 
 
-resnet18 = _builder("resnet18", ResNet18_Weights, ResNetConfig("basic", (2, 2, 2, 2)))
-resnet34 = _builder("resnet34", ResNet34_Weights, ResNetConfig("basic", (3, 4, 6, 3)))
-resnet50 = _builder("resnet50", ResNet50_Weights, ResNetConfig("bottleneck", (3, 4, 6, 3)))
-resnet101 = _builder("resnet101", ResNet101_Weights, ResNetConfig("bottleneck", (3, 4, 23, 3)))
-resnet152 = _builder("resnet152", ResNet152_Weights, ResNetConfig("bottleneck", (3, 8, 36, 3)))
-resnext50_32x4d = _builder("resnext50_32x4d", ResNeXt50_32X4D_Weights, ResNetConfig("bottleneck", (3, 4, 6, 3), 32, 4))
-wide_resnet50_2 = _builder("wide_resnet50_2", Wide_ResNet50_2_Weights, ResNetConfig("bottleneck", (3, 4, 6, 3), 1, 128))
+@register_model()
+def resnet34(*, weights: ResNet34_Weights | str | None = None, progress: bool = True, **kwargs: Any) -> ResNet:
+    """ResNet-34 from `Deep Residual Learning for Image Recognition <https://arxiv.org/abs/1512.03385>`_: basic blocks [3, 4, 6, 3], 21.8 M parameters.
+
+    Args:
+        weights: :class:`ResNet34_Weights` (``IMAGENET1K_V1``, 73.3 % top-1), its name, your own
+            ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`ResNet` arguments (``num_classes``, ``zero_init_residual``, ``norm_layer``, ...).
+
+    Example::
+
+        model = resnet34(weights="DEFAULT").eval()
+    """
+    return _build(ResNetConfig("basic", (3, 4, 6, 3)), ResNet34_Weights.verify(weights), progress, kwargs)
+
+
+@register_model()
+def resnet50(*, weights: ResNet50_Weights | str | None = None, progress: bool = True, **kwargs: Any) -> ResNet:
+    """ResNet-50 from `Deep Residual Learning for Image Recognition <https://arxiv.org/abs/1512.03385>`_: bottleneck blocks [3, 4, 6, 3] with the stride on the 3x3
+    convolution ("ResNet v1.5", as torchvision), 25.6 M parameters.
+
+    Args:
+        weights: :class:`ResNet50_Weights` (``IMAGENET1K_V1``, 76.1 % top-1, the original recipe;
+            ``IMAGENET1K_V2`` = ``DEFAULT``, 80.9 %, torchvision's new recipe), its name, your own
+            ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`ResNet` arguments (``num_classes``, ``zero_init_residual``,
+            ``replace_stride_with_dilation``, ``norm_layer``).
+
+    Example::
+
+        weights = ResNet50_Weights.DEFAULT
+        model = resnet50(weights=weights).eval()
+        probs = model(weights.transforms()("photo.jpg")[None]).softmax(-1)
+    """
+    return _build(ResNetConfig("bottleneck", (3, 4, 6, 3)), ResNet50_Weights.verify(weights), progress, kwargs)
+
+
+@register_model()
+def resnet101(*, weights: ResNet101_Weights | str | None = None, progress: bool = True, **kwargs: Any) -> ResNet:
+    """ResNet-101 from `Deep Residual Learning for Image Recognition <https://arxiv.org/abs/1512.03385>`_: bottleneck blocks [3, 4, 23, 3], 44.5 M parameters.
+
+    Args:
+        weights: :class:`ResNet101_Weights` (``IMAGENET1K_V1``, 77.4 %; ``IMAGENET1K_V2`` =
+            ``DEFAULT``, 81.9 %), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`ResNet` arguments (``num_classes``, ``zero_init_residual``, ``norm_layer``, ...).
+
+    Example::
+
+        model = resnet101(weights="DEFAULT").eval()
+    """
+    return _build(ResNetConfig("bottleneck", (3, 4, 23, 3)), ResNet101_Weights.verify(weights), progress, kwargs)
+
+
+@register_model()
+def resnet152(*, weights: ResNet152_Weights | str | None = None, progress: bool = True, **kwargs: Any) -> ResNet:
+    """ResNet-152 from `Deep Residual Learning for Image Recognition <https://arxiv.org/abs/1512.03385>`_: bottleneck blocks [3, 8, 36, 3], 60.2 M parameters.
+
+    Args:
+        weights: :class:`ResNet152_Weights` (``IMAGENET1K_V1``, 78.3 %; ``IMAGENET1K_V2`` =
+            ``DEFAULT``, 82.3 %), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`ResNet` arguments (``num_classes``, ``zero_init_residual``, ``norm_layer``, ...).
+
+    Example::
+
+        model = resnet152(weights="DEFAULT").eval()
+    """
+    return _build(ResNetConfig("bottleneck", (3, 8, 36, 3)), ResNet152_Weights.verify(weights), progress, kwargs)
+
+
+@register_model()
+def resnext50_32x4d(
+    *, weights: ResNeXt50_32X4D_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> ResNet:
+    """ResNeXt-50 32x4d from `Aggregated Residual Transformations for Deep Neural Networks
+    <https://arxiv.org/abs/1611.05431>`_: ResNet-50 with grouped 3x3 convolutions (32 groups of 4
+    channels), 25.0 M parameters.
+
+    Args:
+        weights: :class:`ResNeXt50_32X4D_Weights` (``IMAGENET1K_V1``, 77.6 %; ``IMAGENET1K_V2`` =
+            ``DEFAULT``, 81.2 %), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`ResNet` arguments (``num_classes``, ``zero_init_residual``, ``norm_layer``, ...).
+
+    Example::
+
+        model = resnext50_32x4d(weights="DEFAULT").eval()
+    """
+    cfg = ResNetConfig("bottleneck", (3, 4, 6, 3), groups=32, width_per_group=4)
+    return _build(cfg, ResNeXt50_32X4D_Weights.verify(weights), progress, kwargs)
+
+
+@register_model()
+def wide_resnet50_2(
+    *, weights: Wide_ResNet50_2_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> ResNet:
+    """Wide ResNet-50-2 from `Wide Residual Networks <https://arxiv.org/abs/1605.07146>`_: ResNet-50
+    with twice as many channels inside each bottleneck, 68.9 M parameters.
+
+    Args:
+        weights: :class:`Wide_ResNet50_2_Weights` (``IMAGENET1K_V1``, 78.5 %; ``IMAGENET1K_V2`` =
+            ``DEFAULT``, 81.6 %), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`ResNet` arguments (``num_classes``, ``zero_init_residual``, ``norm_layer``, ...).
+
+    Example::
+
+        model = wide_resnet50_2(weights="DEFAULT").eval()
+    """
+    cfg = ResNetConfig("bottleneck", (3, 4, 6, 3), width_per_group=128)
+    return _build(cfg, Wide_ResNet50_2_Weights.verify(weights), progress, kwargs)

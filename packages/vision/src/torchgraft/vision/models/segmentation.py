@@ -7,7 +7,6 @@ head (the backbone's own classifier, unused, is dropped); ``forward`` returns ``
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 import torch
@@ -22,14 +21,26 @@ from torchgraft.core import (
     check_backbone,
     fixed_config,
     get_model,
-    register_builder,
+    own_weights,
+    register_model,
 )
 
 from .._imagenet import voc_categories
 from ..transforms import SemanticSegmentation
 from ._meta import TORCHVISION
 
-__all__ = ["DeepLabHead", "DeepLabV3", "FCN", "FCNHead"]
+__all__ = [
+    "DeepLabHead",
+    "DeepLabV3",
+    "DeepLabV3_ResNet50_Weights",
+    "FCN",
+    "FCNHead",
+    "FCN_ResNet50_Weights",
+    "deeplabv3",
+    "deeplabv3_resnet50",
+    "fcn",
+    "fcn_resnet50",
+]
 
 
 class FCNHead(nn.Sequential):
@@ -115,6 +126,7 @@ class _Segmenter(nn.Module):
         if hasattr(backbone, "reset_classifier"):
             backbone.reset_classifier(0)
         self.backbone = backbone
+        self.aux_loss = aux_loss
         self._out_stage = spec.stages[-1].name
         self._aux_stage = spec.stages[-2].name if aux_loss else None
         self.classifier = self.head_factory(spec.stages[-1].channels, num_classes)
@@ -143,34 +155,43 @@ class FCN(_Segmenter):
 
 
 # --------------------------------------------------------------------------- builders
-def _segmentation_backbone(backbone: nn.Module | str, backbone_weights: Any, **extra: Any) -> nn.Module:
+def _segmentation_backbone(
+    backbone: nn.Module | str, backbone_weights: Any, config: dict[str, Any] | None
+) -> nn.Module:
     if not isinstance(backbone, str):
-        if backbone_weights is not None:
-            raise TypeError("backbone_weights applies only when backbone is a model name")
+        if backbone_weights is not None or config:
+            raise TypeError(
+                f"backbone_weights and backbone_config apply only when backbone is a model name; found a {type(backbone).__name__}"
+            )
         return backbone
+    extra = dict(config or {})
     if backbone.startswith(("resnet", "resnext", "wide_resnet")):
         extra.setdefault("replace_stride_with_dilation", (False, True, True))  # output stride 8
     return get_model(backbone, weights=backbone_weights, **extra)
 
 
-def _task_builder(cls: type[_Segmenter], name: str) -> Callable[..., nn.Module]:
-    def build(weights: Weights | WeightsEnum | None, progress: bool, config: dict[str, Any]) -> nn.Module:
-        backbone = config.pop("backbone", "resnet50")
-        backbone_weights = config.pop("backbone_weights", None)
-        return build_model(
-            lambda **c: cls(_segmentation_backbone(backbone, backbone_weights), **c),
-            weights=weights,
-            progress=progress,
-            config=config,
-            fixed=fixed_config(weights),
-        )
-
-    doc = f"{name}: {cls.__name__} on any spatial backbone (backbone=name or module, backbone_weights=..., num_classes=21, aux_loss=False)."
-    return register_builder(name, weights=None, build=build, doc=doc, module=__name__)
-
-
-deeplabv3 = _task_builder(DeepLabV3, "deeplabv3")
-fcn = _task_builder(FCN, "fcn")
+def _segmenter(
+    cls: type[_Segmenter],
+    weights: Weights | WeightsEnum | None,
+    progress: bool,
+    backbone: nn.Module | str,
+    backbone_weights: Any,
+    backbone_config: dict[str, Any] | None,
+    config: dict[str, Any],
+    head: tuple[str, ...] = (),
+) -> Any:
+    if weights is not None:
+        backbone_weights = None  # the task checkpoint holds the backbone too
+    return build_model(
+        lambda num_classes=21, aux_loss=False: cls(
+            _segmentation_backbone(backbone, backbone_weights, backbone_config), num_classes, aux_loss=aux_loss
+        ),
+        weights=weights,
+        progress=progress,
+        config=config,
+        fixed=fixed_config(weights),
+        head=head,
+    )
 
 
 def _voc(file: str, *, num_params: int, miou: float, pixel_acc: float, gflops: float, recipe: str) -> Weights:
@@ -214,36 +235,124 @@ class FCN_ResNet50_Weights(WeightsEnum):
     DEFAULT = COCO_WITH_VOC_LABELS_V1
 
 
-def _canonical(
-    cls: type[_Segmenter], weights: Weights | WeightsEnum | None, progress: bool, config: dict[str, Any]
-) -> nn.Module:
-    backbone_weights = None if weights is not None else config.pop("weights_backbone", None)
-    config.pop("weights_backbone", None)
+@register_model()
+def deeplabv3(
+    *,
+    weights: Weights | None = None,
+    progress: bool = True,
+    backbone: nn.Module | str = "resnet50",
+    backbone_weights: Any = None,
+    backbone_config: dict[str, Any] | None = None,
+    num_classes: int = 21,
+    aux_loss: bool = False,
+) -> DeepLabV3:
+    """DeepLabV3 from `Rethinking Atrous Convolution for Semantic Image Segmentation
+    <https://arxiv.org/abs/1706.05587>`_ on any spatial backbone: an ASPP head on the last stage (and
+    an FCN auxiliary head on the one before it with ``aux_loss=True``); ``{"out": [B, C, H, W]}``.
 
-    def factory(**c: Any) -> nn.Module:
-        return cls(_segmentation_backbone("resnet50", backbone_weights), **c)
+    Args:
+        weights: your own ``Weights`` of the whole model (see :func:`deeplabv3_resnet50` for the
+            published ones), or ``None``.
+        progress: show a progress bar while downloading.
+        backbone: a registered model name or a backbone module; ResNets are dilated to output stride 8.
+        backbone_weights: the backbone's weights (name or member) when ``backbone`` is a name.
+        backbone_config: builder arguments for a named backbone.
+        num_classes: output classes, 21 for Pascal VOC.
+        aux_loss: add the auxiliary head (returned as ``"aux"``).
 
-    return build_model(
-        factory,
-        weights=weights,
-        progress=progress,
-        config=config,
-        fixed=fixed_config(weights),
-        head=("classifier.4.", "aux_classifier.4."),
+    Example::
+
+        model = deeplabv3(backbone="mobilenet_v3_large", backbone_weights="DEFAULT", num_classes=3)
+    """
+    config = {"num_classes": num_classes, "aux_loss": aux_loss}
+    return _segmenter(
+        DeepLabV3, own_weights("deeplabv3", weights), progress, backbone, backbone_weights, backbone_config, config
     )
 
 
-deeplabv3_resnet50 = register_builder(
-    "deeplabv3_resnet50",
-    weights=DeepLabV3_ResNet50_Weights,
-    build=partial(_canonical, DeepLabV3),
-    doc="deeplabv3_resnet50: DeepLabV3, dilated ResNet-50, COCO weights with VOC labels.",
-    module=__name__,
-)
-fcn_resnet50 = register_builder(
-    "fcn_resnet50",
-    weights=FCN_ResNet50_Weights,
-    build=partial(_canonical, FCN),
-    doc="fcn_resnet50: FCN, dilated ResNet-50, COCO weights with VOC labels.",
-    module=__name__,
-)
+@register_model()
+def fcn(
+    *,
+    weights: Weights | None = None,
+    progress: bool = True,
+    backbone: nn.Module | str = "resnet50",
+    backbone_weights: Any = None,
+    backbone_config: dict[str, Any] | None = None,
+    num_classes: int = 21,
+    aux_loss: bool = False,
+) -> FCN:
+    """FCN from `Fully Convolutional Networks for Semantic Segmentation
+    <https://arxiv.org/abs/1411.4038>`_ on any spatial backbone: a convolutional head on the last
+    stage, upsampled to the input size; ``{"out": [B, C, H, W]}``.
+
+    Args:
+        weights: your own ``Weights`` of the whole model (see :func:`fcn_resnet50`), or ``None``.
+        progress: show a progress bar while downloading.
+        backbone: a registered model name or a backbone module; ResNets are dilated to output stride 8.
+        backbone_weights: the backbone's weights when ``backbone`` is a name.
+        backbone_config: builder arguments for a named backbone.
+        num_classes: output classes, 21 for Pascal VOC.
+        aux_loss: add the auxiliary head (returned as ``"aux"``).
+
+    Example::
+
+        model = fcn(backbone="resnet18", backbone_weights="DEFAULT", num_classes=3)
+    """
+    config = {"num_classes": num_classes, "aux_loss": aux_loss}
+    return _segmenter(FCN, own_weights("fcn", weights), progress, backbone, backbone_weights, backbone_config, config)
+
+
+@register_model()
+def deeplabv3_resnet50(
+    *,
+    weights: DeepLabV3_ResNet50_Weights | str | None = None,
+    progress: bool = True,
+    backbone_weights: Any = None,
+    **kwargs: Any,
+) -> DeepLabV3:
+    """DeepLabV3 on a dilated ResNet-50 (torchvision's ``deeplabv3_resnet50``), 42.0 M parameters.
+
+    Args:
+        weights: :class:`DeepLabV3_ResNet50_Weights` (``COCO_WITH_VOC_LABELS_V1`` = ``DEFAULT``:
+            trained on COCO's 20 VOC categories, 66.4 mIoU), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        backbone_weights: the ResNet-50's weights, when ``weights`` is ``None``.
+        **kwargs: ``num_classes`` and ``aux_loss`` (fixed by the published weights).
+
+    Example::
+
+        weights = DeepLabV3_ResNet50_Weights.DEFAULT
+        model = deeplabv3_resnet50(weights=weights).eval()
+        masks = model(weights.transforms()("street.jpg")[None])["out"].argmax(1)
+    """
+    return _segmenter(
+        DeepLabV3, DeepLabV3_ResNet50_Weights.verify(weights), progress, "resnet50", backbone_weights, None, kwargs,
+        head=("classifier.4.", "aux_classifier.4."),
+    )  # fmt: skip
+
+
+@register_model()
+def fcn_resnet50(
+    *,
+    weights: FCN_ResNet50_Weights | str | None = None,
+    progress: bool = True,
+    backbone_weights: Any = None,
+    **kwargs: Any,
+) -> FCN:
+    """FCN on a dilated ResNet-50 (torchvision's ``fcn_resnet50``), 35.3 M parameters.
+
+    Args:
+        weights: :class:`FCN_ResNet50_Weights` (``COCO_WITH_VOC_LABELS_V1`` = ``DEFAULT``, 60.5 mIoU on
+            COCO's VOC categories), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        backbone_weights: the ResNet-50's weights, when ``weights`` is ``None``.
+        **kwargs: ``num_classes`` and ``aux_loss`` (fixed by the published weights).
+
+    Example::
+
+        model = fcn_resnet50(weights="DEFAULT").eval()
+    """
+    return _segmenter(
+        FCN, FCN_ResNet50_Weights.verify(weights), progress, "resnet50", backbone_weights, None, kwargs,
+        head=("classifier.4.", "aux_classifier.4."),
+    )  # fmt: skip

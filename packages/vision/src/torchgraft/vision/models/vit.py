@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torchgraft.core import Features, FeatureSpec, Weights, WeightsEnum, build_model, fixed_config, register_builder
+from torchgraft.core import Features, FeatureSpec, Weights, WeightsEnum, build_model, fixed_config, register_model
 
 from ._meta import TORCHVISION, imagenet_weights
 
-__all__ = ["SelfAttention", "VisionTransformer", "ViTConfig"]
+__all__ = ["SelfAttention", "ViTConfig", "ViT_B_16_Weights", "VisionTransformer", "vit_b_16"]
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,11 @@ class Encoder(nn.Module):
 
 
 class VisionTransformer(nn.Module):
+    """Patch embedding, class token, pre-LN encoder and a linear head on the class token
+    (``num_classes=0``: no head). The image size is fixed at build time (``cfg.image_size``)."""
+
+    classifier_name = "heads"
+
     def __init__(
         self,
         cfg: ViTConfig,
@@ -145,9 +150,18 @@ class VisionTransformer(nn.Module):
         self.encoder = Encoder(
             cfg, seq_length, dropout=dropout, attention_dropout=attention_dropout, norm_layer=norm_layer
         )
-        self.heads = nn.Sequential(OrderedDict(head=nn.Linear(cfg.hidden_dim, num_classes)))
+        self.heads = nn.Sequential(OrderedDict(head=nn.Identity()))
         self.feature_spec = FeatureSpec(kind="sequence", width=cfg.hidden_dim, pooled_width=cfg.hidden_dim)
+        self.reset_classifier(num_classes)
         self.reset_parameters()
+
+    @property
+    def image_size(self) -> int:
+        return self.cfg.image_size
+
+    @property
+    def num_classes(self) -> int:
+        return self.heads.head.out_features if isinstance(self.heads.head, nn.Linear) else 0
 
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh (zero) head for ``num_classes``, or none for 0."""
@@ -183,8 +197,21 @@ class VisionTransformer(nn.Module):
 def _build(
     cfg: ViTConfig, weights: Weights | WeightsEnum | None, progress: bool, config: dict[str, Any]
 ) -> VisionTransformer:
-    def factory(*, image_size: int = cfg.image_size, **rest: Any) -> VisionTransformer:
-        return VisionTransformer(replace(cfg, image_size=image_size), **rest)
+    def factory(
+        *,
+        image_size: int = cfg.image_size,
+        num_classes: int = 1000,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        norm_layer: Callable[..., nn.Module] | None = None,
+    ) -> VisionTransformer:
+        return VisionTransformer(
+            replace(cfg, image_size=image_size),
+            num_classes=num_classes,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            norm_layer=norm_layer,
+        )
 
     return build_model(
         factory, weights=weights, progress=progress, config=config, fixed=fixed_config(weights), head=("heads.",)
@@ -232,10 +259,23 @@ class ViT_B_16_Weights(WeightsEnum):
     DEFAULT = IMAGENET1K_V1
 
 
-vit_b_16 = register_builder(
-    "vit_b_16",
-    weights=ViT_B_16_Weights,
-    build=partial(_build, ViTConfig()),
-    doc="vit_b_16: ViT-Base, 16x16 patches (image_size=... to change the input size).",
-    module=__name__,
-)
+@register_model()
+def vit_b_16(
+    *, weights: ViT_B_16_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> VisionTransformer:
+    """ViT-B/16 from `An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale
+    <https://arxiv.org/abs/2010.11929>`_: 12 layers, width 768, 16x16 patches, 86.6 M parameters.
+
+    Args:
+        weights: :class:`ViT_B_16_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 81.1 % top-1 at 224 px;
+            ``IMAGENET1K_SWAG_E2E_V1``, 85.3 % at 384 px; ``IMAGENET1K_SWAG_LINEAR_V1``, 81.9 %), its
+            name, your own ``Weights``, or ``None``. Each entry fixes ``image_size``.
+        progress: show a progress bar while downloading.
+        **kwargs: ``image_size`` and :class:`VisionTransformer` arguments (``num_classes``,
+            ``dropout``, ``attention_dropout``, ``norm_layer``).
+
+    Example::
+
+        model = vit_b_16(weights="DEFAULT").eval()
+    """
+    return _build(ViTConfig(), ViT_B_16_Weights.verify(weights), progress, kwargs)
