@@ -94,7 +94,7 @@ TASKS = {
 @pytest.mark.parametrize("name", tg.list_models(domain="text"))
 def test_conformance(name):
     ids, mask = _batch(pad=0)
-    config = {"encoder": "bert_base", "encoder_config": TINY, **TASKS[name]} if name in TASKS else dict(TINY)
+    config = {"backbone": "bert_base", "backbone_config": TINY, **TASKS[name]} if name in TASKS else dict(TINY)
     check_model(name, config=config, inputs=(ids, mask))
 
 
@@ -104,7 +104,7 @@ def test_too_long_inputs_and_bad_shapes_are_refused():
         model(torch.ones(1, 70, dtype=torch.long))
     with pytest.raises(ValueError, match=r"input_ids must be \[batch, tokens\]"):
         model(torch.ones(70, dtype=torch.long))
-    with pytest.raises(TypeError, match="unknown encoder config"):
+    with pytest.raises(TypeError, match=r"unexpected keyword argument .hidden. \(did you mean .hidden_size.\?\)"):
         tg.get_model("bert_base", hidden=3)
 
 

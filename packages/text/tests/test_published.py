@@ -19,7 +19,13 @@ import torchgraft.core as tg
 from torchgraft.core.store import UnpinnedDownloadWarning
 from torchgraft.core.testing import serve_like_hub
 from torchgraft.text.models import BertBase_Weights, masked_lm, text_classifier
-from torchgraft.text.models.published import HUB, PUBLISHED
+from torchgraft.text.models.bert import HUB
+
+PUBLISHED = {
+    name: tg.get_model_weights(name)
+    for name in tg.list_models(domain="text")
+    if name.startswith(("bert", "roberta", "xlm"))
+}
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -96,9 +102,9 @@ def test_bert_base_from_the_hub_pins_converts_and_matches_transformers(bert_hub,
         # the encoder weights are stored once: a task on the same encoder fetches nothing again
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            classifier = text_classifier(encoder="bert_base", encoder_weights="DEFAULT", num_classes=3)
+            classifier = text_classifier(backbone="bert_base", backbone_weights="DEFAULT", num_classes=3)
             with tg.init_empty():
-                fresh = text_classifier(encoder="bert_base", num_classes=3)
+                fresh = text_classifier(backbone="bert_base", num_classes=3)
             report = tg.load_weights(fresh, BertBase_Weights.UNCASED)
         assert requests(root, "model.safetensors") == 1
         assert report.fresh == ["head.fc.bias", "head.fc.weight"] and not report.unexpected
@@ -111,8 +117,8 @@ def test_bert_base_from_the_hub_pins_converts_and_matches_transformers(bert_hub,
         torch.testing.assert_close(again(**batch), ours)
 
     # masked LM: the pre-trained head comes from the same file and predicts as transformers' does
-    mlm = masked_lm(encoder="bert_base", encoder_weights="DEFAULT").eval()
-    fresh_mlm = masked_lm(encoder="bert_base", encoder_weights="DEFAULT", fresh_head=True).eval()
+    mlm = masked_lm(backbone="bert_base", backbone_weights="DEFAULT").eval()
+    fresh_mlm = masked_lm(backbone="bert_base", backbone_weights="DEFAULT", fresh_head=True).eval()
     with torch.no_grad():
         logits = mlm(**batch)
         expected = pretraining(**batch).prediction_logits

@@ -62,7 +62,7 @@ TASK_ARGS = {
 @pytest.mark.parametrize("task", list(TASK_ARGS))
 def test_task_trains_on_any_encoder(task, encoder):
     torch.manual_seed(0)
-    model = tg.get_model(task, encoder=encoder, encoder_config=ENCODERS[encoder], **TASK_ARGS[task])
+    model = tg.get_model(task, backbone=encoder, backbone_config=ENCODERS[encoder], **TASK_ARGS[task])
     ids, mask = batch(pad=ENCODERS[encoder].get("pad_token_id", 0))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
@@ -87,13 +87,13 @@ def test_encoder_weights_stored_once_load_into_every_task(tmp_path):
     )
     for task, args in TASK_ARGS.items():
         with tg.init_empty():
-            model = tg.get_model(task, encoder="bert_base", encoder_config=TINY, **args)
+            model = tg.get_model(task, backbone="bert_base", backbone_config=TINY, **args)
         report = tg.load_weights(model, mine)
         assert not report.unexpected and all(k.startswith("head.") for k in report.fresh), (task, report)
         torch.testing.assert_close(model.backbone.layers[0].attn.qkv.weight, encoder.layers[0].attn.qkv.weight)
     assert report.fresh == []  # the sentence head has no parameters at all
     with tg.init_empty():
-        mlm = tg.get_model("masked_lm", encoder="bert_base", encoder_config=TINY)
+        mlm = tg.get_model("masked_lm", backbone="bert_base", backbone_config=TINY)
     report = tg.load_weights(mlm, mine)
     assert "head.decoder.weight" in report.loaded and mlm.head.decoder.weight is mlm.backbone.embeddings.word.weight
     assert report.fresh == ["head.bias", "head.dense.bias", "head.dense.weight", "head.norm.bias", "head.norm.weight"]
@@ -103,13 +103,13 @@ def test_heads_refuse_backbones_that_do_not_fit():
     vision_like = tg.get_model("minilm_l6_h384", **TINY)
     vision_like.feature_spec = tg.FeatureSpec(kind="pooled", width=32)
     with pytest.raises(tg.IncompatibleHeadError, match="needs a sequence backbone"):
-        tg.get_model("token_classifier", encoder=vision_like, num_classes=2)
-    with pytest.raises(TypeError, match="only when encoder is a model name"):
-        tg.get_model("question_answering", encoder=tg.get_model("bert_base", **TINY), encoder_weights="DEFAULT")
+        tg.get_model("token_classifier", backbone=vision_like, num_classes=2)
+    with pytest.raises(TypeError, match="only when backbone is a model name; found a TextEncoder"):
+        tg.get_model("question_answering", backbone=tg.get_model("bert_base", **TINY), backbone_weights="DEFAULT")
 
 
 def test_qa_logits_never_point_into_padding():
-    model = tg.get_model("question_answering", encoder="bert_base", encoder_config=TINY).eval()
+    model = tg.get_model("question_answering", backbone="bert_base", backbone_config=TINY).eval()
     ids, mask = batch(pad=0)
     out = model(ids, mask)
     assert (out["start_logits"][2:, 6:] < -1e30).all() and out["start_logits"].argmax(-1)[2:].max() < 6
@@ -134,7 +134,7 @@ def test_masked_lm_takes_the_pretrained_head_of_a_roberta_checkpoint(tmp_path):
         "vocab_size": 120, "hidden_size": 32, "num_layers": 2, "num_heads": 4, "intermediate_size": 64,
         "max_positions": 40,
     }  # fmt: skip
-    model = tg.get_model("masked_lm", encoder="roberta_base", encoder_weights=mine, encoder_config=encoder_config)
+    model = tg.get_model("masked_lm", backbone="roberta_base", backbone_weights=mine, backbone_config=encoder_config)
     ids = torch.tensor([[0, 5, 6, 7, 2, 1, 1], [0, 9, 10, 11, 12, 13, 2]])
     mask = ids.ne(1).long()
     with torch.no_grad():

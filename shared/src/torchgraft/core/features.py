@@ -114,7 +114,13 @@ def check_backbone(module: object) -> FeatureSpec:
     if not callable(getattr(module, "forward_features", None)):
         missing.append("a forward_features(...) -> Features method")
     if missing:
+        inner = getattr(module, "backbone", None)
+        hint = (
+            "; it holds a backbone with a head: pass its .backbone"
+            if isinstance(inner, nn.Module) and isinstance(getattr(inner, "feature_spec", None), FeatureSpec)
+            else ""
+        )
         raise BackboneContractError(
-            f"{type(module).__name__} is not a torchgraft backbone: it needs " + " and ".join(missing)
+            f"{type(module).__name__} is not a torchgraft backbone: it needs " + " and ".join(missing) + hint
         )
     return spec  # type: ignore[return-value]

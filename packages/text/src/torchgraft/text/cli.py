@@ -29,7 +29,7 @@ def _embed(args: argparse.Namespace) -> tuple[Any, str]:
     if weights.role == "backbone":  # decided before any download
         raise ValueError(
             f"{weights} are encoder weights, not a sentence-embedding model: use a model such as "
-            f"{DEFAULT_MODEL}, or build one with torchgraft.text.models.sentence_embedder(encoder={args.model!r})"
+            f"{DEFAULT_MODEL}, or build one with torchgraft.text.models.sentence_embedder(backbone={args.model!r})"
         )
     if weights.transforms is None:
         raise ValueError(f"{weights} has no tokenizer to turn text into model inputs")

@@ -1,7 +1,8 @@
-"""Task builders that take any text encoder, by name or module: backbones + tasks builders, never
-backbones x tasks. ``encoder_weights`` loads the encoder's published weights (stored once) and
+"""Task builders that take any text backbone, by name or module: backbones + tasks builders, never
+backbones x tasks. ``backbone_weights`` loads the backbone's published weights (stored once) and
 leaves the head fresh (``masked_lm`` takes the pre-trained LM head from the same file where it has
-one); ``weights`` takes your own checkpoint of the whole task model."""
+one); ``weights`` takes your own checkpoint of the whole task model. (``encoder=``,
+``encoder_weights=`` and ``encoder_config=`` still work, with a deprecation warning.)"""
 
 from __future__ import annotations
 
@@ -24,89 +25,157 @@ from torchgraft.core import (
     register_model,
 )
 
-from ..heads import MaskedLMHead, QuestionAnsweringHead, SentenceEmbeddingHead, TokenClassificationHead
+from .heads import MaskedLMHead, QuestionAnsweringHead, SentenceEmbeddingHead, TokenClassificationHead
 
 __all__ = ["hf_mlm_head", "masked_lm", "question_answering", "sentence_embedder", "text_classifier", "token_classifier"]
 
 
-def _encoder(encoder: nn.Module | str, encoder_weights: Any, encoder_config: dict[str, Any]) -> nn.Module:
-    if isinstance(encoder, str):
-        return get_model(encoder, weights=encoder_weights, **encoder_config)
-    if encoder_weights is not None or encoder_config:
-        raise TypeError("encoder_weights and encoder_config apply only when encoder is a model name")
-    return encoder
+def _backbone(backbone: nn.Module | str, backbone_weights: Any, backbone_config: dict[str, Any]) -> nn.Module:
+    if isinstance(backbone, str):
+        return get_model(backbone, weights=backbone_weights, **backbone_config)
+    if backbone_weights is not None or backbone_config:
+        raise TypeError(
+            f"backbone_weights and backbone_config apply only when backbone is a model name; found a {type(backbone).__name__}"
+        )
+    return backbone
 
 
 def _task(
     weights: Weights | None,
     progress: bool,
     make_head: Callable[[nn.Module], nn.Module],
-    encoder: nn.Module | str,
-    encoder_weights: Any,
-    encoder_config: dict[str, Any] | None,
+    backbone: nn.Module | str,
+    backbone_weights: Any,
+    backbone_config: dict[str, Any] | None,
 ) -> Composite:
     if weights is not None and not isinstance(weights, Weights):
         raise TypeError(f"weights takes your own Weights of the whole task model; found {type(weights).__name__}")
-    backbone = _encoder(encoder, encoder_weights, dict(encoder_config or {}))
-    check_backbone(backbone)
-    return build_model(lambda: compose(backbone, make_head(backbone)), weights=weights, progress=progress)
+    trunk = _backbone(backbone, backbone_weights, dict(backbone_config or {}))
+    check_backbone(trunk)
+    return build_model(lambda: compose(trunk, make_head(trunk)), weights=weights, progress=progress)
 
 
 @register_model()
 def text_classifier(
-    *, weights: Weights | None = None, progress: bool = True, encoder: nn.Module | str = "roberta_base", encoder_weights: Any = None,
-    num_classes: int, pooling: str = "first", dropout: float = 0.1, encoder_config: dict[str, Any] | None = None,
+    *, weights: Weights | None = None, progress: bool = True, backbone: nn.Module | str = "roberta_base", backbone_weights: Any = None,
+    num_classes: int, pooling: str = "first", dropout: float = 0.1, backbone_config: dict[str, Any] | None = None,
 ) -> Composite:  # fmt: skip
-    """Sequence classification: ``[B, num_classes]`` from the first token (or ``pooling="mean"``)."""
+    """Sequence classification (sentiment, NLI, topic): ``[B, num_classes]`` logits from the first
+    token (``pooling="first"``, BERT's ``[CLS]``) or the mean over real tokens (``"mean"``).
+
+    Args:
+        weights: your own ``Weights`` of the whole task model (backbone and head), or ``None``.
+        progress: show a progress bar while downloading.
+        backbone: a registered text backbone name (``"roberta_base"``, ``"bert_base"``, ...) or a module
+            honouring the backbone contract.
+        backbone_weights: the backbone's published weights (a member or a name such as ``"DEFAULT"``)
+            when ``backbone`` is a name; stored once, shared by every task.
+        backbone_config: builder arguments for a named backbone.
+        num_classes: number of labels.
+        pooling: ``"first"``, ``"mean"``, ``"max"`` or ``"pooled"``.
+        dropout: dropout before the linear layer.
+
+    Example::
+
+        model = text_classifier(backbone="roberta_base", backbone_weights="DEFAULT", num_classes=3)
+        logits = model(**RobertaBase_Weights.DEFAULT.transforms()(["What a film!"]))  # [1, 3]
+    """
 
     def head(b: nn.Module) -> nn.Module:
         return ClassifierHead(b.feature_spec.width, num_classes, pooling=pooling, dropout=dropout)
 
-    return _task(weights, progress, head, encoder, encoder_weights, encoder_config)
+    return _task(weights, progress, head, backbone, backbone_weights, backbone_config)
 
 
 @register_model()
 def token_classifier(
-    *, weights: Weights | None = None, progress: bool = True, encoder: nn.Module | str = "roberta_base", encoder_weights: Any = None,
-    num_classes: int, dropout: float = 0.1, encoder_config: dict[str, Any] | None = None,
+    *, weights: Weights | None = None, progress: bool = True, backbone: nn.Module | str = "roberta_base", backbone_weights: Any = None,
+    num_classes: int, dropout: float = 0.1, backbone_config: dict[str, Any] | None = None,
 ) -> Composite:  # fmt: skip
-    """Token classification (tagging, NER): ``[B, T, num_classes]``."""
+    """Token classification (part-of-speech tagging, named entities): ``[B, T, num_classes]`` logits,
+    one row per token.
+
+    Args:
+        weights: your own ``Weights`` of the whole task model (backbone and head), or ``None``.
+        progress: show a progress bar while downloading.
+        backbone: a registered text backbone name (``"roberta_base"``, ``"bert_base"``, ...) or a module
+            honouring the backbone contract.
+        backbone_weights: the backbone's published weights (a member or a name such as ``"DEFAULT"``)
+            when ``backbone`` is a name; stored once, shared by every task.
+        backbone_config: builder arguments for a named backbone.
+        num_classes: number of tags.
+        dropout: dropout before the linear layer.
+
+    Example::
+
+        model = token_classifier(backbone="bert_base", backbone_weights="DEFAULT", num_classes=9)
+    """
     return _task(
         weights,
         progress,
         lambda b: TokenClassificationHead(b.feature_spec.width, num_classes, dropout=dropout),
-        encoder,
-        encoder_weights,
-        encoder_config,
+        backbone,
+        backbone_weights,
+        backbone_config,
     )
 
 
 @register_model()
 def question_answering(
-    *, weights: Weights | None = None, progress: bool = True, encoder: nn.Module | str = "roberta_base", encoder_weights: Any = None,
-    encoder_config: dict[str, Any] | None = None,
+    *, weights: Weights | None = None, progress: bool = True, backbone: nn.Module | str = "roberta_base", backbone_weights: Any = None,
+    backbone_config: dict[str, Any] | None = None,
 ) -> Composite:  # fmt: skip
-    """Extractive QA: ``{"start_logits": [B, T], "end_logits": [B, T]}``."""
+    """Extractive question answering (SQuAD-style): ``{"start_logits": [B, T], "end_logits": [B, T]}``,
+    the answer span's start and end scores per token.
+
+    Args:
+        weights: your own ``Weights`` of the whole task model (backbone and head), or ``None``.
+        progress: show a progress bar while downloading.
+        backbone: a registered text backbone name (``"roberta_base"``, ``"bert_base"``, ...) or a module
+            honouring the backbone contract.
+        backbone_weights: the backbone's published weights (a member or a name such as ``"DEFAULT"``)
+            when ``backbone`` is a name; stored once, shared by every task.
+        backbone_config: builder arguments for a named backbone.
+
+    Example::
+
+        model = question_answering(backbone="roberta_base", backbone_weights="DEFAULT")
+    """
     return _task(
         weights,
         progress,
         lambda b: QuestionAnsweringHead(b.feature_spec.width),
-        encoder,
-        encoder_weights,
-        encoder_config,
+        backbone,
+        backbone_weights,
+        backbone_config,
     )
 
 
 @register_model()
 def masked_lm(
-    *, weights: Weights | None = None, progress: bool = True, encoder: nn.Module | str = "roberta_base", encoder_weights: Any = None,
-    encoder_config: dict[str, Any] | None = None, fresh_head: bool = False,
+    *, weights: Weights | None = None, progress: bool = True, backbone: nn.Module | str = "roberta_base", backbone_weights: Any = None,
+    backbone_config: dict[str, Any] | None = None, fresh_head: bool = False,
 ) -> Composite:  # fmt: skip
-    """Masked language modelling, the output layer tied to the encoder's input embeddings: ``[B, T, vocab]``.
+    """Masked language modelling, the output layer tied to the backbone's input embeddings:
+    ``[B, T, vocab]`` logits.
 
-    Published encoder weights that were pre-trained with this head (BERT, RoBERTa, XLM-R) bring it
-    along from the same file, so the model fills masks out of the box; ``fresh_head=True`` starts
-    the head from scratch instead."""
+    Published backbone weights that were pre-trained with this head (BERT, RoBERTa, XLM-R) bring it
+    along from the same file, so the model fills masks out of the box.
+
+    Args:
+        weights: your own ``Weights`` of the whole task model (backbone and head), or ``None``.
+        progress: show a progress bar while downloading.
+        backbone: a registered text backbone name (``"roberta_base"``, ``"bert_base"``, ...) or a module
+            honouring the backbone contract.
+        backbone_weights: the backbone's published weights (a member or a name such as ``"DEFAULT"``)
+            when ``backbone`` is a name; stored once, shared by every task.
+        backbone_config: builder arguments for a named backbone.
+        fresh_head: start the head from scratch even where the checkpoint has one.
+
+    Example::
+
+        model = masked_lm(backbone="bert_base", backbone_weights="DEFAULT").eval()
+    """
 
     def head(b: nn.Module) -> nn.Module:
         if not isinstance(getattr(getattr(b, "embeddings", None), "word", None), nn.Embedding):
@@ -115,12 +184,12 @@ def masked_lm(
             )
         return MaskedLMHead(b.feature_spec.width, b.embeddings.word, layer_norm_eps=b.cfg.layer_norm_eps)
 
-    model = _task(weights, progress, head, encoder, encoder_weights, encoder_config)
-    if weights is None and not fresh_head and isinstance(encoder, str) and encoder_weights is not None:
+    model = _task(weights, progress, head, backbone, backbone_weights, backbone_config)
+    if weights is None and not fresh_head and isinstance(backbone, str) and backbone_weights is not None:
         chosen = (
-            encoder_weights
-            if isinstance(encoder_weights, Weights)
-            else get_model_weights(encoder).verify(encoder_weights)
+            backbone_weights
+            if isinstance(backbone_weights, Weights)
+            else get_model_weights(backbone).verify(backbone_weights)
         )
         state = hf_mlm_head(chosen)
         if state is not None:
@@ -154,15 +223,33 @@ def hf_mlm_head(weights: Weights | Any) -> dict[str, torch.Tensor] | None:
 
 @register_model()
 def sentence_embedder(
-    *, weights: Weights | None = None, progress: bool = True, encoder: nn.Module | str = "roberta_base", encoder_weights: Any = None,
-    pooling: str = "mean", normalize: bool = True, encoder_config: dict[str, Any] | None = None,
+    *, weights: Weights | None = None, progress: bool = True, backbone: nn.Module | str = "roberta_base", backbone_weights: Any = None,
+    pooling: str = "mean", normalize: bool = True, backbone_config: dict[str, Any] | None = None,
 ) -> Composite:  # fmt: skip
-    """Sentence embeddings: ``[B, D]``, pooled over real tokens, L2-normalised by default."""
+    """Sentence embeddings: ``[B, D]``, pooled over real tokens, L2-normalised by default (no
+    parameters of its own: the backbone's weights are all it needs; see :func:`all_minilm_l6_v2` for
+    a model trained for this).
+
+    Args:
+        weights: your own ``Weights`` of the whole task model (backbone and head), or ``None``.
+        progress: show a progress bar while downloading.
+        backbone: a registered text backbone name (``"roberta_base"``, ``"bert_base"``, ...) or a module
+            honouring the backbone contract.
+        backbone_weights: the backbone's published weights (a member or a name such as ``"DEFAULT"``)
+            when ``backbone`` is a name; stored once, shared by every task.
+        backbone_config: builder arguments for a named backbone.
+        pooling: ``"mean"`` (default), ``"first"``, ``"max"`` or ``"pooled"``.
+        normalize: L2-normalise the embeddings.
+
+    Example::
+
+        model = sentence_embedder(backbone="bert_base", backbone_weights="DEFAULT").eval()
+    """
     return _task(
         weights,
         progress,
         lambda b: SentenceEmbeddingHead(pooling=pooling, normalize=normalize),
-        encoder,
-        encoder_weights,
-        encoder_config,
+        backbone,
+        backbone_weights,
+        backbone_config,
     )
