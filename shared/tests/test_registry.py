@@ -84,24 +84,3 @@ def test_listing_models_imports_no_domain_dependency():
         "print([m for m in ('torchvision', 'torchaudio', 'tokenizers') if m in sys.modules])"
     )
     assert subprocess.check_output([sys.executable, "-c", code], text=True).strip() == "[]"
-
-
-def test_register_builder_defines_a_keyword_only_builder_per_variant():
-    calls = []
-
-    def build(weights, progress, config):
-        calls.append((weights, progress, config))
-        return nn.Linear(2, config.get("out", 2))
-
-    builder = tg.register_builder("regtiny_family_a", build, weights=RegTiny_Weights, doc="a variant", module=__name__)
-    assert builder.__name__ == "regtiny_family_a" and builder.__doc__ == "a variant"
-    assert tg.get_model("regtiny_family_a", out=5).out_features == 5
-    tg.get_model("regtiny_family_a", weights="DEFAULT", progress=False)
-    assert calls[-1][0] is RegTiny_Weights.V1 and calls[-1][1] is False
-    assert tg.get_model_weights("regtiny_family_a") is RegTiny_Weights
-    tg.register_builder("regtiny_family_b", build, doc="no weights", module=__name__)
-    with pytest.raises(UnknownWeightsError, match="regtiny_family_b has no published weights"):
-        tg.get_model("regtiny_family_b", weights="DEFAULT")
-    mine = Weights(url="https://example.org/mine.safetensors", sha256="ab" * 32, meta={"num_params": 4})
-    tg.get_model("regtiny_family_b", weights=mine)
-    assert calls[-1][0] is mine

@@ -20,13 +20,15 @@ import torchaudio
 import torchgraft.core as tg
 from torchgraft.audio.ctc import greedy_ctc_decode
 from torchgraft.audio.models import Wav2Vec2_Base_Weights
-from torchgraft.audio.models.wav2vec2_weights import BASE_URL, BUNDLES
+from torchgraft.audio.models.wav2vec2 import BASE_URL
 from torchgraft.audio.transforms import load_audio
 from torchgraft.core.builders import architecture_only
 from torchgraft.core.cli import main
 from torchgraft.core.store import UnpinnedDownloadWarning
 from torchgraft.core.testing import serve_like_hub
 
+# Every variant with published weights, from the registry.
+BUNDLES = {n: tg.get_model_weights(n) for n in tg.list_models(["wav2vec2_*", "hubert_*"]) if n != "wav2vec2_model"}
 ENTRIES = [(name, member) for name, enum in BUNDLES.items() for member in enum]
 
 

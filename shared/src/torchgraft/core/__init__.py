@@ -38,7 +38,6 @@ from .registry import (
     get_model_weights,
     get_weight,
     list_models,
-    register_builder,
     register_deprecations,
     register_model,
 )
@@ -105,7 +104,6 @@ __all__ = [
     "poolings_for",
     "warn_deprecated",
     "read_checkpoint",
-    "register_builder",
     "register_deprecations",
     "register_model",
 ]

@@ -214,34 +214,6 @@ def register_deprecations(
             _RENAMED_MEMBERS[(enum, member)] = (new, removed_in)
 
 
-def register_builder(
-    name: str,
-    build: Callable[[Any, bool, dict[str, Any]], nn.Module],
-    *,
-    weights: type[WeightsEnum] | None = None,
-    doc: str,
-    module: str,
-) -> Callable[..., nn.Module]:
-    """Transitional: a generated builder (to be replaced by hand-written ``def`` builders)."""
-
-    def builder(*, weights: Any = None, progress: bool = True, **config: Any) -> nn.Module:
-        from .weights import Weights
-
-        if enum is not None:
-            chosen = enum.verify(weights)
-        elif weights is None or isinstance(weights, Weights):
-            chosen = weights
-        else:
-            raise UnknownWeightsError(f"{name} has no published weights; pass weights=None or your own Weights")
-        return build(chosen, progress, config)
-
-    enum = weights
-    builder.__name__ = builder.__qualname__ = name
-    builder.__module__ = module
-    builder.__doc__ = doc
-    return register_model(name, weights=enum)(builder)
-
-
 def _load_plugins() -> None:
     global _plugins_loaded
     if _plugins_loaded:

@@ -4,7 +4,7 @@
   ``torch.nn.utils.parametrizations`` names, and the unused fairseq dictionary rows of the CTC
   head dropped (:class:`TorchaudioBundleFile`).
 - Hugging Face ``Wav2Vec2Model`` / ``Wav2Vec2ForCTC`` / ``HubertModel`` / ``HubertForCTC``
-  (:func:`hf_to_torchaudio`, :func:`config_from_hf`, :func:`from_huggingface`).
+  (:func:`hf_to_torchaudio`, :func:`config_from_hf`; the model itself: ``wav2vec2.from_huggingface``).
 - fairseq wav2vec 2.0 / HuBERT checkpoints, pre-trained or fine-tuned (:func:`fairseq_to_torchaudio`,
   :func:`read_fairseq_checkpoint`).
 """
@@ -20,13 +20,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from torchgraft.core import FormatMismatchError, UnsafeCheckpointError, init_empty, load_weights, read_checkpoint
+from torchgraft.core import FormatMismatchError, UnsafeCheckpointError
 
 __all__ = [
     "TorchaudioBundleFile",
     "config_from_hf",
     "fairseq_to_torchaudio",
-    "from_huggingface",
     "hf_labels",
     "hf_to_torchaudio",
     "read_fairseq_checkpoint",
@@ -142,28 +141,6 @@ def hf_labels(directory: str | Path) -> tuple[str, ...] | None:
         raise ValueError(f"{vocab_file}: token ids must be 0..{len(ids) - 1}; found gaps or duplicates")
     by_id = {i: token for token, i in vocab.items()}
     return tuple(by_id[i] for i in range(len(ids)))
-
-
-def from_huggingface(directory: str | Path, **config: Any) -> Any:
-    """A ``Wav2Vec2Model`` from a Hugging Face checkpoint directory (``config.json`` plus
-    ``model.safetensors`` or ``pytorch_model.bin``, read with ``weights_only=True``). ``config``
-    overrides training-only values such as dropouts."""
-    from .wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
-
-    directory = Path(directory)
-    config_file = directory / "config.json"
-    if not config_file.is_file():
-        raise FileNotFoundError(f"{directory} has no config.json; expected a Hugging Face checkpoint directory")
-    weights_file = next(
-        (directory / n for n in ("model.safetensors", "pytorch_model.bin") if (directory / n).is_file()), None
-    )
-    if weights_file is None:
-        raise FileNotFoundError(f"{directory} has neither model.safetensors nor pytorch_model.bin")
-    cfg = {**config_from_hf(json.loads(config_file.read_text(encoding="utf-8"))), **config}
-    with init_empty():
-        model = Wav2Vec2Model(Wav2Vec2Config(**cfg))
-    load_weights(model, hf_to_torchaudio(read_checkpoint(weights_file)))
-    return model
 
 
 # --------------------------------------------------------------------------- fairseq

