@@ -32,3 +32,25 @@ def test_classify_errors_are_one_line_and_non_zero(photos, capsys):
     assert main(["classify", str(photos["cat"]), "--weights", "IMAGENET1K_V9"]) == 1
     assert "did you mean" in capsys.readouterr().err
     assert main(["classify", str(photos["cat"]), "--top", "0"]) == 1
+
+
+def test_every_weights_name_form_works_in_classify_and_info(photos, capsys):
+    forms = [
+        "IMAGENET1K_TF_V1",
+        "default",
+        "efficientnet_lite0.IMAGENET1K_TF_V1",
+        "EfficientNet_Lite0_Weights.IMAGENET1K_TF_V1",
+        "EfficientNet_Lite0_Weights.DEFAULT",
+    ]
+    for form in forms:
+        assert main(["classify", str(photos["coffee"]), "--top", "1", "--weights", form, "--json"]) == 0, form
+        out = json.loads(capsys.readouterr().out)
+        assert out["weights"] == "EfficientNet_Lite0_Weights.IMAGENET1K_TF_V1", form
+        assert out["results"][0]["top"][0]["label"] == "espresso"
+    for target in ("efficientnet_lite0.IMAGENET1K_TF_V1", "EfficientNet_Lite0_Weights.IMAGENET1K_TF_V1"):
+        assert main(["info", target, "--json"]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert info["name"] == "efficientnet_lite0"
+        assert [w["name"] for w in info["weights"]] == ["EfficientNet_Lite0_Weights.IMAGENET1K_TF_V1"]
+    assert main(["classify", str(photos["cat"]), "--model", "resnet50", "--weights", "efficientnet_lite0.DEFAULT"]) == 2
+    assert "belongs to efficientnet_lite0, not to --model resnet50" in capsys.readouterr().err

@@ -18,12 +18,12 @@ from typing import Any
 
 from . import cache as cache_ops
 from ._version import __version__
-from .errors import TorchgraftError, UnknownModelError, UnknownWeightsError
-from .registry import _entry, get_model_weights, get_weight, list_models
+from .errors import TorchgraftError, UnknownWeightsError
+from .registry import _entry, get_model_weights, get_weight, list_models, resolve_target
 from .store import cache_root, fetch_weights, is_cached, known_sha256
 from .weights import WeightsEnum
 
-__all__ = ["build_parser", "main", "weights_of"]
+__all__ = ["build_parser", "main", "pick_weights", "weights_of"]
 
 CLI_ENTRY_POINT_GROUP = "torchgraft.cli"
 
@@ -66,19 +66,23 @@ def weights_of(name: str) -> list[WeightsEnum]:
 
 def _resolve_target(target: str) -> WeightsEnum:
     """``resnet50`` (its DEFAULT), ``resnet50.IMAGENET1K_V2`` or ``ResNet50_Weights.IMAGENET1K_V2``."""
-    model, _, member = target.partition(".")
-    try:
-        enum = get_model_weights(model)
-    except UnknownModelError:
-        if member:
-            return get_weight(target)
-        raise
-    if not member:
-        default = enum.default()
-        if default is None:
-            raise UnknownWeightsError(f"{model} has no DEFAULT weights; name one: {', '.join(enum.__members__)}")
-        return default
-    return enum.verify(member)
+    member = resolve_target(target)[1]
+    assert member is not None
+    return member
+
+
+def pick_weights(model: str | None, weights: str | None, default_model: str) -> tuple[str, WeightsEnum]:
+    """The model and weights a command's ``--model`` / ``--weights`` name. ``--weights`` takes every
+    name form (``IMAGENET1K_V2``, ``default``, ``resnet50.IMAGENET1K_V2``,
+    ``ResNet50_Weights.IMAGENET1K_V2``); a qualified one also names the model."""
+    if weights is not None and "." in weights:
+        owner, member = resolve_target(weights)
+        assert member is not None
+        if model is not None and model != owner:
+            raise UsageError(f"--weights {weights} belongs to {owner}, not to --model {model}")
+        return owner, member
+    name = model or default_model
+    return name, get_weight(weights or "DEFAULT", model=name)
 
 
 def _weights_record(member: WeightsEnum) -> dict[str, Any]:
@@ -144,13 +148,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    entry = _entry(args.name)
+    name, chosen = resolve_target(args.name, default=False)  # a model, or any weights name form
+    entry = _entry(name)
     doc = (entry.builder.__doc__ or "").strip().splitlines()
+    members = [chosen] if chosen is not None else weights_of(name)
     data = {
-        "name": args.name,
+        "name": name,
         "domain": entry.domain,
         "summary": doc[0] if doc else "",
-        "weights": [_weights_record(m) for m in weights_of(args.name)],
+        "weights": [_weights_record(m) for m in members],
     }
 
     def text(d: dict[str, Any]) -> str:

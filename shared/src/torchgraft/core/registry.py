@@ -318,6 +318,33 @@ def _enum_named(enum_name: str) -> type[WeightsEnum] | None:
     )
 
 
+def model_of(weights: WeightsEnum) -> str:
+    """The registered model that takes ``weights`` (the first registered, where several share an enum)."""
+    _load_plugins()
+    for name, entry in _MODELS.items():
+        if entry.weights is type(weights):
+            return name
+    raise UnknownWeightsError(f"no registered model takes {weights}")
+
+
+def resolve_target(target: str, *, default: bool = True) -> tuple[str, WeightsEnum | None]:
+    """What a command line names: ``resnet50`` (its ``DEFAULT`` when ``default``, else no weights),
+    ``resnet50.IMAGENET1K_V2``, ``ResNet50_Weights.IMAGENET1K_V2``; returns ``(model, member)``."""
+    _load_plugins()
+    if "." not in target:
+        _entry(target)
+        if not default:
+            return target, None
+        enum = get_model_weights(target)
+        member = enum.default()
+        if member is None:
+            raise UnknownWeightsError(f"{target} has no DEFAULT weights; name one: {', '.join(enum.__members__)}")
+        return target, member
+    member = get_weight(target)
+    owner = target.rpartition(".")[0]
+    return (owner if owner in _MODELS else model_of(member)), member
+
+
 def get_weight(name: str, *, model: str | None = None) -> WeightsEnum:
     """A weights member by name, in any of the forms users write: ``"resnet50.IMAGENET1K_V2"``,
     ``"ResNet50_Weights.IMAGENET1K_V2"``, ``"ResNet50_Weights.default"``, or a bare member name

@@ -20,7 +20,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         "--weights",
         required=True,
         metavar="MODEL.WEIGHTS",
-        help="an ASR weights entry, e.g. wav2vec2_base.ASR_LS960_960H (see `torchgraft info wav2vec2_base`)",
+        help="an ASR weights entry, e.g. wav2vec2_base.ASR_LS960_960H or Wav2Vec2_Base_Weights.ASR_LS960_960H",
     )
     p.add_argument(
         "--chunk-seconds",
@@ -65,12 +65,11 @@ def pitch(args: argparse.Namespace) -> int:
 def _asr_weights(target: str) -> tuple[str, Any]:
     """``MODEL.WEIGHTS`` -> (model name, weights member), refusing non-ASR entries before any
     download."""
-    import torchgraft.core as tg
+    from torchgraft.core.registry import resolve_target
 
-    model, _, member = target.partition(".")
-    if not member:
+    if "." not in target:
         raise ValueError(f"--weights takes MODEL.WEIGHTS, e.g. wav2vec2_base.ASR_LS960_960H; found {target!r}")
-    weights = tg.get_model_weights(model).verify(member)
+    model, weights = resolve_target(target)
     if not weights.meta.get("categories") or "blank" not in weights.meta:
         asr = [m for m in type(weights) if m.value.meta.get("categories")]
         hint = f"; ASR weights of {model}: {', '.join(m.name for m in asr)}" if asr else ""

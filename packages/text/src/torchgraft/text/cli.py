@@ -15,8 +15,8 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     ):
         p = sub.add_parser(name, parents=[common], help=help_text)
         p.add_argument("texts", nargs="+", metavar="TEXT")
-        p.add_argument("--model", default=DEFAULT_MODEL, help=f"a sentence-embedding model (default {DEFAULT_MODEL})")
-        p.add_argument("--weights", default="DEFAULT", help="weights name of that model (default DEFAULT)")
+        p.add_argument("--model", help=f"a sentence-embedding model (default {DEFAULT_MODEL})")
+        p.add_argument("--weights", help="its weights: MEMBER, model.MEMBER or Enum.MEMBER (default DEFAULT)")
         p.set_defaults(func=func)
 
 
@@ -24,8 +24,9 @@ def _embed(args: argparse.Namespace) -> tuple[Any, str]:
     import torch
 
     import torchgraft.core as tg
+    from torchgraft.core.cli import pick_weights
 
-    weights = tg.get_model_weights(args.model).verify(args.weights)
+    args.model, weights = pick_weights(args.model, args.weights, DEFAULT_MODEL)
     if weights.role == "backbone":  # decided before any download
         raise ValueError(
             f"{weights} are encoder weights, not a sentence-embedding model: use a model such as "

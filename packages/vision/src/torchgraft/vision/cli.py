@@ -11,8 +11,8 @@ DEFAULT_MODEL = "efficientnet_lite0"
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("classify", parents=[common], help="top-K ImageNet labels for images")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, ...)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"a vision classifier (default {DEFAULT_MODEL})")
-    p.add_argument("--weights", default="DEFAULT", help="weights name of that model (default DEFAULT)")
+    p.add_argument("--model", help=f"a vision classifier (default {DEFAULT_MODEL})")
+    p.add_argument("--weights", help="its weights: MEMBER, model.MEMBER or Enum.MEMBER (default: the model's DEFAULT)")
     p.add_argument("--top", type=int, default=5, help="how many labels per image (default 5)")
     p.set_defaults(func=classify)
 
@@ -21,12 +21,11 @@ def classify(args: argparse.Namespace) -> int:
     import torch
 
     import torchgraft.core as tg
-    from torchgraft.core.cli import emit
+    from torchgraft.core.cli import emit, pick_weights
 
     if args.top < 1:
         raise ValueError(f"--top must be at least 1; found {args.top}")
-    enum = tg.get_model_weights(args.model)
-    weights = enum.verify(args.weights)
+    args.model, weights = pick_weights(args.model, args.weights, DEFAULT_MODEL)
     categories = weights.meta.get("categories")
     if not categories or weights.transforms is None:
         raise ValueError(f"{weights} is not an image classifier's weights (no categories or preprocessing)")
