@@ -1,28 +1,84 @@
-"""Every ```python block in docs/ runs, in order, file by file: the docs cannot drift from the code."""
+"""Every ```python block of the docs and READMEs runs on its own, as a user copying it alone would run
+it (a fresh interpreter namespace, an empty folder holding only the repository's example photos,
+an empty cache), and prints what its comments say: a ``print(...)  # expected`` line's output must
+match the comment, where ``...`` stands for any text (as doctest's ELLIPSIS)."""
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+PRINT_WITH_COMMENT = re.compile(r"^\s*print\(.*\)\s+#\s?(?P<expected>.*)$")
+
+PAGES = [
+    p
+    for p in [
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+        *sorted(ROOT.glob("*/README.md")),
+        *sorted(ROOT.glob("packages/*/README.md")),
+    ]
+    if BLOCK.search(p.read_text())
+]
+BLOCKS = [(page, i, code) for page in PAGES for i, code in enumerate(BLOCK.findall(page.read_text()))]
 
 
-PAGES = [p for p in sorted(DOCS.glob("*.md")) if BLOCK.search(p.read_text())]
+def matches(expected: str, printed: str) -> bool:
+    """``printed`` equals ``expected`` with each ``...`` standing for any text (whitespace folded)."""
+    fold = " ".join
+    pattern = ".*".join(re.escape(fold(part.split())) for part in expected.split("..."))
+    return re.fullmatch(pattern, fold(printed.split()), re.S) is not None
+
+
+def test_matches_follows_doctest_ellipsis():
+    assert matches("torch.Size([2, 3])", "torch.Size([2, 3])")
+    assert matches("LoadReport(a: 4 loaded; ...)", "LoadReport(a: 4 loaded; 2 fresh: x, y)")
+    assert not matches("torch.Size([2, 3])", "torch.Size([2, 4])")
+    assert not matches("tabby", "tennis ball")
 
 
 def test_the_api_pages_have_examples():
-    assert {p.name for p in PAGES} >= {"weights.md", "builders.md", "loading.md", "composition.md"}
+    assert {p.name for p in PAGES if p.parent.name == "docs"} >= {
+        "weights.md",
+        "builders.md",
+        "loading.md",
+        "composition.md",
+    }
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-def test_doc_examples_run(page, tmp_path, monkeypatch):
-    blocks = BLOCK.findall(page.read_text())
+@pytest.mark.parametrize(("page", "index", "code"), BLOCKS, ids=[f"{p.relative_to(ROOT)}[{i}]" for p, i, _ in BLOCKS])
+def test_each_block_runs_alone_and_prints_what_its_comments_say(page, index, code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
     monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "cache"))
-    namespace: dict = {"__name__": f"docs_{page.stem}"}
-    for i, code in enumerate(blocks):
-        exec(compile(code, f"{page.name}[block {i}]", "exec"), namespace)
+    lines = code.splitlines()
+    printed: list[tuple[int, str]] = []
+    name = f"{page.name}[block {index}]"
+
+    def recording_print(
+        *args: object, sep: str = " ", end: str = "\n", file: object = None, flush: bool = False
+    ) -> None:
+        frame = sys._getframe(1)
+        if file is None and frame.f_code.co_filename == name:
+            printed.append((frame.f_lineno, sep.join(map(str, args))))
+        else:
+            print(*args, sep=sep, end=end, file=file, flush=flush)
+
+    namespace: dict = {"__name__": f"docs_{page.stem}_{index}", "print": recording_print}
+    exec(compile(code, name, "exec"), namespace)
+    checked = 0
+    for lineno, text in printed:
+        found = PRINT_WITH_COMMENT.match(lines[lineno - 1])
+        if found:
+            expected = found["expected"]
+            assert matches(expected, text), f"{name} line {lineno} printed {text!r}; its comment says {expected!r}"
+            checked += 1
+    commented = [n for n, line in enumerate(lines, 1) if PRINT_WITH_COMMENT.match(line)]
+    assert checked >= len(set(commented) & {n for n, _ in printed}), "every commented print that ran was checked"
+    never_ran = sorted(set(commented) - {n for n, _ in printed})
+    assert not never_ran, f"{name}: commented print lines {never_ran} never ran"
