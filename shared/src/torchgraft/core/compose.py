@@ -17,6 +17,7 @@ from torch import nn
 
 from .errors import IncompatibleHeadError
 from .features import Features, FeatureSpec, check_backbone
+from .registry import get_model
 
 __all__ = ["ClassifierHead", "Composite", "Head", "Pool", "classifier", "compose", "poolings_for"]
 
@@ -130,6 +131,9 @@ class ClassifierHead(Head):
 class Composite(nn.Module):
     """A backbone with a task head; ``forward(*inputs)`` is ``head(backbone.forward_features(*inputs))``."""
 
+    #: Its state dict's namespaces: a backbone's own checkpoint loads under the first.
+    namespaces = ("backbone.", "head.")
+
     def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
         super().__init__()
         spec = check_backbone(backbone)
@@ -175,8 +179,6 @@ def classifier(
     ``backbone_weights`` and ``backbone_config``); the backbone's own classifier, if it has one, is
     removed (``reset_classifier(0)``)."""
     if isinstance(backbone, str):
-        from .registry import get_model
-
         backbone = get_model(backbone, weights=backbone_weights, **backbone_config)
     elif backbone_weights is not None or backbone_config:
         raise TypeError(

@@ -33,7 +33,7 @@ from .errors import (
     WeightsSourceError,
 )
 from .transfer import sniff_not_weights
-from .weights import Weights, WeightsEnum
+from .weights import _IO, Weights, WeightsEnum
 
 __all__ = ["LoadReport", "init_empty", "load_weights", "read_checkpoint", "sniff_format"]
 
@@ -323,9 +323,7 @@ def load_weights(
             f"found {type(weights_or_path).__name__}"
         )
 
-    from .compose import Composite
-
-    if isinstance(model, Composite) and prefix is None and not any(k.startswith(("backbone.", "head.")) for k in state):
+    if _is_composite(model) and prefix is None and not any(k.startswith(("backbone.", "head.")) for k in state):
         # A backbone's own checkpoint: it goes under backbone., and the head may be fresh.
         prefix = "backbone."
         fresh_ok = (*fresh_ok, "head.")
@@ -417,14 +415,18 @@ def config_value(model: nn.Module, key: str) -> Any:
     return _MISSING
 
 
+def _is_composite(model: nn.Module) -> bool:
+    """A backbone with a task head (:class:`~torchgraft.core.compose.Composite`, told by the state-dict
+    namespaces it declares, so this I/O module needs nothing from the composition layer)."""
+    return getattr(type(model), "namespaces", None) == ("backbone.", "head.")
+
+
 def _check_fixed_config(model: nn.Module, weights: Weights | WeightsEnum, prefix: str | None, source: str) -> None:
     """Refuses a model built with settings other than those the checkpoint fixes (``meta["config"]``):
     its tensors may fit while its features are wrong (EfficientNet-Lite without TF padding)."""
     fixed = weights.meta.get("config", {})
     target = model
-    from .compose import Composite
-
-    if prefix is None and isinstance(model, Composite):
+    if prefix is None and _is_composite(model):
         target = model.backbone
     for part in (prefix or "").strip(".").split(".") if prefix else ():
         target = getattr(target, part, target)
@@ -561,3 +563,6 @@ def _apply_fresh(plan: _Plan, device: torch.device | None) -> list[str]:
         module._buffers.update(kept_buffers)
         fresh.extend(prefix + k for k in own)
     return sorted(fresh)
+
+
+_IO["read"] = read_checkpoint

@@ -44,7 +44,7 @@ from .errors import (
     WeightsSourceError,
 )
 from .transfer import Interrupted, transfer
-from .weights import check_sha256
+from .weights import _IO, check_sha256
 
 if TYPE_CHECKING:
     from .weights import Weights
@@ -566,3 +566,6 @@ def is_cached(weights: Weights) -> bool:
         return local.is_file()
     digest = known_sha256(weights)
     return digest is not None and _find_blob(digest) is not None
+
+
+_IO.update(download=download, fetch=fetch_weights)

@@ -56,6 +56,12 @@ _MODEL_NAMES: dict[type, set[str]] = {}
 _RENAMED_MEMBERS: dict[tuple[type, str], tuple[str, str]] = {}
 
 
+# The I/O layer fills these when it is imported (``store``: download, fetch; ``loading``: read), so
+# this data module depends on nothing above it while ``weights.fetch()`` still works: importing any
+# part of torchgraft.core imports the package, and with it the store and the loader.
+_IO: dict[str, Callable[..., Any]] = {}
+
+
 def _rebuild(cls: type, kwargs: dict[str, Any]) -> Any:
     return cls(**kwargs)
 
@@ -108,9 +114,7 @@ class Asset:
         object.__setattr__(self, "mirrors", tuple(self.mirrors))
 
     def fetch(self, *, progress: bool | None = None) -> Path:
-        from .store import download
-
-        return download(
+        return _IO["download"](
             self.url,
             sha256=self.sha256,
             size=self.size,
@@ -213,9 +217,7 @@ class Weights:
 
     def fetch(self, *, progress: bool | None = None) -> Path:
         """Returns the local path of the verified checkpoint file, downloading it if needed."""
-        from .store import fetch_weights
-
-        return fetch_weights(self, progress=progress)
+        return _IO["fetch"](self, progress=progress)
 
     def fetch_asset(self, name: str, *, progress: bool | None = None) -> Path:
         """The verified local path of one of the entry's assets (e.g. ``"tokenizer.json"``)."""
@@ -227,9 +229,7 @@ class Weights:
         self, *, progress: bool | None = None, device: torch.device | str | None = None
     ) -> dict[str, torch.Tensor]:
         """Reads the checkpoint (memory-mapped where the format allows) in this model's layout."""
-        from .loading import read_checkpoint
-
-        state = read_checkpoint(self.fetch(progress=progress), format=self.format, device=device)
+        state = _IO["read"](self.fetch(progress=progress), format=self.format, device=device)
         return self.adapter(state) if self.adapter is not None else state
 
 
