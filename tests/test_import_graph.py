@@ -15,7 +15,7 @@ CORE_LAYERS = [
     {"errors", "weights", "features", "packing", "_providers", "_version"},  # data and contracts
     {"transfer", "store", "cache", "loading"},  # I/O
     {"builders", "compose", "registry"},  # composition and the registry
-    {"testing", "cli", "__main__", ""},  # tools, and the package itself
+    {"testing", "conformance", "cli", "__main__", ""},  # tools, and the package itself
 ]
 
 

@@ -9,7 +9,6 @@ import torch
 import torchaudio
 
 import torchgraft.core as tg
-from torchgraft.core.testing import check_model
 
 TINY = {
     "extractor_conv_layer_config": [(32, 10, 5), (32, 3, 2), (32, 2, 2)],
@@ -84,11 +83,6 @@ def test_outputs_equal_torchaudio_with_padding(mode, first, bias):
     torch.testing.assert_close(found[real], expected[real], atol=1e-4, rtol=0)
     assert len(our_layers) == 1
     torch.testing.assert_close(our_layers[0][real], ref_layers[0][real], atol=1e-4, rtol=0)
-
-
-@pytest.mark.parametrize("name", [n for n in tg.list_models(domain="audio") if not n.startswith("crepe")])
-def test_conformance(name):
-    check_model(name, config=TINY, inputs=waves())
 
 
 def test_backbone_weights_into_a_classifier_and_a_ctc_head_train_frozen_and_unfrozen(tmp_path):

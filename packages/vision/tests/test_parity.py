@@ -79,3 +79,35 @@ def test_preprocessing_equals_torchvision_preset(photos):
     # differ by one intensity level, i.e. 1/255/std after normalisation.
     one_level = 1.0 / 255 / min(tvm.ResNet50_Weights.IMAGENET1K_V2.transforms().std) + 1e-6
     assert (ours(image) - ref(image)).abs().max() <= one_level
+
+
+@pytest.mark.parametrize("name", [*TORCHVISION_TWINS, "fasterrcnn_resnet50_fpn", "deeplabv3_resnet50", "fcn_resnet50"])
+def test_weights_catalog_equals_torchvisions_metadata(name):
+    """The same files, with the metadata torchvision publishes for them (its ``_ops`` is our
+    ``gflops``, its ``_file_size`` our ``approx_size_mb``)."""
+    theirs = {w.url: w for w in tvm.get_model_weights(name)}
+    for member in tg.get_model_weights(name):
+        ours = member.value
+        assert ours.url in theirs, f"{member}: {ours.url} is not one of torchvision's files"
+        ref = theirs[ours.url].meta
+        assert ours.num_params == ref["num_params"] and list(ours.meta["categories"]) == ref["categories"], member
+        assert ours.meta["gflops"] == ref["_ops"] and ours.meta["approx_size_mb"] == ref["_file_size"], member
+        assert tuple(ours.meta.get("min_size", ref["min_size"])) == tuple(ref["min_size"]), member
+        assert ours.sha256 in ours.url.rsplit("/", 1)[1], member  # the prefix torchvision itself checks
+
+
+def test_loading_into_a_model_built_against_the_checkpoints_config_is_refused():
+    from torchgraft.vision.models import EfficientNet_Lite0_Weights, efficientnet_lite0
+
+    with init_empty():
+        plain = efficientnet_lite0()  # tf_padding=False: every tensor fits, the features would be wrong
+    with pytest.raises(
+        tg.ConfigConflictError, match="fixes tf_padding=True, but the model was built with tf_padding=False"
+    ):
+        tg.load_weights(plain, EfficientNet_Lite0_Weights.DEFAULT)
+    with init_empty():
+        right = efficientnet_lite0(tf_padding=True)
+    assert (
+        tg.load_weights(right, EfficientNet_Lite0_Weights.DEFAULT).weights
+        == "EfficientNet_Lite0_Weights.IMAGENET1K_TF_V1"
+    )

@@ -268,6 +268,7 @@ def _tv(file: str, **kw: Any) -> Weights:
 class EfficientNet_B0_Weights(WeightsEnum):
     IMAGENET1K_V1 = _tv(
         "efficientnet_b0_rwightman-7f5810bc.pth",
+        approx_size_mb=20.451,
         num_params=5288548,
         acc1=77.692,
         acc5=93.532,
@@ -283,6 +284,7 @@ class EfficientNet_B0_Weights(WeightsEnum):
 class EfficientNet_B1_Weights(WeightsEnum):
     IMAGENET1K_V1 = _tv(
         "efficientnet_b1_rwightman-bac287d4.pth",
+        approx_size_mb=30.134,
         num_params=7794184,
         acc1=78.642,
         acc5=94.186,
@@ -294,6 +296,7 @@ class EfficientNet_B1_Weights(WeightsEnum):
     )
     IMAGENET1K_V2 = _tv(
         "efficientnet_b1-c27df63c.pth",
+        approx_size_mb=30.136,
         num_params=7794184,
         acc1=79.838,
         acc5=94.934,
@@ -309,6 +312,7 @@ class EfficientNet_B1_Weights(WeightsEnum):
 class EfficientNet_B2_Weights(WeightsEnum):
     IMAGENET1K_V1 = _tv(
         "efficientnet_b2_rwightman-c35c1473.pth",
+        approx_size_mb=35.174,
         num_params=9109994,
         acc1=80.608,
         acc5=95.31,
@@ -324,6 +328,7 @@ class EfficientNet_B2_Weights(WeightsEnum):
 class EfficientNet_B3_Weights(WeightsEnum):
     IMAGENET1K_V1 = _tv(
         "efficientnet_b3_rwightman-b3899882.pth",
+        approx_size_mb=47.184,
         num_params=12233232,
         acc1=82.008,
         acc5=96.054,
@@ -339,6 +344,7 @@ class EfficientNet_B3_Weights(WeightsEnum):
 class EfficientNet_B4_Weights(WeightsEnum):
     IMAGENET1K_V1 = _tv(
         "efficientnet_b4_rwightman-23ab8bcd.pth",
+        approx_size_mb=74.489,
         num_params=19341616,
         acc1=83.384,
         acc5=96.594,
@@ -354,6 +360,7 @@ class EfficientNet_B4_Weights(WeightsEnum):
 class EfficientNet_B5_Weights(WeightsEnum):
     IMAGENET1K_V1 = _tv(
         "efficientnet_b5_lukemelas-1a07897c.pth",
+        approx_size_mb=116.864,
         num_params=30389784,
         acc1=83.444,
         acc5=96.628,
@@ -369,6 +376,7 @@ class EfficientNet_B5_Weights(WeightsEnum):
 class EfficientNet_B6_Weights(WeightsEnum):
     IMAGENET1K_V1 = _tv(
         "efficientnet_b6_lukemelas-24a108a5.pth",
+        approx_size_mb=165.362,
         num_params=43040704,
         acc1=84.008,
         acc5=96.916,
@@ -384,6 +392,7 @@ class EfficientNet_B6_Weights(WeightsEnum):
 class EfficientNet_B7_Weights(WeightsEnum):
     IMAGENET1K_V1 = _tv(
         "efficientnet_b7_lukemelas-c5b4e57e.pth",
+        approx_size_mb=254.675,
         num_params=66347960,
         acc1=84.122,
         acc5=96.908,

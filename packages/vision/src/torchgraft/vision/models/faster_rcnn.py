@@ -295,6 +295,7 @@ class FasterRCNN_ResNet50_FPN_Weights(WeightsEnum):
         transforms=ObjectDetection,
         meta={
             "num_params": 41755286,
+            "approx_size_mb": 159.743,
             "categories": coco_categories(),
             "metrics": {"COCO-val2017": {"box_map": 37.0}},
             "gflops": 134.38,

@@ -50,7 +50,7 @@ class _ResettableClassifier:
 
     @property
     def num_classes(self) -> int:
-        fc = self.classifier[len(self.classifier) - 1]
+        fc = self.classifier[len(self.classifier) - 1] if len(self.classifier) else None
         return fc.out_features if isinstance(fc, nn.Linear) else 0
 
     def reset_classifier(self, num_classes: int) -> None:
@@ -316,6 +316,7 @@ _V3_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classificat
 class MobileNet_V2_Weights(WeightsEnum):
     IMAGENET1K_V1 = _v1(
         TORCHVISION + "mobilenet_v2-b0353104.pth",
+        approx_size_mb=13.555,
         num_params=3504872,
         acc1=71.878,
         acc5=90.286,
@@ -324,6 +325,7 @@ class MobileNet_V2_Weights(WeightsEnum):
     )
     IMAGENET1K_V2 = _v2(
         TORCHVISION + "mobilenet_v2-7ebf99e0.pth",
+        approx_size_mb=13.598,
         num_params=3504872,
         acc1=72.154,
         acc5=90.822,
@@ -336,6 +338,7 @@ class MobileNet_V2_Weights(WeightsEnum):
 class MobileNet_V3_Large_Weights(WeightsEnum):
     IMAGENET1K_V1 = _v1(
         TORCHVISION + "mobilenet_v3_large-8738ca79.pth",
+        approx_size_mb=21.114,
         num_params=5483032,
         acc1=74.042,
         acc5=91.34,
@@ -344,6 +347,7 @@ class MobileNet_V3_Large_Weights(WeightsEnum):
     )
     IMAGENET1K_V2 = _v2(
         TORCHVISION + "mobilenet_v3_large-5c1a4163.pth",
+        approx_size_mb=21.107,
         num_params=5483032,
         acc1=75.274,
         acc5=92.566,
@@ -356,6 +360,7 @@ class MobileNet_V3_Large_Weights(WeightsEnum):
 class MobileNet_V3_Small_Weights(WeightsEnum):
     IMAGENET1K_V1 = _v1(
         TORCHVISION + "mobilenet_v3_small-047dcff4.pth",
+        approx_size_mb=9.829,
         num_params=2542856,
         acc1=67.668,
         acc5=87.402,

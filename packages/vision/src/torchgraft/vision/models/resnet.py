@@ -248,24 +248,40 @@ _v2 = partial(imagenet_weights, recipe=_V2, crop=224, resize=232)
 
 class ResNet18_Weights(WeightsEnum):
     IMAGENET1K_V1 = _v1(
-        TORCHVISION + "resnet18-f37072fd.pth", num_params=11689512, acc1=69.758, acc5=89.078, gflops=1.814
+        TORCHVISION + "resnet18-f37072fd.pth",
+        approx_size_mb=44.661,
+        num_params=11689512,
+        acc1=69.758,
+        acc5=89.078,
+        gflops=1.814,
     )
     DEFAULT = IMAGENET1K_V1
 
 
 class ResNet34_Weights(WeightsEnum):
     IMAGENET1K_V1 = _v1(
-        TORCHVISION + "resnet34-b627a593.pth", num_params=21797672, acc1=73.314, acc5=91.42, gflops=3.664
+        TORCHVISION + "resnet34-b627a593.pth",
+        approx_size_mb=83.275,
+        num_params=21797672,
+        acc1=73.314,
+        acc5=91.42,
+        gflops=3.664,
     )
     DEFAULT = IMAGENET1K_V1
 
 
 class ResNet50_Weights(WeightsEnum):
     IMAGENET1K_V1 = _v1(
-        TORCHVISION + "resnet50-0676ba61.pth", num_params=25557032, acc1=76.13, acc5=92.862, gflops=4.089
+        TORCHVISION + "resnet50-0676ba61.pth",
+        approx_size_mb=97.781,
+        num_params=25557032,
+        acc1=76.13,
+        acc5=92.862,
+        gflops=4.089,
     )
     IMAGENET1K_V2 = _v2(
         TORCHVISION + "resnet50-11ad3fa6.pth",
+        approx_size_mb=97.79,
         num_params=25557032,
         acc1=80.858,
         acc5=95.434,
@@ -277,20 +293,40 @@ class ResNet50_Weights(WeightsEnum):
 
 class ResNet101_Weights(WeightsEnum):
     IMAGENET1K_V1 = _v1(
-        TORCHVISION + "resnet101-63fe2227.pth", num_params=44549160, acc1=77.374, acc5=93.546, gflops=7.801
+        TORCHVISION + "resnet101-63fe2227.pth",
+        approx_size_mb=170.511,
+        num_params=44549160,
+        acc1=77.374,
+        acc5=93.546,
+        gflops=7.801,
     )
     IMAGENET1K_V2 = _v2(
-        TORCHVISION + "resnet101-cd907fc2.pth", num_params=44549160, acc1=81.886, acc5=95.78, gflops=7.801
+        TORCHVISION + "resnet101-cd907fc2.pth",
+        approx_size_mb=170.53,
+        num_params=44549160,
+        acc1=81.886,
+        acc5=95.78,
+        gflops=7.801,
     )
     DEFAULT = IMAGENET1K_V2
 
 
 class ResNet152_Weights(WeightsEnum):
     IMAGENET1K_V1 = _v1(
-        TORCHVISION + "resnet152-394f9c45.pth", num_params=60192808, acc1=78.312, acc5=94.046, gflops=11.514
+        TORCHVISION + "resnet152-394f9c45.pth",
+        approx_size_mb=230.434,
+        num_params=60192808,
+        acc1=78.312,
+        acc5=94.046,
+        gflops=11.514,
     )
     IMAGENET1K_V2 = _v2(
-        TORCHVISION + "resnet152-f82ba261.pth", num_params=60192808, acc1=82.284, acc5=96.002, gflops=11.514
+        TORCHVISION + "resnet152-f82ba261.pth",
+        approx_size_mb=230.474,
+        num_params=60192808,
+        acc1=82.284,
+        acc5=96.002,
+        gflops=11.514,
     )
     DEFAULT = IMAGENET1K_V2
 
@@ -298,6 +334,7 @@ class ResNet152_Weights(WeightsEnum):
 class ResNeXt50_32X4D_Weights(WeightsEnum):
     IMAGENET1K_V1 = _v1(
         TORCHVISION + "resnext50_32x4d-7cdf4587.pth",
+        approx_size_mb=95.789,
         num_params=25028904,
         acc1=77.618,
         acc5=93.698,
@@ -305,7 +342,12 @@ class ResNeXt50_32X4D_Weights(WeightsEnum):
         recipe="https://github.com/pytorch/vision/tree/main/references/classification#resnext",
     )
     IMAGENET1K_V2 = _v2(
-        TORCHVISION + "resnext50_32x4d-1a0047aa.pth", num_params=25028904, acc1=81.198, acc5=95.34, gflops=4.23
+        TORCHVISION + "resnext50_32x4d-1a0047aa.pth",
+        approx_size_mb=95.833,
+        num_params=25028904,
+        acc1=81.198,
+        acc5=95.34,
+        gflops=4.23,
     )
     DEFAULT = IMAGENET1K_V2
 
@@ -313,6 +355,7 @@ class ResNeXt50_32X4D_Weights(WeightsEnum):
 class Wide_ResNet50_2_Weights(WeightsEnum):
     IMAGENET1K_V1 = _v1(
         TORCHVISION + "wide_resnet50_2-95faca4d.pth",
+        approx_size_mb=131.82,
         num_params=68883240,
         acc1=78.468,
         acc5=94.086,
@@ -321,6 +364,7 @@ class Wide_ResNet50_2_Weights(WeightsEnum):
     )
     IMAGENET1K_V2 = _v2(
         TORCHVISION + "wide_resnet50_2-9ba9bcbe.pth",
+        approx_size_mb=263.124,
         num_params=68883240,
         acc1=81.602,
         acc5=95.758,

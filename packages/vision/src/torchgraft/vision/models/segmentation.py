@@ -194,13 +194,16 @@ def _segmenter(
     )
 
 
-def _voc(file: str, *, num_params: int, miou: float, pixel_acc: float, gflops: float, recipe: str) -> Weights:
+def _voc(
+    file: str, *, num_params: int, miou: float, pixel_acc: float, gflops: float, recipe: str, approx_size_mb: float
+) -> Weights:
     return Weights(
         url=TORCHVISION + file,
         sha256=file.rsplit("-", 1)[1].split(".")[0],
         transforms=SemanticSegmentation,
         meta={
             "num_params": num_params,
+            "approx_size_mb": approx_size_mb,
             "categories": voc_categories(),
             "metrics": {"COCO-val2017-VOC-labels": {"miou": miou, "pixel_acc": pixel_acc}},
             "gflops": gflops,
@@ -214,6 +217,7 @@ def _voc(file: str, *, num_params: int, miou: float, pixel_acc: float, gflops: f
 class DeepLabV3_ResNet50_Weights(WeightsEnum):
     COCO_WITH_VOC_LABELS_V1 = _voc(
         "deeplabv3_resnet50_coco-cd0a2569.pth",
+        approx_size_mb=160.515,
         num_params=42004074,
         miou=66.4,
         pixel_acc=92.4,
@@ -226,6 +230,7 @@ class DeepLabV3_ResNet50_Weights(WeightsEnum):
 class FCN_ResNet50_Weights(WeightsEnum):
     COCO_WITH_VOC_LABELS_V1 = _voc(
         "fcn_resnet50_coco-1167a1af.pth",
+        approx_size_mb=135.009,
         num_params=35322218,
         miou=60.5,
         pixel_acc=91.4,

@@ -221,6 +221,7 @@ def _build(
 class ViT_B_16_Weights(WeightsEnum):
     IMAGENET1K_V1 = imagenet_weights(
         TORCHVISION + "vit_b_16-c867db91.pth",
+        approx_size_mb=330.285,
         num_params=86567656,
         acc1=81.072,
         acc5=95.318,
@@ -229,9 +230,11 @@ class ViT_B_16_Weights(WeightsEnum):
         resize=256,
         recipe="https://github.com/pytorch/vision/tree/main/references/classification#vit_b_16",
         config={"image_size": 224},
+        min_size=(224, 224),
     )
     IMAGENET1K_SWAG_E2E_V1 = imagenet_weights(
         TORCHVISION + "vit_b_16_swag-9ac1b537.pth",
+        approx_size_mb=331.398,
         num_params=86859496,
         acc1=85.304,
         acc5=97.65,
@@ -242,9 +245,11 @@ class ViT_B_16_Weights(WeightsEnum):
         recipe="https://github.com/facebookresearch/SWAG",
         license="CC-BY-NC-4.0",
         config={"image_size": 384},
+        min_size=(384, 384),
     )
     IMAGENET1K_SWAG_LINEAR_V1 = imagenet_weights(
         TORCHVISION + "vit_b_16_lc_swag-4e70ced5.pth",
+        approx_size_mb=330.285,
         num_params=86567656,
         acc1=81.886,
         acc5=96.18,
@@ -255,6 +260,7 @@ class ViT_B_16_Weights(WeightsEnum):
         recipe="https://github.com/pytorch/vision/pull/5793",
         license="CC-BY-NC-4.0",
         config={"image_size": 224},
+        min_size=(224, 224),
     )
     DEFAULT = IMAGENET1K_V1
 

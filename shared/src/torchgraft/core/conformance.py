@@ -1,0 +1,312 @@
+"""One conformance suite for every registered model of every domain, re-expressing the rules of
+torchvision's ``test/test_extended_models.py`` (the weights schema) and timm's ``tests/test_models.py``
+(forward, backward, features, classifier resets, copies, compilation) for torchgraft's contract.
+
+Each domain package runs ``check(rule, case)`` for every rule in :data:`RULES` and every model it
+registers (``pytest.mark.parametrize`` over both). A rule that does not apply to a model raises
+:class:`NotApplicable` saying why; the test turns that into a skip with the reason shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib
+import inspect
+import pickle
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from .builders import fixed_config
+from .errors import UnknownWeightsError
+from .registry import get_model_builder, get_model_weights, get_weight, model_domain
+from .testing import (
+    check_builder_signature,
+    check_builds_on_meta,
+    check_composition,
+    check_num_params,
+    check_state_dict_roundtrip,
+    check_weights_enum,
+)
+from .weights import WeightsEnum
+
+__all__ = ["RULES", "Case", "NotApplicable", "check", "pytest_check"]
+
+
+class NotApplicable(Exception):
+    """This rule does not apply to this model; the message says why."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """A registered model with a tiny ``config`` and example ``inputs`` (and keyword inputs)."""
+
+    name: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    inputs: Sequence[Any] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    #: Rules known not to apply, with the reason (e.g. ``{"backward": "training needs targets"}``).
+    exempt: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def builder(self) -> Callable[..., nn.Module]:
+        return get_model_builder(self.name)
+
+    def build(self) -> nn.Module:
+        """A fresh copy of the model built from ``config`` (built once per case: building large
+        models costs more than copying them)."""
+        key = (self.name, repr(sorted(self.config.items(), key=str)))
+        if _LAST_BUILT.get("key") != key:
+            _LAST_BUILT.clear()
+            torch.manual_seed(0)
+            _LAST_BUILT.update(key=key, model=self.builder(weights=None, **self.config))
+        return copy.deepcopy(_LAST_BUILT["model"])
+
+    def run(self, model: nn.Module) -> Any:
+        return model(*self.inputs, **self.kwargs)
+
+
+_LAST_BUILT: dict[str, Any] = {}
+
+
+def _enum(case: Case) -> type[WeightsEnum]:
+    try:
+        return get_model_weights(case.name)
+    except UnknownWeightsError:
+        raise NotApplicable(f"{case.name} publishes no weights") from None
+
+
+def _tensors(output: Any) -> list[torch.Tensor]:
+    if isinstance(output, torch.Tensor):
+        return [output] if output.is_floating_point() else []
+    if isinstance(output, Mapping):
+        return [t for v in output.values() for t in _tensors(v)]
+    if isinstance(output, (list, tuple)):
+        return [t for v in output for t in _tensors(v)]
+    last = getattr(output, "last", None)
+    return _tensors(last) if last is not None else []
+
+
+def _equal(a: Any, b: Any, atol: float = 1e-5) -> bool:
+    ta, tb = _tensors(a), _tensors(b)
+    return len(ta) == len(tb) and all(torch.allclose(x, y, atol=atol, rtol=1e-4) for x, y in zip(ta, tb, strict=True))
+
+
+# --------------------------------------------------------------------------- the builder
+def rule_signature(case: Case) -> None:
+    """Keyword-only ``weights=None`` / ``progress=True``, a return annotation, ``weights`` typed with
+    the model's enum, and a docstring that says what the model and its weights are, with an example
+    (torchvision's ``_docs`` rule)."""
+    builder = case.builder
+    check_builder_signature(builder)
+    signature = inspect.signature(builder)
+    assert signature.return_annotation is not inspect.Signature.empty, f"{case.name}: no return annotation"
+    doc = inspect.getdoc(builder) or ""
+    assert len(doc.splitlines()) >= 5 and "Example" in doc and "weights" in doc, (
+        f"{case.name}: the docstring must say what the model and its weights are, with an example; found {doc[:80]!r}"
+    )
+    try:
+        enum = get_model_weights(case.name)
+    except UnknownWeightsError:
+        return
+    annotation = str(signature.parameters["weights"].annotation)
+    assert enum.__name__ in annotation, f"{case.name}: weights= is typed {annotation!r}, expected {enum.__name__}"
+    assert enum.__name__ in doc, f"{case.name}: the docstring does not name {enum.__name__}"
+
+
+def rule_exported(case: Case) -> None:
+    """The builder and its weights enum import from ``torchgraft.<domain>.models`` and are in its
+    ``__all__``."""
+    domain = model_domain(case.name)
+    if domain in ("user", ""):
+        raise NotApplicable(f"{case.name} is a user's model, not a domain package's")
+    package = importlib.import_module(f"torchgraft.{domain}.models")
+    names = [case.name]
+    with contextlib.suppress(UnknownWeightsError):
+        names.append(get_model_weights(case.name).__name__)
+    for name in names:
+        assert name in package.__all__ and hasattr(package, name), f"{name} is not exported from {package.__name__}"
+
+
+def rule_meta_build(case: Case) -> None:
+    """Builds with every parameter on the ``meta`` device (what the fast loading path needs)."""
+    check_builds_on_meta(case.builder, case.config)
+
+
+def rule_roundtrip(case: Case) -> None:
+    """A safetensors round trip through ``load_weights`` gives identical tensors and outputs."""
+    check_state_dict_roundtrip(case.builder, case.config, case.inputs, case.kwargs)
+
+
+# --------------------------------------------------------------------------- the weights
+_MEMBER = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+def rule_weights_schema(case: Case) -> None:
+    """torchvision's weights schema, in torchgraft's keys: ``<Name>_Weights`` with UPPER_CASE members
+    and a ``DEFAULT``; every entry has ``num_params``, ``license``, a ``recipe`` or ``source``, and a
+    file size (``size`` in bytes or ``meta["approx_size_mb"]``); classifiers' entries (``categories``;
+    not a CTC label set, which names its ``blank``) carry ``metrics`` (dataset -> values); image classifiers (``min_size``) also ``gflops``."""
+    enum = _enum(case)
+    check_weights_enum(enum)
+    assert enum.__name__.endswith("_Weights"), f"{enum.__name__}: weights enums are named <Model>_Weights"
+    for member in enum:
+        assert _MEMBER.match(member.name), f"{member}: member names are UPPER_CASE"
+        meta = member.value.meta
+        assert "recipe" in meta or "source" in meta, f"{member}: meta needs a recipe or source"
+        assert member.value.size or meta.get("approx_size_mb"), f"{member}: no file size (size or approx_size_mb)"
+        if meta.get("categories") is not None and member.value.role == "full" and "blank" not in meta:
+            metrics = meta.get("metrics")
+            assert isinstance(metrics, Mapping) and metrics, f"{member}: categories without metrics"
+            assert all(isinstance(v, Mapping) and v for v in metrics.values()), (
+                f"{member}: metrics are dataset -> values"
+            )
+        if "min_size" in meta:  # an image classifier
+            assert meta.get("gflops") is not None, f"{member}: an image classifier's entry needs gflops"
+
+
+def rule_num_params(case: Case) -> None:
+    """``meta["num_params"]`` equals the architecture each entry builds (torchvision's num_params)."""
+    check_num_params(case.builder, _enum(case))
+
+
+def rule_weights_by_name(case: Case) -> None:
+    """Each member is found by every name form (torchvision's ``get_weight`` by string)."""
+    enum = _enum(case)
+    for member in enum:
+        for form in (f"{enum.__name__}.{member.name}", f"{case.name}.{member.name}"):
+            assert get_weight(form) is member, f"get_weight({form!r}) is not {member}"
+        assert get_weight(member.name, model=case.name) is member
+    assert get_weight(f"{case.name}.default") is enum.default()
+
+
+def rule_weights_pickle(case: Case) -> None:
+    """Members pickle, copy and deep-copy to themselves (DataLoader workers, multiprocessing)."""
+    for member in _enum(case):
+        assert pickle.loads(pickle.dumps(member)) is member, f"{member} does not pickle to itself"
+        assert copy.copy(member) is member and copy.deepcopy(member) is member
+        assert pickle.loads(pickle.dumps(member.value)) == member.value
+
+
+def rule_min_size(case: Case) -> None:
+    """An image model accepts an input of its entries' ``min_size`` (torchvision's rule), built as
+    each entry fixes it; a classifier then gives one logit per category."""
+    enum = _enum(case)
+    members = [m for m in enum if "min_size" in m.value.meta]
+    if not members:
+        raise NotApplicable("no entry declares a min_size")
+    batched = not (case.inputs and isinstance(case.inputs[0], list))  # detectors take a list of images
+    for member in members:
+        height, width = member.value.meta["min_size"]
+        model = case.builder(weights=None, **fixed_config(member)).eval()
+        image = torch.rand(3, height, width)
+        with torch.no_grad():
+            out = model(image[None]) if batched else model([image])
+        categories = member.value.meta.get("categories")
+        if isinstance(out, torch.Tensor) and categories is not None:
+            assert out.shape[-1] == len(categories), f"{member}: {list(out.shape)} at min_size {height}x{width}"
+
+
+# --------------------------------------------------------------------------- the model
+def rule_forward_backward(case: Case) -> None:
+    """In training mode, a forward and a backward reach every trainable parameter (timm's rule)."""
+    model = case.build().train()
+    outputs = _tensors(case.run(model))
+    assert outputs, f"{case.name}: the forward returned no floating-point tensor"
+    sum(o.float().square().mean() for o in outputs).backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"{case.name}: no gradient reached {missing[:5]}{' ...' if len(missing) > 5 else ''}"
+
+
+def rule_features(case: Case) -> None:
+    """``forward_features`` gives what ``feature_spec`` declares (stage maps, widths, mask), and a
+    classifier with every pooling the spec allows trains on it (timm's ``forward_features`` /
+    ``forward_head(pre_logits=True)`` rules, through the backbone contract)."""
+    model = case.build()
+    if not callable(getattr(model, "forward_features", None)):
+        raise NotApplicable(f"{case.name} is a task model, not a backbone")
+    check_composition(model, case.inputs, case.kwargs)
+
+
+def rule_reset_classifier(case: Case) -> None:
+    """A backbone with its own classifier drops and regrows it: ``reset_classifier(0)`` leaves no
+    parameter behind, ``reset_classifier(n)`` gives ``n`` outputs, and ``num_classes=0`` builds it
+    headless (timm's rule; part of core's backbone contract)."""
+    model = case.build().eval()
+    name = getattr(model, "classifier_name", None)
+    if name is None:
+        raise NotApplicable(f"{type(model).__name__} has no classifier of its own (the contract's classifier_name)")
+    model.reset_classifier(0)
+    assert model.num_classes == 0, f"{case.name}: num_classes is {model.num_classes} after reset_classifier(0)"
+    left = [n for n, _ in model.named_parameters() if n.startswith(f"{name}.")]
+    assert not left, f"{case.name}: reset_classifier(0) left {left}"
+    with torch.no_grad():
+        case.run(model)
+    model.reset_classifier(5)
+    assert model.num_classes == 5
+    with torch.no_grad():
+        out = _tensors(case.run(model))[0]
+    assert out.shape[-1] == 5, f"{case.name}: reset_classifier(5) gives outputs of shape {list(out.shape)}"
+    if "num_classes" in case.config:
+        headless = case.builder(weights=None, **{**case.config, "num_classes": 0})
+        assert headless.num_classes == 0 and not [n for n, _ in headless.named_parameters() if n.startswith(f"{name}.")]
+
+
+def rule_deepcopy(case: Case) -> None:
+    """A deep copy computes the same outputs (timm's rule)."""
+    model = case.build().eval()
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        assert _equal(case.run(model), case.run(twin)), f"{case.name}: a deep copy computes other outputs"
+
+
+def rule_compile(case: Case) -> None:
+    """``torch.compile`` traces the model (TorchDynamo; graph breaks allowed) and gives the eager
+    outputs (timm's rule; the eager backend keeps the CPU suite fast, inductor runs in the GPU
+    benchmark)."""
+    torch._dynamo.reset()
+    model = case.build().eval()
+    compiled = torch.compile(model, backend="eager")
+    with torch.no_grad():
+        assert _equal(case.run(model), case.run(compiled), atol=1e-4), f"{case.name}: compiled outputs differ"
+
+
+RULES: dict[str, Callable[[Case], None]] = {
+    "signature": rule_signature,
+    "exported": rule_exported,
+    "meta_build": rule_meta_build,
+    "roundtrip": rule_roundtrip,
+    "weights_schema": rule_weights_schema,
+    "num_params": rule_num_params,
+    "weights_by_name": rule_weights_by_name,
+    "weights_pickle": rule_weights_pickle,
+    "min_size": rule_min_size,
+    "forward_backward": rule_forward_backward,
+    "features": rule_features,
+    "reset_classifier": rule_reset_classifier,
+    "deepcopy": rule_deepcopy,
+    "compile": rule_compile,
+}
+
+
+def check(rule: str, case: Case) -> None:
+    """Runs one rule on one case; raises :class:`NotApplicable` (with the reason) where it does not
+    apply, ``AssertionError`` where the model breaks it."""
+    if rule in case.exempt:
+        raise NotApplicable(case.exempt[rule])
+    RULES[rule](case)
+
+
+def pytest_check(rule: str, case: Case) -> None:
+    """:func:`check` inside a pytest test: a rule that does not apply is a skip with its reason."""
+    import pytest
+
+    try:
+        check(rule, case)
+    except NotApplicable as reason:
+        pytest.skip(f"{rule} does not apply to {case.name}: {reason}")
