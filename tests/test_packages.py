@@ -8,9 +8,15 @@ from importlib import metadata
 
 
 def test_every_domain_package_is_discovered():
+    import torchgraft.core as tg
+    from torchgraft.core._providers import PROVIDERS
+
     eps = {ep.name: ep.value for ep in metadata.entry_points(group="torchgraft.models")}
     for domain in ("vision", "text", "audio"):
-        assert eps.get(domain) == f"torchgraft.{domain}.models"
+        names = tg.list_models(domain=domain)
+        assert names and all(eps[n].startswith(f"torchgraft.{domain}.models.") for n in names)
+        # core's table of which distribution provides which model (for "pip install ..." hints)
+        assert sorted(PROVIDERS[f"torchgraft-{domain}"]) == names, f"update core/_providers.py for {domain}"
 
 
 def test_listing_every_domain_imports_no_domain_library():

@@ -1,8 +1,9 @@
 """The model registry: every builder by name, across all installed torchgraft packages.
 
-Domain packages announce themselves in the entry-point group ``torchgraft.models``; each entry
-names a module whose import registers that domain's builders. Those modules import only torch at
-module level, so listing models never imports torchvision, torchaudio or tokenizers.
+Domain packages announce their models in the entry-point group ``torchgraft.models``: one entry
+per model, named after it, naming the module whose import registers it. ``get_model(name)`` imports
+that module alone; ``list_models()`` imports them all. Those modules import only torch at module
+level, so neither imports torchvision, torchaudio or tokenizers.
 """
 
 from __future__ import annotations
@@ -214,7 +215,19 @@ def register_deprecations(
             _RENAMED_MEMBERS[(enum, member)] = (new, removed_in)
 
 
+def _load(ep: metadata.EntryPoint) -> None:
+    try:
+        ep.load()
+    except DuplicateModelError:
+        raise
+    except Exception as exc:
+        raise TorchgraftError(
+            f"the installed package providing {ENTRY_POINT_GROUP} entry {ep.name!r} ({ep.value}) failed to import: {exc}"
+        ) from exc
+
+
 def _load_plugins() -> None:
+    """Imports every module the installed packages name (what listing models needs)."""
     global _plugins_loaded
     if _plugins_loaded:
         return
@@ -222,21 +235,23 @@ def _load_plugins() -> None:
         if _plugins_loaded:
             return
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                ep.load()
-            except DuplicateModelError:
-                raise
-            except Exception as exc:
-                raise TorchgraftError(
-                    f"the installed package providing {ENTRY_POINT_GROUP} entry {ep.name!r} "
-                    f"({ep.value}) failed to import: {exc}"
-                ) from exc
+            _load(ep)
         _plugins_loaded = True
 
 
 def _entry(name: str) -> _Entry:
-    _load_plugins()
+    """The registered model ``name``. Packages give each model an entry point of its own name, so
+    this imports the one module that defines it; only a name no entry point carries (a renamed model,
+    a package with one entry for many models, a typo) makes every package load."""
     entry = _MODELS.get(name)
+    if entry is None and not _plugins_loaded:
+        with _lock:
+            for ep in metadata.entry_points(group=ENTRY_POINT_GROUP, name=name):
+                _load(ep)
+        entry = _MODELS.get(name)
+    if entry is None:
+        _load_plugins()
+        entry = _MODELS.get(name)
     if entry is not None:
         return entry
     if name in _DEPRECATED:
@@ -330,7 +345,6 @@ def model_of(weights: WeightsEnum) -> str:
 def resolve_target(target: str, *, default: bool = True) -> tuple[str, WeightsEnum | None]:
     """What a command line names: ``resnet50`` (its ``DEFAULT`` when ``default``, else no weights),
     ``resnet50.IMAGENET1K_V2``, ``ResNet50_Weights.IMAGENET1K_V2``; returns ``(model, member)``."""
-    _load_plugins()
     if "." not in target:
         _entry(target)
         if not default:
@@ -342,7 +356,7 @@ def resolve_target(target: str, *, default: bool = True) -> tuple[str, WeightsEn
         return target, member
     member = get_weight(target)
     owner = target.rpartition(".")[0]
-    return (owner if owner in _MODELS else model_of(member)), member
+    return (owner if owner in _MODELS or owner in _DEPRECATED else model_of(member)), member
 
 
 def get_weight(name: str, *, model: str | None = None) -> WeightsEnum:
@@ -357,11 +371,12 @@ def get_weight(name: str, *, model: str | None = None) -> WeightsEnum:
                 f"(or a bare member name with model=); found {name!r}"
             )
         return get_model_weights(model).verify(name)
-    _load_plugins()
-    if owner in _MODELS or owner in _DEPRECATED:
-        return get_model_weights(owner).verify(member)
-    enum = _enum_named(owner)
+    try:
+        enum = get_model_weights(owner)  # "resnet50.X": imports ResNet's module alone
+    except UnknownModelError:
+        enum = _enum_named(owner)  # "ResNet50_Weights.X"
     if enum is None:
+        _load_plugins()
         enums = sorted({e.weights.__name__ for e in _MODELS.values() if e.weights is not None})
         close = difflib.get_close_matches(owner, enums + list(_MODELS), n=1)
         hint = f"; did you mean {close[0]}?" if close else ""

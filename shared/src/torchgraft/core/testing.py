@@ -208,9 +208,10 @@ def check_model(
 
 
 def check_domain_package(domain: str, *, lazy_modules: Sequence[str]) -> None:
-    """A domain distribution is wired up: its entry point is registered, its version matches the
-    installed metadata, and importing it and listing every model imports none of ``lazy_modules``
-    (checked in a fresh interpreter)."""
+    """A domain distribution is wired up: each of its models has an entry point of its own name that
+    names the module defining it (and ``get_model`` imports that module alone), its version matches
+    the installed metadata, and importing it and listing every model imports none of
+    ``lazy_modules`` (checked in fresh interpreters)."""
     import importlib
     import importlib.util
     import os
@@ -218,13 +219,17 @@ def check_domain_package(domain: str, *, lazy_modules: Sequence[str]) -> None:
     import sys
     from importlib import metadata
 
-    from .registry import ENTRY_POINT_GROUP
+    from .registry import _MODELS, ENTRY_POINT_GROUP, list_models
 
     dist = f"torchgraft-{domain}"
-    eps = {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
-    assert eps.get(domain) == f"torchgraft.{domain}.models", (
-        f"expected entry point {domain} = torchgraft.{domain}.models in {ENTRY_POINT_GROUP}; found {eps}"
+    eps = {ep.name: ep.value for ep in metadata.distribution(dist).entry_points if ep.group == ENTRY_POINT_GROUP}
+    names = list_models(domain=domain)
+    assert sorted(eps) == names, (
+        f"{dist} must name each of its models in {ENTRY_POINT_GROUP} (get_model imports that module alone): "
+        f"missing {sorted(set(names) - set(eps))}, extra {sorted(set(eps) - set(names))}"
     )
+    wrong = {n: v for n, v in eps.items() if _MODELS[n].builder.__module__ != v}
+    assert not wrong, f"entry points naming another module than the one defining the model: {wrong}"
     module = importlib.import_module(f"torchgraft.{domain}")
     assert module.__version__ == metadata.version(dist), (
         f"torchgraft.{domain}.__version__={module.__version__}, installed {dist} is {metadata.version(dist)}"
@@ -233,6 +238,14 @@ def check_domain_package(domain: str, *, lazy_modules: Sequence[str]) -> None:
         f"import sys, torchgraft.{domain}, torchgraft.core as tg; tg.list_models(); "
         f"print([m for m in {list(lazy_modules)!r} if m in sys.modules])"
     )
+    # get_model(name) in a fresh process imports the family module defining name, and no other.
+    first = names[0]
+    probe = (
+        f"import sys; from torchgraft.core.registry import get_model_builder; get_model_builder({first!r}); "
+        f"print(sorted(m for m in {sorted(set(eps.values()))!r} if m in sys.modules))"
+    )
+    loaded = subprocess.check_output([sys.executable, "-c", probe], text=True).strip()
+    assert loaded == repr([eps[first]]), f"get_model({first!r}) should import {eps[first]} alone; it imported {loaded}"
     imported = subprocess.check_output([sys.executable, "-c", code], text=True).strip()
     assert imported == "[]", f"importing torchgraft.{domain} and listing models imported {imported}"
     if os.environ.get("TORCHGRAFT_ISOLATED") == domain:

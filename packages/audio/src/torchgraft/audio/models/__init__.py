@@ -1,16 +1,74 @@
 """The audio models: every builder, weights enum, model class and checkpoint converter, importable
 from here (``from torchgraft.audio.models import wav2vec2_base, Wav2Vec2_Base_Weights``).
 
-This module is the ``audio`` entry of the ``torchgraft.models`` entry-point group; importing it
-registers the builders with torchgraft.core. It imports nothing heavier than torch at module level
-(torchaudio is imported when resampling runs), so that ``torchgraft.core.list_models()`` stays cheap.
+Lazy (PEP 562): a name is imported from its family module when first used, and each registered model
+has its own entry point in ``torchgraft.models`` naming that module, so ``get_model("wav2vec2_base")``
+imports the wav2vec2 family alone. Nothing here imports more than torch at module level (torchaudio
+is imported when resampling runs).
 """
 
-from .convert import *  # noqa: F403
-from .convert import __all__ as _convert
-from .crepe import *  # noqa: F403
-from .crepe import __all__ as _crepe
-from .wav2vec2 import *  # noqa: F403
-from .wav2vec2 import __all__ as _wav2vec2
+from __future__ import annotations
 
-__all__ = sorted({*_convert, *_crepe, *_wav2vec2})
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Family module -> the names it exports (kept equal to each module's __all__ by a test).
+_FAMILIES: dict[str, tuple[str, ...]] = {
+    "convert": (
+        "config_from_hf",
+        "fairseq_to_torchaudio",
+        "hf_labels",
+        "hf_to_torchaudio",
+        "read_fairseq_checkpoint",
+        "TorchaudioBundleFile",
+    ),
+    "crepe": (
+        "Crepe",
+        "crepe_full",
+        "Crepe_Full_Weights",
+        "crepe_tiny",
+        "Crepe_Tiny_Weights",
+        "CrepeConfig",
+        "estimate_pitch",
+        "PitchTrack",
+    ),
+    "wav2vec2": (
+        "EN_LABELS",
+        "from_huggingface",
+        "hubert_base",
+        "Hubert_Base_Weights",
+        "hubert_large",
+        "Hubert_Large_Weights",
+        "hubert_xlarge",
+        "Hubert_XLarge_Weights",
+        "wav2vec2_base",
+        "Wav2Vec2_Base_Weights",
+        "wav2vec2_large",
+        "wav2vec2_large_lv60k",
+        "Wav2Vec2_Large_LV60K_Weights",
+        "Wav2Vec2_Large_Weights",
+        "wav2vec2_model",
+        "Wav2Vec2Config",
+        "Wav2Vec2Model",
+    ),
+}
+_OWNER = {name: family for family, names in _FAMILIES.items() for name in names}
+__all__ = sorted(_OWNER)
+
+if TYPE_CHECKING:  # what editors and type checkers see
+    from .convert import *  # noqa: F403
+    from .crepe import *  # noqa: F403
+    from .wav2vec2 import *  # noqa: F403
+
+
+def __getattr__(name: str) -> Any:
+    family = _OWNER.get(name)
+    if family is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{family}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,17 +1,72 @@
 """The text models: every builder, weights enum, model class and task head, importable from here
 (``from torchgraft.text.models import bert_base, BertBase_Weights``).
 
-This module is the ``text`` entry of the ``torchgraft.models`` entry-point group; importing it
-registers the builders with torchgraft.core. It imports nothing heavier than torch at module level
-(``tokenizers`` is imported when a transform runs), so that ``torchgraft.core.list_models()`` stays
-cheap.
+Lazy (PEP 562): a name is imported from its family module when first used, and each registered model
+has its own entry point in ``torchgraft.models`` naming that module, so ``get_model("bert_base")``
+imports the BERT family alone. Nothing here imports more than torch at module level (``tokenizers``
+is imported when a transform runs).
 """
 
-from .bert import *  # noqa: F403
-from .bert import __all__ as _bert
-from .heads import *  # noqa: F403
-from .heads import __all__ as _heads
-from .tasks import *  # noqa: F403
-from .tasks import __all__ as _tasks
+from __future__ import annotations
 
-__all__ = sorted({*_bert, *_heads, *_tasks})
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Family module -> the names it exports (kept equal to each module's __all__ by a test).
+_FAMILIES: dict[str, tuple[str, ...]] = {
+    "bert": (
+        "all_minilm_l6_v2",
+        "AllMiniLM_L6_V2_Weights",
+        "ARCHITECTURES",
+        "bert_base",
+        "bert_large",
+        "BertBase_Weights",
+        "BertLarge_Weights",
+        "EncoderConfig",
+        "hf_to_torchgraft",
+        "minilm_l6_h384",
+        "roberta_base",
+        "roberta_large",
+        "RobertaBase_Weights",
+        "RobertaLarge_Weights",
+        "TextEncoder",
+        "xlm_roberta_base",
+        "xlm_roberta_large",
+        "XlmRobertaBase_Weights",
+        "XlmRobertaLarge_Weights",
+    ),
+    "heads": (
+        "MaskedLMHead",
+        "QuestionAnsweringHead",
+        "SentenceEmbeddingHead",
+        "TokenClassificationHead",
+    ),
+    "tasks": (
+        "hf_mlm_head",
+        "masked_lm",
+        "question_answering",
+        "sentence_embedder",
+        "text_classifier",
+        "token_classifier",
+    ),
+}
+_OWNER = {name: family for family, names in _FAMILIES.items() for name in names}
+__all__ = sorted(_OWNER)
+
+if TYPE_CHECKING:  # what editors and type checkers see
+    from .bert import *  # noqa: F403
+    from .heads import *  # noqa: F403
+    from .tasks import *  # noqa: F403
+
+
+def __getattr__(name: str) -> Any:
+    family = _OWNER.get(name)
+    if family is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{family}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

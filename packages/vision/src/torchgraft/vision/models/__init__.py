@@ -1,23 +1,124 @@
 """The vision models: every builder, weights enum and model class, importable from here
 (``from torchgraft.vision.models import resnet50, ResNet50_Weights``).
 
-This module is the ``vision`` entry of the ``torchgraft.models`` entry-point group; importing it
-registers the builders with torchgraft.core. It imports nothing heavier than torch at module level
-(torchvision is imported when transforms or detection ops are used), so that
-``torchgraft.core.list_models()`` stays cheap.
+Lazy (PEP 562): a name is imported from its family module when first used, and each registered model
+has its own entry point in ``torchgraft.models`` naming that module, so ``get_model("resnet50")``
+imports ResNet's module alone. Nothing here imports more than torch at module level (torchvision is
+imported when transforms or detection ops run).
 """
 
-from .efficientnet import *  # noqa: F403
-from .efficientnet import __all__ as _efficientnet
-from .faster_rcnn import *  # noqa: F403
-from .faster_rcnn import __all__ as _faster_rcnn
-from .mobilenet import *  # noqa: F403
-from .mobilenet import __all__ as _mobilenet
-from .resnet import *  # noqa: F403
-from .resnet import __all__ as _resnet
-from .segmentation import *  # noqa: F403
-from .segmentation import __all__ as _segmentation
-from .vit import *  # noqa: F403
-from .vit import __all__ as _vit
+from __future__ import annotations
 
-__all__ = sorted({*_efficientnet, *_faster_rcnn, *_mobilenet, *_resnet, *_segmentation, *_vit})
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Family module -> the names it exports (kept equal to each module's __all__ by a test).
+_FAMILIES: dict[str, tuple[str, ...]] = {
+    "efficientnet": (
+        "EfficientNet",
+        "efficientnet_b0",
+        "EfficientNet_B0_Weights",
+        "efficientnet_b1",
+        "EfficientNet_B1_Weights",
+        "efficientnet_b2",
+        "EfficientNet_B2_Weights",
+        "efficientnet_b3",
+        "EfficientNet_B3_Weights",
+        "efficientnet_b4",
+        "EfficientNet_B4_Weights",
+        "efficientnet_b5",
+        "EfficientNet_B5_Weights",
+        "efficientnet_b6",
+        "EfficientNet_B6_Weights",
+        "efficientnet_b7",
+        "EfficientNet_B7_Weights",
+        "efficientnet_lite0",
+        "EfficientNet_Lite0_Weights",
+        "efficientnet_lite1",
+        "efficientnet_lite2",
+        "efficientnet_lite3",
+        "efficientnet_lite4",
+        "MBConvConfig",
+    ),
+    "faster_rcnn": (
+        "BackboneWithFPN",
+        "FasterRCNN",
+        "fasterrcnn",
+        "fasterrcnn_resnet50_fpn",
+        "FasterRCNN_ResNet50_FPN_Weights",
+        "freeze_batchnorm",
+    ),
+    "mobilenet": (
+        "InvertedResidualConfig",
+        "mobilenet_v2",
+        "MobileNet_V2_Weights",
+        "mobilenet_v3_large",
+        "MobileNet_V3_Large_Weights",
+        "mobilenet_v3_small",
+        "MobileNet_V3_Small_Weights",
+        "MobileNetV2",
+        "MobileNetV3",
+    ),
+    "resnet": (
+        "BasicBlock",
+        "Bottleneck",
+        "ResNet",
+        "resnet101",
+        "ResNet101_Weights",
+        "resnet152",
+        "ResNet152_Weights",
+        "resnet18",
+        "ResNet18_Weights",
+        "resnet34",
+        "ResNet34_Weights",
+        "resnet50",
+        "ResNet50_Weights",
+        "ResNetConfig",
+        "resnext50_32x4d",
+        "ResNeXt50_32X4D_Weights",
+        "wide_resnet50_2",
+        "Wide_ResNet50_2_Weights",
+    ),
+    "segmentation": (
+        "DeepLabHead",
+        "DeepLabV3",
+        "deeplabv3",
+        "deeplabv3_resnet50",
+        "DeepLabV3_ResNet50_Weights",
+        "FCN",
+        "fcn",
+        "fcn_resnet50",
+        "FCN_ResNet50_Weights",
+        "FCNHead",
+    ),
+    "vit": (
+        "SelfAttention",
+        "VisionTransformer",
+        "vit_b_16",
+        "ViT_B_16_Weights",
+        "ViTConfig",
+    ),
+}
+_OWNER = {name: family for family, names in _FAMILIES.items() for name in names}
+__all__ = sorted(_OWNER)
+
+if TYPE_CHECKING:  # what editors and type checkers see
+    from .efficientnet import *  # noqa: F403
+    from .faster_rcnn import *  # noqa: F403
+    from .mobilenet import *  # noqa: F403
+    from .resnet import *  # noqa: F403
+    from .segmentation import *  # noqa: F403
+    from .vit import *  # noqa: F403
+
+
+def __getattr__(name: str) -> Any:
+    family = _OWNER.get(name)
+    if family is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{family}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
