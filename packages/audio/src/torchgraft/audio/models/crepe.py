@@ -167,8 +167,7 @@ class Crepe_Tiny_Weights(WeightsEnum):
 
 @register_model()
 def crepe_full(*, weights: Crepe_Full_Weights | str | None = None, progress: bool = True) -> Crepe:
-    """CREPE from `CREPE: A Convolutional Representation for Pitch Estimation
-    <https://arxiv.org/abs/1802.06182>`_, full capacity: six convolutions over a 1024-sample frame
+    """CREPE from [CREPE: A Convolutional Representation for Pitch Estimation](https://arxiv.org/abs/1802.06182), full capacity: six convolutions over a 1024-sample frame
     of 16 kHz audio, 360 pitch bins (20 cents apart), 22.2 M parameters.
 
     Args:
@@ -187,7 +186,7 @@ def crepe_full(*, weights: Crepe_Full_Weights | str | None = None, progress: boo
 
 @register_model()
 def crepe_tiny(*, weights: Crepe_Tiny_Weights | str | None = None, progress: bool = True) -> Crepe:
-    """CREPE (`Kim et al., 2018 <https://arxiv.org/abs/1802.06182>`_), tiny capacity: the full
+    """CREPE ([Kim et al., 2018](https://arxiv.org/abs/1802.06182)), tiny capacity: the full
     architecture with 1/32 of its filters, 0.49 M parameters; about 20x faster on a CPU.
 
     Args:

@@ -608,8 +608,7 @@ def wav2vec2_model(*, weights: Weights | None = None, progress: bool = True, **k
 def wav2vec2_base(
     *, weights: Wav2Vec2_Base_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> Wav2Vec2Model:
-    """wav2vec 2.0 Base from `wav2vec 2.0: A Framework for Self-Supervised Learning of Speech Representations
-    <https://arxiv.org/abs/2006.11477>`_: 12 transformer layers of
+    """wav2vec 2.0 Base from [wav2vec 2.0: A Framework for Self-Supervised Learning of Speech Representations](https://arxiv.org/abs/2006.11477): 12 transformer layers of
     width 768 over a 7-layer convolutional feature extractor, 94.4 M parameters.
 
     Args:
@@ -633,8 +632,7 @@ def wav2vec2_base(
 def wav2vec2_large(
     *, weights: Wav2Vec2_Large_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> Wav2Vec2Model:
-    """wav2vec 2.0 Large from `wav2vec 2.0: A Framework for Self-Supervised Learning of Speech Representations
-    <https://arxiv.org/abs/2006.11477>`_: 24 layers of width 1024,
+    """wav2vec 2.0 Large from [wav2vec 2.0: A Framework for Self-Supervised Learning of Speech Representations](https://arxiv.org/abs/2006.11477): 24 layers of width 1024,
     315 M parameters.
 
     Args:
@@ -657,8 +655,7 @@ def wav2vec2_large(
 def wav2vec2_large_lv60k(
     *, weights: Wav2Vec2_Large_LV60K_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> Wav2Vec2Model:
-    """wav2vec 2.0 Large (LV-60k) from `wav2vec 2.0: A Framework for Self-Supervised Learning of Speech Representations
-    <https://arxiv.org/abs/2006.11477>`_: the
+    """wav2vec 2.0 Large (LV-60k) from [wav2vec 2.0: A Framework for Self-Supervised Learning of Speech Representations](https://arxiv.org/abs/2006.11477): the
     Large shape with a layer-norm feature extractor and pre-LN transformer, pre-trained on
     Libri-Light 60k h.
 
@@ -685,9 +682,9 @@ def wav2vec2_large_lv60k(
 def hubert_base(
     *, weights: Hubert_Base_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> Wav2Vec2Model:
-    """HuBERT Base from `HuBERT: Self-Supervised Speech Representation Learning by Masked Prediction of Hidden
-    Units <https://arxiv.org/abs/2106.07447>`_: the wav2vec 2.0 Base shape trained
-    on masked prediction of clustered units, 94.7 M parameters.
+    """HuBERT Base from [HuBERT: Self-Supervised Speech Representation Learning by Masked Prediction of Hidden
+    Units](https://arxiv.org/abs/2106.07447): the wav2vec 2.0 Base shape trained
+    on masked prediction of clustered units, 94.4 M parameters.
 
     Args:
         weights: :class:`Hubert_Base_Weights` (``LS960`` = ``DEFAULT``), its name, your own
@@ -707,9 +704,9 @@ def hubert_base(
 def hubert_large(
     *, weights: Hubert_Large_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> Wav2Vec2Model:
-    """HuBERT Large from `HuBERT: Self-Supervised Speech Representation Learning by Masked Prediction of Hidden
-    Units <https://arxiv.org/abs/2106.07447>`_: 24 pre-LN layers of width 1024,
-    316 M parameters.
+    """HuBERT Large from [HuBERT: Self-Supervised Speech Representation Learning by Masked Prediction of Hidden
+    Units](https://arxiv.org/abs/2106.07447): 24 pre-LN layers of width 1024,
+    315 M parameters.
 
     Args:
         weights: :class:`Hubert_Large_Weights` (``LL60K`` = ``DEFAULT``, ``ASR_LL60K_960H``), its
@@ -729,9 +726,9 @@ def hubert_large(
 def hubert_xlarge(
     *, weights: Hubert_XLarge_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> Wav2Vec2Model:
-    """HuBERT X-Large from `HuBERT: Self-Supervised Speech Representation Learning by Masked Prediction of Hidden
-    Units <https://arxiv.org/abs/2106.07447>`_: 48 pre-LN layers of width 1280,
-    964 M parameters.
+    """HuBERT X-Large from [HuBERT: Self-Supervised Speech Representation Learning by Masked Prediction of Hidden
+    Units](https://arxiv.org/abs/2106.07447): 48 pre-LN layers of width 1280,
+    962 M parameters.
 
     Args:
         weights: :class:`Hubert_XLarge_Weights` (``LL60K`` = ``DEFAULT``, ``ASR_LL60K_960H``), its

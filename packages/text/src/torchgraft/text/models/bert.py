@@ -469,8 +469,7 @@ class AllMiniLM_L6_V2_Weights(WeightsEnum):
 # --------------------------------------------------------------------------- builders
 @register_model()
 def bert_base(*, weights: BertBase_Weights | str | None = None, progress: bool = True, **kwargs: Any) -> TextEncoder:
-    """BERT-base from `BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding
-    <https://arxiv.org/abs/1810.04805>`_: 12 layers, width 768, 108.9 M
+    """BERT-base from [BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding](https://arxiv.org/abs/1810.04805): 12 layers, width 768, 108.9 M
     parameters (without the pooler).
 
     Args:
@@ -491,8 +490,7 @@ def bert_base(*, weights: BertBase_Weights | str | None = None, progress: bool =
 
 @register_model()
 def bert_large(*, weights: BertLarge_Weights | str | None = None, progress: bool = True, **kwargs: Any) -> TextEncoder:
-    """BERT-large from `BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding
-    <https://arxiv.org/abs/1810.04805>`_: 24 layers, width 1024,
+    """BERT-large from [BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding](https://arxiv.org/abs/1810.04805): 24 layers, width 1024,
     334.1 M parameters.
 
     Args:
@@ -512,8 +510,8 @@ def bert_large(*, weights: BertLarge_Weights | str | None = None, progress: bool
 
 @register_model()
 def minilm_l6_h384(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> TextEncoder:
-    """MiniLM-L6-H384 from `MiniLM: Deep Self-Attention Distillation for Task-Agnostic Compression of Pre-Trained
-    Transformers <https://arxiv.org/abs/2002.10957>`_: a 6-layer, 384-wide BERT (the
+    """MiniLM-L6-H384 from [MiniLM: Deep Self-Attention Distillation for Task-Agnostic Compression of Pre-Trained
+    Transformers](https://arxiv.org/abs/2002.10957): a 6-layer, 384-wide BERT (the
     architecture of all-MiniLM-L6-v2; see :func:`all_minilm_l6_v2` for the packaged sentence model).
 
     Args:
@@ -534,8 +532,7 @@ def minilm_l6_h384(*, weights: Weights | None = None, progress: bool = True, **k
 def roberta_base(
     *, weights: RobertaBase_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> TextEncoder:
-    """RoBERTa-base from `RoBERTa: A Robustly Optimized BERT Pretraining Approach
-    <https://arxiv.org/abs/1907.11692>`_: BERT-base with
+    """RoBERTa-base from [RoBERTa: A Robustly Optimized BERT Pretraining Approach](https://arxiv.org/abs/1907.11692): BERT-base with
     RoBERTa's positions and byte-level BPE vocabulary (50,265), 124.1 M parameters.
 
     Args:
@@ -557,8 +554,7 @@ def roberta_base(
 def roberta_large(
     *, weights: RobertaLarge_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> TextEncoder:
-    """RoBERTa-large from `RoBERTa: A Robustly Optimized BERT Pretraining Approach
-    <https://arxiv.org/abs/1907.11692>`_: 24 layers, width
+    """RoBERTa-large from [RoBERTa: A Robustly Optimized BERT Pretraining Approach](https://arxiv.org/abs/1907.11692): 24 layers, width
     1024, 354.3 M parameters.
 
     Args:
@@ -580,8 +576,7 @@ def roberta_large(
 def xlm_roberta_base(
     *, weights: XlmRobertaBase_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> TextEncoder:
-    """XLM-R base from `Unsupervised Cross-lingual Representation Learning at Scale
-    <https://arxiv.org/abs/1911.02116>`_: RoBERTa-base with a
+    """XLM-R base from [Unsupervised Cross-lingual Representation Learning at Scale](https://arxiv.org/abs/1911.02116): RoBERTa-base with a
     250,002-token SentencePiece vocabulary for 100 languages, 277.5 M parameters.
 
     Args:
@@ -603,8 +598,7 @@ def xlm_roberta_base(
 def xlm_roberta_large(
     *, weights: XlmRobertaLarge_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> TextEncoder:
-    """XLM-R large from `Unsupervised Cross-lingual Representation Learning at Scale
-    <https://arxiv.org/abs/1911.02116>`_: 24 layers, width
+    """XLM-R large from [Unsupervised Cross-lingual Representation Learning at Scale](https://arxiv.org/abs/1911.02116): 24 layers, width
     1024, 558.8 M parameters.
 
     Args:
@@ -626,8 +620,7 @@ def xlm_roberta_large(
 def all_minilm_l6_v2(
     *, weights: AllMiniLM_L6_V2_Weights | str | None = None, progress: bool = True, **config: Any
 ) -> Composite:
-    """all-MiniLM-L6-v2 sentence embeddings (`sentence-transformers
-    <https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2>`_): MiniLM (6 x 384) trained
+    """all-MiniLM-L6-v2 sentence embeddings ([sentence-transformers](https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2)): MiniLM (6 x 384) trained
     contrastively on 1 B sentence pairs, mean pooling over real tokens, L2 normalisation;
     ``model(**transform(texts))`` gives ``[B, 384]`` unit vectors. Its ``.backbone`` is the encoder.
 

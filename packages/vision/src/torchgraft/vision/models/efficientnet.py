@@ -473,8 +473,7 @@ class EfficientNet_Lite0_Weights(WeightsEnum):
 def efficientnet_b0(
     *, weights: EfficientNet_B0_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> EfficientNet:
-    """EfficientNet-B0 from `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
-    <https://arxiv.org/abs/1905.11946>`_: the B0 baseline scaled not at all (width x1.0, depth x1.0), 5.3 M parameters, trained at 224 px.
+    """EfficientNet-B0 from [EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks](https://arxiv.org/abs/1905.11946): the B0 baseline scaled not at all (width x1.0, depth x1.0), 5.3 M parameters, trained at 224 px.
 
     Args:
         weights: :class:`EfficientNet_B0_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 77.7 % top-1,
@@ -495,8 +494,7 @@ def efficientnet_b0(
 def efficientnet_b1(
     *, weights: EfficientNet_B1_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> EfficientNet:
-    """EfficientNet-B1 from `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
-    <https://arxiv.org/abs/1905.11946>`_: the B0 baseline scaled width x1.0, depth x1.1, 7.8 M parameters, trained at 240 px.
+    """EfficientNet-B1 from [EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks](https://arxiv.org/abs/1905.11946): the B0 baseline scaled width x1.0, depth x1.1, 7.8 M parameters, trained at 240 px.
 
     Args:
         weights: :class:`EfficientNet_B1_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 78.6 % top-1,
@@ -517,8 +515,7 @@ def efficientnet_b1(
 def efficientnet_b2(
     *, weights: EfficientNet_B2_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> EfficientNet:
-    """EfficientNet-B2 from `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
-    <https://arxiv.org/abs/1905.11946>`_: the B0 baseline scaled width x1.1, depth x1.2, 9.1 M parameters, trained at 288 px.
+    """EfficientNet-B2 from [EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks](https://arxiv.org/abs/1905.11946): the B0 baseline scaled width x1.1, depth x1.2, 9.1 M parameters, trained at 288 px.
 
     Args:
         weights: :class:`EfficientNet_B2_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 80.6 % top-1,
@@ -539,8 +536,7 @@ def efficientnet_b2(
 def efficientnet_b3(
     *, weights: EfficientNet_B3_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> EfficientNet:
-    """EfficientNet-B3 from `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
-    <https://arxiv.org/abs/1905.11946>`_: the B0 baseline scaled width x1.2, depth x1.4, 12.2 M parameters, trained at 300 px.
+    """EfficientNet-B3 from [EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks](https://arxiv.org/abs/1905.11946): the B0 baseline scaled width x1.2, depth x1.4, 12.2 M parameters, trained at 300 px.
 
     Args:
         weights: :class:`EfficientNet_B3_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 82.0 % top-1,
@@ -561,8 +557,7 @@ def efficientnet_b3(
 def efficientnet_b4(
     *, weights: EfficientNet_B4_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> EfficientNet:
-    """EfficientNet-B4 from `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
-    <https://arxiv.org/abs/1905.11946>`_: the B0 baseline scaled width x1.4, depth x1.8, 19.3 M parameters, trained at 380 px.
+    """EfficientNet-B4 from [EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks](https://arxiv.org/abs/1905.11946): the B0 baseline scaled width x1.4, depth x1.8, 19.3 M parameters, trained at 380 px.
 
     Args:
         weights: :class:`EfficientNet_B4_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 83.4 % top-1,
@@ -583,8 +578,7 @@ def efficientnet_b4(
 def efficientnet_b5(
     *, weights: EfficientNet_B5_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> EfficientNet:
-    """EfficientNet-B5 from `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
-    <https://arxiv.org/abs/1905.11946>`_: the B0 baseline scaled width x1.6, depth x2.2, 30.4 M parameters, trained at 456 px.
+    """EfficientNet-B5 from [EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks](https://arxiv.org/abs/1905.11946): the B0 baseline scaled width x1.6, depth x2.2, 30.4 M parameters, trained at 456 px.
 
     Args:
         weights: :class:`EfficientNet_B5_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 83.4 % top-1,
@@ -605,8 +599,7 @@ def efficientnet_b5(
 def efficientnet_b6(
     *, weights: EfficientNet_B6_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> EfficientNet:
-    """EfficientNet-B6 from `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
-    <https://arxiv.org/abs/1905.11946>`_: the B0 baseline scaled width x1.8, depth x2.6, 43.0 M parameters, trained at 528 px.
+    """EfficientNet-B6 from [EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks](https://arxiv.org/abs/1905.11946): the B0 baseline scaled width x1.8, depth x2.6, 43.0 M parameters, trained at 528 px.
 
     Args:
         weights: :class:`EfficientNet_B6_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 84.0 % top-1,
@@ -627,8 +620,7 @@ def efficientnet_b6(
 def efficientnet_b7(
     *, weights: EfficientNet_B7_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> EfficientNet:
-    """EfficientNet-B7 from `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
-    <https://arxiv.org/abs/1905.11946>`_: the B0 baseline scaled width x2.0, depth x3.1, 66.3 M parameters, trained at 600 px.
+    """EfficientNet-B7 from [EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks](https://arxiv.org/abs/1905.11946): the B0 baseline scaled width x2.0, depth x3.1, 66.3 M parameters, trained at 600 px.
 
     Args:
         weights: :class:`EfficientNet_B7_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 84.1 % top-1,
@@ -649,9 +641,7 @@ def efficientnet_b7(
 def efficientnet_lite0(
     *, weights: EfficientNet_Lite0_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> EfficientNet:
-    """EfficientNet-Lite0, the mobile/edge-accelerator variant of `EfficientNet
-    <https://arxiv.org/abs/1905.11946>`_ (`TensorFlow release
-    <https://github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite>`_): no
+    """EfficientNet-Lite0, the mobile/edge-accelerator variant of [EfficientNet](https://arxiv.org/abs/1905.11946) ([TensorFlow release](https://github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite)): no
     squeeze-excitation, ReLU6, fixed stem and head widths; 4.7 M parameters.
 
     Args:
@@ -681,7 +671,7 @@ def efficientnet_lite0(
 
 @register_model()
 def efficientnet_lite1(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> EfficientNet:
-    """EfficientNet-Lite1, the mobile variant of `EfficientNet <https://arxiv.org/abs/1905.11946>`_
+    """EfficientNet-Lite1, the mobile variant of [EfficientNet](https://arxiv.org/abs/1905.11946)
     scaled width x1.0, depth x1.1 (first and last stages keep their repeats); trained at 240 px.
     No published weights are catalogued yet: ``weights`` takes your own ``Weights`` or ``None``.
 
@@ -707,7 +697,7 @@ def efficientnet_lite1(*, weights: Weights | None = None, progress: bool = True,
 
 @register_model()
 def efficientnet_lite2(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> EfficientNet:
-    """EfficientNet-Lite2, the mobile variant of `EfficientNet <https://arxiv.org/abs/1905.11946>`_
+    """EfficientNet-Lite2, the mobile variant of [EfficientNet](https://arxiv.org/abs/1905.11946)
     scaled width x1.1, depth x1.2 (first and last stages keep their repeats); trained at 260 px.
     No published weights are catalogued yet: ``weights`` takes your own ``Weights`` or ``None``.
 
@@ -733,7 +723,7 @@ def efficientnet_lite2(*, weights: Weights | None = None, progress: bool = True,
 
 @register_model()
 def efficientnet_lite3(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> EfficientNet:
-    """EfficientNet-Lite3, the mobile variant of `EfficientNet <https://arxiv.org/abs/1905.11946>`_
+    """EfficientNet-Lite3, the mobile variant of [EfficientNet](https://arxiv.org/abs/1905.11946)
     scaled width x1.2, depth x1.4 (first and last stages keep their repeats); trained at 280 px.
     No published weights are catalogued yet: ``weights`` takes your own ``Weights`` or ``None``.
 
@@ -759,7 +749,7 @@ def efficientnet_lite3(*, weights: Weights | None = None, progress: bool = True,
 
 @register_model()
 def efficientnet_lite4(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> EfficientNet:
-    """EfficientNet-Lite4, the mobile variant of `EfficientNet <https://arxiv.org/abs/1905.11946>`_
+    """EfficientNet-Lite4, the mobile variant of [EfficientNet](https://arxiv.org/abs/1905.11946)
     scaled width x1.4, depth x1.8 (first and last stages keep their repeats); trained at 300 px.
     No published weights are catalogued yet: ``weights`` takes your own ``Weights`` or ``None``.
 

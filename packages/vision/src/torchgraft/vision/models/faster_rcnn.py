@@ -257,8 +257,8 @@ def fasterrcnn(
     trainable_backbone_layers: int | None = None,
     **kwargs: Any,
 ) -> FasterRCNN:
-    """Faster R-CNN from `Faster R-CNN: Towards Real-Time Object Detection with Region Proposal
-    Networks <https://arxiv.org/abs/1506.01497>`_, with a feature pyramid (FPN), on any spatial
+    """Faster R-CNN from [Faster R-CNN: Towards Real-Time Object Detection with Region Proposal
+    Networks](https://arxiv.org/abs/1506.01497), with a feature pyramid (FPN), on any spatial
     backbone. In training mode ``model(images, targets)`` returns the losses; in eval mode a list of
     ``{"boxes", "labels", "scores"}`` per image.
 

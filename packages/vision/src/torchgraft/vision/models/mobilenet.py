@@ -375,8 +375,7 @@ class MobileNet_V3_Small_Weights(WeightsEnum):
 def mobilenet_v2(
     *, weights: MobileNet_V2_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> MobileNetV2:
-    """MobileNetV2 from `MobileNetV2: Inverted Residuals and Linear Bottlenecks
-    <https://arxiv.org/abs/1801.04381>`_: 3.5 M parameters, 0.30 GFLOPs.
+    """MobileNetV2 from [MobileNetV2: Inverted Residuals and Linear Bottlenecks](https://arxiv.org/abs/1801.04381): 3.5 M parameters, 0.30 GFLOPs.
 
     Args:
         weights: :class:`MobileNet_V2_Weights` (``IMAGENET1K_V1``, 71.9 % top-1; ``IMAGENET1K_V2`` =
@@ -396,7 +395,7 @@ def mobilenet_v2(
 def mobilenet_v3_large(
     *, weights: MobileNet_V3_Large_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> MobileNetV3:
-    """MobileNetV3-Large from `Searching for MobileNetV3 <https://arxiv.org/abs/1905.02244>`_:
+    """MobileNetV3-Large from [Searching for MobileNetV3](https://arxiv.org/abs/1905.02244):
     5.5 M parameters, 0.22 GFLOPs.
 
     Args:
@@ -417,7 +416,7 @@ def mobilenet_v3_large(
 def mobilenet_v3_small(
     *, weights: MobileNet_V3_Small_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> MobileNetV3:
-    """MobileNetV3-Small from `Searching for MobileNetV3 <https://arxiv.org/abs/1905.02244>`_:
+    """MobileNetV3-Small from [Searching for MobileNetV3](https://arxiv.org/abs/1905.02244):
     2.5 M parameters, 0.06 GFLOPs.
 
     Args:

@@ -377,7 +377,7 @@ class Wide_ResNet50_2_Weights(WeightsEnum):
 # --------------------------------------------------------------------------- builders
 @register_model()
 def resnet18(*, weights: ResNet18_Weights | str | None = None, progress: bool = True, **kwargs: Any) -> ResNet:
-    """ResNet-18 from `Deep Residual Learning for Image Recognition <https://arxiv.org/abs/1512.03385>`_: basic blocks [2, 2, 2, 2], 11.7 M parameters.
+    """ResNet-18 from [Deep Residual Learning for Image Recognition](https://arxiv.org/abs/1512.03385): basic blocks [2, 2, 2, 2], 11.7 M parameters.
 
     Args:
         weights: :class:`ResNet18_Weights` (``IMAGENET1K_V1``, 69.8 % top-1), its name, your own
@@ -395,7 +395,7 @@ def resnet18(*, weights: ResNet18_Weights | str | None = None, progress: bool = 
 
 @register_model()
 def resnet34(*, weights: ResNet34_Weights | str | None = None, progress: bool = True, **kwargs: Any) -> ResNet:
-    """ResNet-34 from `Deep Residual Learning for Image Recognition <https://arxiv.org/abs/1512.03385>`_: basic blocks [3, 4, 6, 3], 21.8 M parameters.
+    """ResNet-34 from [Deep Residual Learning for Image Recognition](https://arxiv.org/abs/1512.03385): basic blocks [3, 4, 6, 3], 21.8 M parameters.
 
     Args:
         weights: :class:`ResNet34_Weights` (``IMAGENET1K_V1``, 73.3 % top-1), its name, your own
@@ -412,7 +412,7 @@ def resnet34(*, weights: ResNet34_Weights | str | None = None, progress: bool = 
 
 @register_model()
 def resnet50(*, weights: ResNet50_Weights | str | None = None, progress: bool = True, **kwargs: Any) -> ResNet:
-    """ResNet-50 from `Deep Residual Learning for Image Recognition <https://arxiv.org/abs/1512.03385>`_: bottleneck blocks [3, 4, 6, 3] with the stride on the 3x3
+    """ResNet-50 from [Deep Residual Learning for Image Recognition](https://arxiv.org/abs/1512.03385): bottleneck blocks [3, 4, 6, 3] with the stride on the 3x3
     convolution ("ResNet v1.5", as torchvision), 25.6 M parameters.
 
     Args:
@@ -434,7 +434,7 @@ def resnet50(*, weights: ResNet50_Weights | str | None = None, progress: bool = 
 
 @register_model()
 def resnet101(*, weights: ResNet101_Weights | str | None = None, progress: bool = True, **kwargs: Any) -> ResNet:
-    """ResNet-101 from `Deep Residual Learning for Image Recognition <https://arxiv.org/abs/1512.03385>`_: bottleneck blocks [3, 4, 23, 3], 44.5 M parameters.
+    """ResNet-101 from [Deep Residual Learning for Image Recognition](https://arxiv.org/abs/1512.03385): bottleneck blocks [3, 4, 23, 3], 44.5 M parameters.
 
     Args:
         weights: :class:`ResNet101_Weights` (``IMAGENET1K_V1``, 77.4 %; ``IMAGENET1K_V2`` =
@@ -451,7 +451,7 @@ def resnet101(*, weights: ResNet101_Weights | str | None = None, progress: bool 
 
 @register_model()
 def resnet152(*, weights: ResNet152_Weights | str | None = None, progress: bool = True, **kwargs: Any) -> ResNet:
-    """ResNet-152 from `Deep Residual Learning for Image Recognition <https://arxiv.org/abs/1512.03385>`_: bottleneck blocks [3, 8, 36, 3], 60.2 M parameters.
+    """ResNet-152 from [Deep Residual Learning for Image Recognition](https://arxiv.org/abs/1512.03385): bottleneck blocks [3, 8, 36, 3], 60.2 M parameters.
 
     Args:
         weights: :class:`ResNet152_Weights` (``IMAGENET1K_V1``, 78.3 %; ``IMAGENET1K_V2`` =
@@ -470,8 +470,7 @@ def resnet152(*, weights: ResNet152_Weights | str | None = None, progress: bool 
 def resnext50_32x4d(
     *, weights: ResNeXt50_32X4D_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> ResNet:
-    """ResNeXt-50 32x4d from `Aggregated Residual Transformations for Deep Neural Networks
-    <https://arxiv.org/abs/1611.05431>`_: ResNet-50 with grouped 3x3 convolutions (32 groups of 4
+    """ResNeXt-50 32x4d from [Aggregated Residual Transformations for Deep Neural Networks](https://arxiv.org/abs/1611.05431): ResNet-50 with grouped 3x3 convolutions (32 groups of 4
     channels), 25.0 M parameters.
 
     Args:
@@ -492,7 +491,7 @@ def resnext50_32x4d(
 def wide_resnet50_2(
     *, weights: Wide_ResNet50_2_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> ResNet:
-    """Wide ResNet-50-2 from `Wide Residual Networks <https://arxiv.org/abs/1605.07146>`_: ResNet-50
+    """Wide ResNet-50-2 from [Wide Residual Networks](https://arxiv.org/abs/1605.07146): ResNet-50
     with twice as many channels inside each bottleneck, 68.9 M parameters.
 
     Args:

@@ -251,8 +251,7 @@ def deeplabv3(
     num_classes: int = 21,
     aux_loss: bool = False,
 ) -> DeepLabV3:
-    """DeepLabV3 from `Rethinking Atrous Convolution for Semantic Image Segmentation
-    <https://arxiv.org/abs/1706.05587>`_ on any spatial backbone: an ASPP head on the last stage (and
+    """DeepLabV3 from [Rethinking Atrous Convolution for Semantic Image Segmentation](https://arxiv.org/abs/1706.05587) on any spatial backbone: an ASPP head on the last stage (and
     an FCN auxiliary head on the one before it with ``aux_loss=True``); ``{"out": [B, C, H, W]}``.
 
     Args:
@@ -286,8 +285,7 @@ def fcn(
     num_classes: int = 21,
     aux_loss: bool = False,
 ) -> FCN:
-    """FCN from `Fully Convolutional Networks for Semantic Segmentation
-    <https://arxiv.org/abs/1411.4038>`_ on any spatial backbone: a convolutional head on the last
+    """FCN from [Fully Convolutional Networks for Semantic Segmentation](https://arxiv.org/abs/1411.4038) on any spatial backbone: a convolutional head on the last
     stage, upsampled to the input size; ``{"out": [B, C, H, W]}``.
 
     Args:

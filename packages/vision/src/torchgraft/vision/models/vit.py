@@ -269,8 +269,7 @@ class ViT_B_16_Weights(WeightsEnum):
 def vit_b_16(
     *, weights: ViT_B_16_Weights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> VisionTransformer:
-    """ViT-B/16 from `An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale
-    <https://arxiv.org/abs/2010.11929>`_: 12 layers, width 768, 16x16 patches, 86.6 M parameters.
+    """ViT-B/16 from [An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale](https://arxiv.org/abs/2010.11929): 12 layers, width 768, 16x16 patches, 86.6 M parameters.
 
     Args:
         weights: :class:`ViT_B_16_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 81.1 % top-1 at 224 px;
