@@ -54,8 +54,13 @@ def check(wheel: Path, core_version: Version) -> list[str]:
             uppers = [s for s in spec if s.operator in ("<", "<=")]
             if not uppers or not spec.contains(core_version):
                 problems.append(f"{name}: core range {spec} must be bounded and admit core {core_version}")
-        if f"{domain} = torchgraft.{domain}.models" not in entry_points:
-            problems.append(f"{name}: no torchgraft.models entry point for {domain}")
+        section = entry_points.split("[torchgraft.models]", 1)[-1].split("\n[", 1)[0] if entry_points else ""
+        models = re.findall(r"^(\w+) = (\S+)$", section, re.M)
+        if not models:
+            problems.append(f"{name}: no torchgraft.models entry points (one per model)")
+        outside = [f"{m} = {v}" for m, v in models if not v.startswith(f"torchgraft.{domain}.models.")]
+        if outside:
+            problems.append(f"{name}: torchgraft.models entries outside torchgraft.{domain}.models: {outside}")
     print(f"{'ok ' if not problems else 'BAD'} {wheel.name}: {name} {version}, requires {[str(r) for r in runtime]}")
     return problems
 
