@@ -44,7 +44,7 @@ from .errors import (
     WeightsSourceError,
 )
 from .transfer import Interrupted, transfer
-from .weights import _IO, check_sha256
+from .weights import _IO, check_sha256, warn_at_caller
 
 if TYPE_CHECKING:
     from .weights import Weights
@@ -416,64 +416,12 @@ def pinned_sha256(url: str) -> str | None:
         return None
 
 
-def _download_unpinned(url: str, *, size: int | None, mirrors: Sequence[str], progress: bool | None, what: str) -> Path:
-    pin = pinned_sha256(url)
-    if pin is not None:
-        try:
-            return download(url, sha256=pin, size=size, mirrors=mirrors, progress=progress, label=what)
-        except IntegrityError as exc:
-            raise IntegrityError(
-                f"{exc}; {what} publishes no sha256 and was pinned to {pin} on its first download: "
-                f"the file changed since. If that is expected, delete {_pin_path(url)}"
-            ) from exc
-    own = resolve_local(url) if url.startswith("file://") else None
-    if own is not None and own.is_file():  # the user's own file: nothing to verify it against
-        return own
-    if require_pinned():
-        raise UnpinnedError(
-            f"{what} publishes no sha256 and TORCHGRAFT_REQUIRE_PINNED is set: give its digest "
-            f"(Weights(sha256=...)) or unset the variable to pin it on first download"
-        )
-    sources = _sources([url, *mirrors])
-    for source in sources:
-        local = resolve_local(source) if source.startswith("file://") else None
-        if local is not None and local.is_file():  # a local mirror: pinned like a download
-            digest = sha256_file(local)
-            _write_stamp(digest, _file_stamp(local))
-            _pin(url, digest, local.stat().st_size, what)
-            return local
-    remote = [s for s in sources if not s.startswith(("file://", "pkg://"))]
-    if not remote:
-        raise NotFoundError(f"{what}: no file at {', '.join(sources)}")
-    if is_offline():
-        raise OfflineError(
-            f"{what} is not in the cache {cache_root()} and TORCHGRAFT_OFFLINE is set: prefetch it with "
-            f"`torchgraft download` on a connected machine (from {remote[0]})"
-        )
-    key = hashlib.sha256(f"unpinned:{url}".encode()).hexdigest()
-    errors: list[WeightsSourceError] = []
-    with _download_lock(key):
-        pin = pinned_sha256(url)  # another process may have pinned it meanwhile
-        if pin is not None:
-            return download(url, sha256=pin, size=size, mirrors=mirrors, progress=progress, label=what)
-        for source in remote:
-            try:
-                path = _fetch_from(source, None, key=key, size=size, show=_show_progress(progress))
-            except WeightsSourceError as exc:
-                errors.append(exc)
-                continue
-            _pin(url, path.name, path.stat().st_size, what)
-            return path
-    _raise_all(errors, what)
-
-
 def _pin(url: str, sha256: str, size: int, what: str) -> None:
     _atomic_write_text(_pin_path(url), json.dumps({"url": url, "sha256": sha256, "size": size, "pinned": time.time()}))
-    warnings.warn(
+    warn_at_caller(
         f"{what} publishes no sha256; pinned it to {sha256} on this first download "
         f"(later downloads must match; TORCHGRAFT_REQUIRE_PINNED=1 refuses unpinned files)",
         UnpinnedDownloadWarning,
-        stacklevel=5,
     )
 
 
@@ -505,9 +453,43 @@ def download(
     if size is not None and (not isinstance(size, int) or size <= 0):
         raise ValueError(f"size must be a positive number of bytes; found {size!r}")
     what = label or url
-    if sha256 is None:
-        return _download_unpinned(url, size=size, mirrors=mirrors, progress=progress, what=what)
-    sha256 = check_sha256(sha256)
+    if sha256 is not None:
+        return _obtain(url, check_sha256(sha256), size=size, mirrors=mirrors, progress=progress, what=what)
+    pin = pinned_sha256(url)
+    if pin is None:
+        own = resolve_local(url) if url.startswith("file://") else None
+        if own is not None and own.is_file():  # the user's own file: nothing to verify it against
+            return own
+        if require_pinned():
+            raise UnpinnedError(
+                f"{what} publishes no sha256 and TORCHGRAFT_REQUIRE_PINNED is set: give its digest "
+                f"(Weights(sha256=...)) or unset the variable to pin it on first download"
+            )
+    try:
+        return _obtain(url, pin, size=size, mirrors=mirrors, progress=progress, what=what, pin_as=url)
+    except IntegrityError as exc:
+        if pin is None:
+            raise
+        raise IntegrityError(
+            f"{exc}; {what} publishes no sha256 and was pinned to {pin} on its first download: "
+            f"the file changed since. If that is expected, delete {_pin_path(url)}"
+        ) from exc
+
+
+def _obtain(
+    url: str,
+    expected: str | None,
+    *,
+    size: int | None,
+    mirrors: Sequence[str],
+    progress: bool | None,
+    what: str,
+    pin_as: str | None = None,
+) -> Path:
+    """The store's one download path: local sources, then the cache, then remote sources under one
+    lock per file. ``expected=None`` is the first download of a file published without a digest:
+    the first source that gives it is accepted (checked against any digest a server declares) and
+    its digest pinned under ``pin_as``."""
     sources = _sources([url, *mirrors])
     errors: list[WeightsSourceError] = []
     remote = []
@@ -515,30 +497,44 @@ def download(
         local = resolve_local(source) if source.startswith(("file://", "pkg://")) else None
         if local is None:
             remote.append(source)
-            continue
-        try:
-            return verify_file(local, sha256, what=f"{what} ({source})")
-        except WeightsSourceError as exc:
-            errors.append(exc)
-    if remote:
-        hit = cached_path(sha256, size=size)
-        if hit is not None:
-            return hit
-        if is_offline():
-            raise OfflineError(
-                f"{what} is not in the cache {cache_root()} and TORCHGRAFT_OFFLINE is set: prefetch it with "
-                f"`torchgraft download` on a connected machine (sha256 {sha256}, from {remote[0]})"
-            )
-        show = _show_progress(progress)
-        with _download_lock(sha256):
-            hit = cached_path(sha256, size=size)  # another process may have finished meanwhile
-            if hit is not None:
-                return hit
-            for source in remote:
-                try:
-                    return _fetch_from(source, sha256, key=sha256, size=size, show=show)
-                except WeightsSourceError as exc:
-                    errors.append(exc)
+        elif expected is not None:
+            try:
+                return verify_file(local, expected, what=f"{what} ({source})")
+            except WeightsSourceError as exc:
+                errors.append(exc)
+        elif local.is_file():  # a local mirror of an unpinned file: pinned like a download
+            digest = sha256_file(local)
+            _write_stamp(digest, _file_stamp(local))
+            _pin(pin_as or url, digest, local.stat().st_size, what)
+            return local
+    if not remote:
+        if expected is None:
+            raise NotFoundError(f"{what}: no file at {', '.join(sources)}")
+        _raise_all(errors, what)
+    if expected is not None and (hit := cached_path(expected, size=size)) is not None:
+        return hit
+    if is_offline():
+        digest = f"sha256 {expected}, " if expected else ""
+        raise OfflineError(
+            f"{what} is not in the cache {cache_root()} and TORCHGRAFT_OFFLINE is set: prefetch it with "
+            f"`torchgraft download` on a connected machine ({digest}from {remote[0]})"
+        )
+    key = expected or hashlib.sha256(f"unpinned:{pin_as or url}".encode()).hexdigest()
+    with _download_lock(key):
+        if expected is None and (pin := pinned_sha256(pin_as or url)) is not None:
+            # Another process pinned it meanwhile: verify against its pin, as every later download.
+            return _obtain(url, pin, size=size, mirrors=mirrors, progress=progress, what=what)
+        if expected is not None and (hit := cached_path(expected, size=size)) is not None:
+            return hit  # another process finished it meanwhile
+        for source in remote:
+            try:
+                path = _fetch_from(source, expected, key=key, size=size, show=_show_progress(progress))
+            except WeightsSourceError as exc:
+                errors.append(exc)
+                continue
+            if expected is None:
+                _pin(pin_as or url, path.name, path.stat().st_size, what)
+            return path
     _raise_all(errors, what)
 
 

@@ -41,13 +41,18 @@ class TorchgraftDeprecationWarning(FutureWarning):
     DeprecationWarning."""
 
 
-def warn_deprecated(message: str) -> None:
-    """Warns with :class:`TorchgraftDeprecationWarning`, attributed to the first caller outside
-    torchgraft: the user's own line, however many builders and registry calls lie between."""
+def warn_at_caller(message: str, category: type[Warning]) -> None:
+    """Warns, attributed to the first caller outside torchgraft: the user's own line, however many
+    builders, registry calls and store functions lie between."""
     frame, level = sys._getframe(1), 2
     while frame is not None and frame.f_globals.get("__name__", "").startswith(("torchgraft.", "functools")):
         frame, level = frame.f_back, level + 1
-    warnings.warn(message, TorchgraftDeprecationWarning, stacklevel=level)
+    warnings.warn(message, category, stacklevel=level)
+
+
+def warn_deprecated(message: str) -> None:
+    """Warns with :class:`TorchgraftDeprecationWarning` at the user's own line."""
+    warn_at_caller(message, TorchgraftDeprecationWarning)
 
 
 # Filled by the registry: which model names use an enum (for "resnet50.IMAGENET1K_V2"), and
