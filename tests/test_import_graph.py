@@ -12,7 +12,7 @@ SOURCES = [ROOT / "shared" / "src", *sorted((ROOT / "packages").glob("*/src"))]
 
 # Core's layers, lowest first; a module may import its own layer (without cycles) and those below.
 CORE_LAYERS = [
-    {"errors", "weights", "features", "packing", "_providers", "_version"},  # data and contracts
+    {"errors", "weights", "features", "packing", "lazy", "_providers", "_version"},  # data and contracts
     {"transfer", "store", "cache", "loading"},  # I/O
     {"builders", "compose", "registry"},  # composition and the registry
     {"testing", "conformance", "cli", "__main__", ""},  # tools, and the package itself

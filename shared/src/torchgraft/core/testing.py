@@ -230,6 +230,12 @@ def check_domain_package(domain: str, *, lazy_modules: Sequence[str]) -> None:
     )
     wrong = {n: v for n, v in eps.items() if _MODELS[n].builder.__module__ != v}
     assert not wrong, f"entry points naming another module than the one defining the model: {wrong}"
+    models = importlib.import_module(f"torchgraft.{domain}.models")
+    for family, exported in getattr(models, "_FAMILIES", {}).items():
+        declared = importlib.import_module(f"{models.__name__}.{family}").__all__
+        assert sorted(exported) == sorted(declared), (
+            f"{models.__name__} exports {sorted(set(exported) ^ set(declared))} differently from {family}.__all__"
+        )
     module = importlib.import_module(f"torchgraft.{domain}")
     assert module.__version__ == metadata.version(dist), (
         f"torchgraft.{domain}.__version__={module.__version__}, installed {dist} is {metadata.version(dist)}"

@@ -9,8 +9,9 @@ is imported when a transform runs).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from torchgraft.core.lazy import lazy_exports
 
 # Family module -> the names it exports (kept equal to each module's __all__ by a test).
 _FAMILIES: dict[str, tuple[str, ...]] = {
@@ -50,23 +51,9 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "token_classifier",
     ),
 }
-_OWNER = {name: family for family, names in _FAMILIES.items() for name in names}
-__all__ = sorted(_OWNER)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _FAMILIES)
 
 if TYPE_CHECKING:  # what editors and type checkers see
     from .bert import *  # noqa: F403
     from .heads import *  # noqa: F403
     from .tasks import *  # noqa: F403
-
-
-def __getattr__(name: str) -> Any:
-    family = _OWNER.get(name)
-    if family is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{family}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})

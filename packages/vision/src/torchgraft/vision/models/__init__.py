@@ -9,8 +9,9 @@ imported when transforms or detection ops run).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from torchgraft.core.lazy import lazy_exports
 
 # Family module -> the names it exports (kept equal to each module's __all__ by a test).
 _FAMILIES: dict[str, tuple[str, ...]] = {
@@ -99,8 +100,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "ViTConfig",
     ),
 }
-_OWNER = {name: family for family, names in _FAMILIES.items() for name in names}
-__all__ = sorted(_OWNER)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _FAMILIES)
 
 if TYPE_CHECKING:  # what editors and type checkers see
     from .efficientnet import *  # noqa: F403
@@ -109,16 +109,3 @@ if TYPE_CHECKING:  # what editors and type checkers see
     from .resnet import *  # noqa: F403
     from .segmentation import *  # noqa: F403
     from .vit import *  # noqa: F403
-
-
-def __getattr__(name: str) -> Any:
-    family = _OWNER.get(name)
-    if family is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{family}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
