@@ -249,6 +249,12 @@ def test_classifier_drops_the_backbones_head_and_full_checkpoints_still_load(fac
     torch.testing.assert_close(again.backbone.conv.weight, model.backbone.conv.weight)
 
 
+def test_compose_drops_the_backbones_head_too(face):
+    backbone = FaceNet()
+    model = tg.compose(backbone, tg.ClassifierHead(4, 2, pooling="mean"))
+    assert backbone.num_classes == 0 and not [n for n, _ in model.named_parameters() if ".fc." in f".{n}" and n.startswith("backbone")]
+
+
 def test_num_classes_zero_builds_a_headless_backbone_even_with_full_weights(face):
     model = tg.get_model("face_a", weights="V1", num_classes=0)
     assert model.num_classes == 0 and isinstance(model.fc, nn.Identity)

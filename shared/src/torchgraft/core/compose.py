@@ -129,7 +129,9 @@ class ClassifierHead(Head):
 
 
 class Composite(nn.Module):
-    """A backbone with a task head; ``forward(*inputs)`` is ``head(backbone.forward_features(*inputs))``."""
+    """A backbone with a task head; ``forward(*inputs)`` is ``head(backbone.forward_features(*inputs))``.
+    A backbone with a classifier of its own (an ImageNet ``fc``) has it removed
+    (``reset_classifier(0)``), so the composite holds no dead parameters."""
 
     #: Its state dict's namespaces: a backbone's own checkpoint loads under the first.
     namespaces = ("backbone.", "head.")
@@ -143,6 +145,8 @@ class Composite(nn.Module):
                 f"a head must be an nn.Module with check(spec) and forward(features); found {type(head).__name__}"
             )
         check(spec, type(backbone).__name__)
+        if callable(getattr(backbone, "reset_classifier", None)) and getattr(backbone, "num_classes", 0):
+            backbone.reset_classifier(0)  # its own output would be dead weight beside the head
         self.backbone = backbone
         self.head = head
 
@@ -176,8 +180,8 @@ def classifier(
 ) -> Composite:
     """A classifier on any backbone: pooling picked from its ``feature_spec``, then a fresh linear
     layer. ``backbone`` is a module or a registered model name (then built with
-    ``backbone_weights`` and ``backbone_config``); the backbone's own classifier, if it has one, is
-    removed (``reset_classifier(0)``)."""
+    ``backbone_weights`` and ``backbone_config``); like every composite, it removes the backbone's
+    own classifier."""
     if isinstance(backbone, str):
         backbone = get_model(backbone, weights=backbone_weights, **backbone_config)
     elif backbone_weights is not None or backbone_config:
@@ -186,8 +190,6 @@ def classifier(
             f"found a {type(backbone).__name__} module"
         )
     spec = check_backbone(backbone)
-    if callable(getattr(backbone, "reset_classifier", None)):
-        backbone.reset_classifier(0)  # its own output would be dead weight beside the new head
     mode = pooling or _DEFAULT_POOLING[spec.kind]
     width = spec.pooled_width if mode == "pooled" and spec.pooled_width else spec.width
     head = ClassifierHead(width, num_classes, pooling=mode, dropout=dropout)
