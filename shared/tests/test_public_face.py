@@ -252,7 +252,9 @@ def test_classifier_drops_the_backbones_head_and_full_checkpoints_still_load(fac
 def test_compose_drops_the_backbones_head_too(face):
     backbone = FaceNet()
     model = tg.compose(backbone, tg.ClassifierHead(4, 2, pooling="mean"))
-    assert backbone.num_classes == 0 and not [n for n, _ in model.named_parameters() if ".fc." in f".{n}" and n.startswith("backbone")]
+    assert backbone.num_classes == 0 and not [
+        n for n, _ in model.named_parameters() if ".fc." in f".{n}" and n.startswith("backbone")
+    ]
 
 
 def test_num_classes_zero_builds_a_headless_backbone_even_with_full_weights(face):

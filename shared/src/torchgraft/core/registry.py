@@ -105,7 +105,7 @@ def register_model(
             if required not in params or params[required].kind is not inspect.Parameter.KEYWORD_ONLY:
                 raise TypeError(f"builder {key} must take keyword-only {required}=; see the builder conventions")
         enum = weights or _weights_enum_of(builder)
-        wrapped = _with_legacy_keywords(builder, key, enum)
+        wrapped = _with_legacy_keywords(builder, key, enum, params)
         entry = _Entry(key, wrapped, domain or _infer_domain(builder.__module__), enum)
         with _lock:
             old = _MODELS.get(key)
@@ -126,8 +126,12 @@ def register_model(
     return wrap
 
 
-def _with_legacy_keywords(builder: Callable[..., nn.Module], name: str, enum: type[WeightsEnum] | None) -> Any:
-    params = inspect.signature(builder).parameters
+def _with_legacy_keywords(
+    builder: Callable[..., nn.Module],
+    name: str,
+    enum: type[WeightsEnum] | None,
+    params: Mapping[str, inspect.Parameter],
+) -> Any:
     open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     accepted = [p for p, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY]
 
@@ -175,6 +179,7 @@ def _legacy_pretrained(name: str, enum: type[WeightsEnum] | None, pretrained: An
     if weights is not None:
         raise TypeError(f"{name}() got pretrained=True and weights={weights!r}; pass only weights=")
     if enum is None:
+        _load_plugins()  # to name the models like it that do have weights
         with_weights = [n for n, e in _MODELS.items() if e.weights is not None]
         close = difflib.get_close_matches(name, with_weights, n=3, cutoff=0.6)
         hint = f"; models like it that have weights: {', '.join(close)}" if close else ""
