@@ -76,13 +76,13 @@ def build_model(
     ``fixed`` holds config values the weights impose (e.g. ``num_classes`` from their categories);
     ``meta["defaults"]`` of the weights holds values they were trained with that the caller may
     override (dropout rates, for fine-tuning as the publisher did).
-    A conflicting value from the caller raises :class:`ConfigConflictError` naming both, unless the
+    A conflicting value from the caller raises `ConfigConflictError` naming both, unless the
     weights' role is ``"backbone"``: then the state-dict keys under the ``head`` prefixes are built
     fresh at the caller's size, and the rest loads strictly.
 
     With weights, the architecture is built with parameters on ``meta`` (no random initialisation)
     and the checkpoint tensors are assigned from a memory-mapped file; the model's ``load_report``
-    (:class:`~torchgraft.core.loading.LoadReport`) then names the concrete entry loaded.
+    (`torchgraft.core.loading.LoadReport`) then names the concrete entry loaded.
     """
     config = dict(config or {})
     check_keywords(factory, config)
@@ -121,7 +121,7 @@ def build_model(
 
 def own_weights(model: str, weights: Any) -> Weights | None:
     """``weights=`` of a model without published weights: ``None`` or the user's own
-    :class:`Weights`; anything else raises :class:`UnknownWeightsError` saying so."""
+    `Weights`; anything else raises `UnknownWeightsError` saying so."""
     if weights is None or isinstance(weights, Weights):
         return weights
     raise UnknownWeightsError(
@@ -130,7 +130,7 @@ def own_weights(model: str, weights: Any) -> Weights | None:
 
 
 def check_keywords(factory: Callable[..., Any], config: Mapping[str, Any]) -> None:
-    """Raises :class:`UnknownKeywordError` (with the closest name) for config keys ``factory``
+    """Raises `UnknownKeywordError` (with the closest name) for config keys ``factory``
     does not take; a factory with ``**kwargs`` checks its own."""
     try:
         params = inspect.signature(factory).parameters

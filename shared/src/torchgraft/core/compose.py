@@ -1,9 +1,9 @@
 """Attaching task heads to backbones.
 
-``compose(backbone, head)`` makes a :class:`Composite` whose state dict is namespaced
+``compose(backbone, head)`` makes a `Composite` whose state dict is namespaced
 ``backbone.*`` / ``head.*``: weights published for the backbone alone load into it unchanged and
 leave the head fresh, so encoder weights are stored once however many tasks use them. Generic
-heads read only the backbone's :class:`~torchgraft.core.features.FeatureSpec`, so they work on a
+heads read only the backbone's `torchgraft.core.features.FeatureSpec`, so they work on a
 backbone of any domain; a head that cannot use what the backbone produces fails when the model is
 built, naming both.
 """
@@ -40,7 +40,7 @@ class Head(nn.Module):
     """Base class of task heads: ``forward(features: Features) -> Tensor``.
 
     ``check(spec)`` runs when the head is composed with a backbone and raises
-    :class:`IncompatibleHeadError` if it cannot consume that backbone's features.
+    `IncompatibleHeadError` if it cannot consume that backbone's features.
     """
 
     def check(self, spec: FeatureSpec, backbone_name: str = "backbone") -> None:  # pragma: no cover
@@ -51,7 +51,7 @@ class Head(nn.Module):
 
 
 class Pool(nn.Module):
-    """Reduces :class:`Features` to one ``[B, D]`` vector per example.
+    """Reduces `Features` to one ``[B, D]`` vector per example.
 
     ``mean``/``max`` over space (``[B, C, H, W]``) or over real tokens only (``[B, T, D]`` with its
     padding mask); ``first`` takes the first token (a CLS token); ``pooled`` takes the backbone's own

@@ -2,9 +2,9 @@
 torchvision's ``test/test_extended_models.py`` (the weights schema) and timm's ``tests/test_models.py``
 (forward, backward, features, classifier resets, copies, compilation) for torchgraft's contract.
 
-Each domain package runs ``check(rule, case)`` for every rule in :data:`RULES` and every model it
+Each domain package runs ``check(rule, case)`` for every rule in `RULES` and every model it
 registers (``pytest.mark.parametrize`` over both). A rule that does not apply to a model raises
-:class:`NotApplicable` saying why; the test turns that into a skip with the reason shown.
+`NotApplicable` saying why; the test turns that into a skip with the reason shown.
 """
 
 from __future__ import annotations
@@ -295,7 +295,7 @@ RULES: dict[str, Callable[[Case], None]] = {
 
 
 def check(rule: str, case: Case) -> None:
-    """Runs one rule on one case; raises :class:`NotApplicable` (with the reason) where it does not
+    """Runs one rule on one case; raises `NotApplicable` (with the reason) where it does not
     apply, ``AssertionError`` where the model breaks it."""
     if rule in case.exempt:
         raise NotApplicable(case.exempt[rule])
@@ -303,7 +303,7 @@ def check(rule: str, case: Case) -> None:
 
 
 def pytest_check(rule: str, case: Case) -> None:
-    """:func:`check` inside a pytest test: a rule that does not apply is a skip with its reason."""
+    """`check` inside a pytest test: a rule that does not apply is a skip with its reason."""
     import pytest
 
     try:

@@ -1,6 +1,6 @@
 """Typed errors raised by torchgraft.
 
-Every error derives from :class:`TorchgraftError` and, where a builtin fits, from that builtin too,
+Every error derives from `TorchgraftError` and, where a builtin fits, from that builtin too,
 so ``except ValueError`` keeps working for callers that do not know torchgraft. Messages say what
 was expected and what was found.
 """

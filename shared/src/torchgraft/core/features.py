@@ -2,11 +2,11 @@
 
 A backbone is an ``nn.Module`` with
 
-* ``feature_spec``: a :class:`FeatureSpec` saying what it produces, and
+* ``feature_spec``: a `FeatureSpec` saying what it produces, and
 * ``forward_features(*inputs, **kwargs) -> Features``: the features themselves.
 
 Its ordinary ``forward`` stays whatever is natural for the domain (logits for an ImageNet model);
-task heads only ever see :class:`Features`, so one head works on a backbone of any domain.
+task heads only ever see `Features`, so one head works on a backbone of any domain.
 
 A backbone that carries its own task output (an ImageNet ``fc``, a CTC ``aux`` layer) also has
 
@@ -103,7 +103,7 @@ class Backbone(Protocol):
 
 
 def check_backbone(module: object) -> FeatureSpec:
-    """Returns ``module.feature_spec``, or raises :class:`BackboneContractError` saying what is
+    """Returns ``module.feature_spec``, or raises `BackboneContractError` saying what is
     missing."""
     if not isinstance(module, nn.Module):
         raise BackboneContractError(f"a backbone must be an nn.Module; found {type(module).__name__}")

@@ -1,8 +1,8 @@
 """Fast, safe checkpoint loading.
 
 The fast path never pays for work the checkpoint makes useless: a model built under
-:func:`init_empty` has its parameters on the ``meta`` device (their random initialisation costs
-nothing), and :func:`load_weights` then *assigns* the tensors of a memory-mapped checkpoint to them,
+`init_empty` has its parameters on the ``meta`` device (their random initialisation costs
+nothing), and `load_weights` then *assigns* the tensors of a memory-mapped checkpoint to them,
 so the bytes are read from disk once, when first used, and never copied.
 
 Safety: safetensors is preferred; a pickle checkpoint is read only through
@@ -65,7 +65,7 @@ def read_checkpoint(
     """Reads a checkpoint into a flat ``{key: tensor}`` dict, memory-mapped where possible.
 
     ``format`` is what the caller expects (``"safetensors"`` or ``"pth"``); a file holding something
-    else raises :class:`FormatMismatchError` instead of being read as whatever it is.
+    else raises `FormatMismatchError` instead of being read as whatever it is.
     """
     path = Path(path)
     if not path.is_file():
@@ -206,7 +206,7 @@ def _skip_on_meta(fn: Any) -> Any:
 # --------------------------------------------------------------------------- loading
 @dataclass
 class LoadReport:
-    """What :func:`load_weights` did, key by key (keys in the model's namespace).
+    """What `load_weights` did, key by key (keys in the model's namespace).
 
     ``converted`` maps a model key to the checkpoint key it came from, for keys a weights entry's
     adapter renamed (``"(computed)"`` for tensors the adapter derived); ``mismatched`` lists ``(key, checkpoint_shape, model_shape)`` for head tensors
@@ -294,18 +294,18 @@ def load_weights(
 ) -> LoadReport:
     """Loads a checkpoint into ``model`` and reports what happened instead of printing warnings.
 
-    Parameters on ``meta`` (from :func:`init_empty`) receive the checkpoint tensors themselves
+    Parameters on ``meta`` (from `init_empty`) receive the checkpoint tensors themselves
     (memory-mapped, no copy, cast only if the dtype differs); real parameters are copied into in
     place, keeping their device and dtype. Parameters the checkpoint does not provide are
     materialised and initialised with their module's ``reset_parameters()``.
 
     ``strict``: every checkpoint key must be used and every model key provided, except keys under
     ``fresh_ok`` prefixes, which may be missing (a task head trained by the user). With a
-    backbone-role weights entry loaded into a :class:`~torchgraft.core.compose.Composite`, the
+    backbone-role weights entry loaded into a `torchgraft.core.compose.Composite`, the
     checkpoint goes under ``backbone.`` and ``head.`` may be fresh. Keys under ``ignore_mismatched``
     whose shape differs are skipped and reported (a head resized on purpose); any other shape
     difference raises. Settings the checkpoint fixes (``meta["config"]``, e.g. ``tf_padding``)
-    must equal the model's (:func:`config_value`), or :class:`ConfigConflictError` names the key and
+    must equal the model's (`config_value`), or `ConfigConflictError` names the key and
     both values. Nothing in ``model`` changes when an error is raised.
     """
     source = _source_name(weights_or_path)
@@ -416,7 +416,7 @@ def config_value(model: nn.Module, key: str) -> Any:
 
 
 def _is_composite(model: nn.Module) -> bool:
-    """A backbone with a task head (:class:`~torchgraft.core.compose.Composite`, told by the state-dict
+    """A backbone with a task head (`torchgraft.core.compose.Composite`, told by the state-dict
     namespaces it declares, so this I/O module needs nothing from the composition layer)."""
     return getattr(type(model), "namespaces", None) == ("backbone.", "head.")
 
@@ -500,7 +500,7 @@ _Plan = list[tuple[nn.Module, str, Callable[[], Any], list[str] | None]]
 def _plan_fresh(model: nn.Module, pending: set[int]) -> _Plan:
     """Which modules will initialise the tensors left on ``meta`` (``pending``: their ids) after a
     load, as ``(module, key prefix, its reset_parameters, own parameter names or None for the whole
-    subtree)``. Raises :class:`InitializationError` for a module that cannot, before anything is
+    subtree)``. Raises `InitializationError` for a module that cannot, before anything is
     loaded."""
     plan: _Plan = []
 

@@ -2,7 +2,7 @@
 
 A padded batch ``[B, T, D]`` with a padding mask wastes the padding's share of every per-token
 layer (projections, feed-forward, norms): a text batch of mixed lengths is often half padding.
-:class:`Packing` records where the ``N`` real tokens sit, so an encoder can keep them as ``[N, D]``
+`Packing` records where the ``N`` real tokens sit, so an encoder can keep them as ``[N, D]``
 and scatter to ``[B, T, D]`` only around attention. The shapes depend on the data, so encoders
 offer a switch to turn it off (``torch.export``, CUDA graphs).
 """

@@ -92,7 +92,7 @@ def register_model(
 ) -> Callable[[F], F]:
     """Registers a builder under ``name`` (default: the function's name) and returns it wrapped
     with the legacy keywords (``pretrained=``, ``pretrained_backbone=``, renamed keywords: each
-    mapped with one :class:`TorchgraftDeprecationWarning`) and "did you mean" for mistyped ones.
+    mapped with one `TorchgraftDeprecationWarning`) and "did you mean" for mistyped ones.
 
     A builder takes keyword-only ``weights=`` and ``progress=``; its weights enum is read from the
     annotation of ``weights`` unless given. Names are unique across every installed package.
@@ -205,8 +205,8 @@ def register_deprecations(
     models: Mapping[str, str] | None = None, weights: Mapping[str, str] | None = None, *, removed_in: str
 ) -> None:
     """Renames, kept working for a while: ``models={"old_name": "new_name"}`` and
-    ``weights={"Enum.OLD": "NEW"}``. Old names resolve with a :class:`TorchgraftDeprecationWarning`
-    naming the new one and ``removed_in``, and are hidden from :func:`list_models`."""
+    ``weights={"Enum.OLD": "NEW"}``. Old names resolve with a `TorchgraftDeprecationWarning`
+    naming the new one and ``removed_in``, and are hidden from `list_models`."""
     with _lock:
         for old, new in (models or {}).items():
             _DEPRECATED[old] = (new, removed_in)

@@ -446,9 +446,9 @@ def download(
 
     ``url`` and ``mirrors`` may be ``https://``, ``http://``, ``file://`` or ``pkg://``; user
     mirrors from ``TORCHGRAFT_MIRROR`` are tried first. With ``TORCHGRAFT_OFFLINE=1`` no socket is
-    opened: a cached file is served and a missing one raises :class:`OfflineError` at once.
+    opened: a cached file is served and a missing one raises `OfflineError` at once.
     ``sha256=None`` (a file published without a digest) pins the digest of the first download and
-    verifies every later one against it (see :func:`pinned_sha256`).
+    verifies every later one against it (see `pinned_sha256`).
     """
     if size is not None and (not isinstance(size, int) or size <= 0):
         raise ValueError(f"size must be a positive number of bytes; found {size!r}")

@@ -1,7 +1,7 @@
 """Conformance kit: checks that any builder and weights enum keep torchgraft's conventions.
 
-Domain packages run :func:`check_model` over every registered model (with a tiny config and an
-example input) and :func:`check_weights_enum` over every weights enum. Each check raises
+Domain packages run `check_model` over every registered model (with a tiny config and an
+example input) and `check_weights_enum` over every weights enum. Each check raises
 ``AssertionError`` with a message saying what was expected and what was found.
 """
 
@@ -124,7 +124,7 @@ def check_state_dict_roundtrip(
     kwargs: Mapping[str, Any] | None = None,
 ) -> None:
     """Saves a randomly initialised model as safetensors, loads it into a model built on ``meta``
-    through :func:`load_weights`, and checks every tensor and the outputs are identical."""
+    through `load_weights`, and checks every tensor and the outputs are identical."""
     from safetensors.torch import save_model
 
     kwargs = kwargs or {}

@@ -1,6 +1,6 @@
 """One HTTP(S) transfer into a partial file: resumable, bounded, hashed while it streams.
 
-The caller (:mod:`torchgraft.core.store`) owns the partial file and decides what to do with the
+The caller (`torchgraft.core.store`) owns the partial file and decides what to do with the
 digest; this module only moves bytes and says precisely what went wrong.
 """
 
@@ -142,7 +142,7 @@ def transfer(url: str, part: Path, *, size: int | None, progress: Any = None) ->
 
     A 206 answer must carry a Content-Range that starts where ``part`` ends; a 200 answer to a Range
     request (a server that ignores ranges) restarts the file instead of appending a second copy.
-    More bytes than ``size`` abort the transfer. A broken connection raises :class:`Interrupted`
+    More bytes than ``size`` abort the transfer. A broken connection raises `Interrupted`
     with the partial data kept.
     """
     offset = part.stat().st_size if part.exists() else 0

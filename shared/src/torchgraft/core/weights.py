@@ -1,5 +1,5 @@
-"""Versioned pre-trained weights: one :class:`Weights` per published checkpoint, grouped per
-architecture in a :class:`WeightsEnum`.
+"""Versioned pre-trained weights: one `Weights` per published checkpoint, grouped per
+architecture in a `WeightsEnum`.
 
 A member names a file (``url`` + ``sha256``), what it was trained on and measured at (``meta``),
 and how inputs must be prepared (``transforms``). ``role`` says whether the file holds a whole
@@ -51,7 +51,7 @@ def warn_at_caller(message: str, category: type[Warning]) -> None:
 
 
 def warn_deprecated(message: str) -> None:
-    """Warns with :class:`TorchgraftDeprecationWarning` at the user's own line."""
+    """Warns with `TorchgraftDeprecationWarning` at the user's own line."""
     warn_at_caller(message, TorchgraftDeprecationWarning)
 
 
@@ -105,7 +105,7 @@ def _check_source(url: str, sha256: str | None) -> str | None:
 class Asset:
     """A file that goes with a checkpoint (a tokenizer, a vocabulary, a label map), fetched and
     verified through the weight store like the weights themselves (``sha256=None``: as for
-    :class:`Weights`)."""
+    `Weights`)."""
 
     url: str
     sha256: str | None
@@ -241,8 +241,8 @@ class Weights:
 class WeightsEnum(Enum):
     """The published checkpoints of one architecture.
 
-    Members are :class:`Weights`; ``DEFAULT`` is an alias of the recommended one. Attribute access
-    falls through to the member's :class:`Weights` (``Enum.MEMBER.meta``, ``.url``, ...).
+    Members are `Weights`; ``DEFAULT`` is an alias of the recommended one. Attribute access
+    falls through to the member's `Weights` (``Enum.MEMBER.meta``, ``.url``, ...).
     """
 
     @classmethod
@@ -250,7 +250,7 @@ class WeightsEnum(Enum):
         """Turns what a user passed as ``weights=`` into a member (or ``None``).
 
         Accepts ``None``, a member, ``"Enum.MEMBER"``, ``"MEMBER"``, ``"DEFAULT"`` and a user's own
-        :class:`Weights` that is not in any enum (a fine-tuned checkpoint). Deprecated members warn
+        `Weights` that is not in any enum (a fine-tuned checkpoint). Deprecated members warn
         and name their successor.
         """
         if obj is None:

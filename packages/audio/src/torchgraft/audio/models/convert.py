@@ -2,11 +2,11 @@
 
 - torchaudio's published bundle files: weight-norm keys of the positional convolution renamed to
   ``torch.nn.utils.parametrizations`` names, and the unused fairseq dictionary rows of the CTC
-  head dropped (:class:`TorchaudioBundleFile`).
+  head dropped (`TorchaudioBundleFile`).
 - Hugging Face ``Wav2Vec2Model`` / ``Wav2Vec2ForCTC`` / ``HubertModel`` / ``HubertForCTC``
-  (:func:`hf_to_torchaudio`, :func:`config_from_hf`; the model itself: ``wav2vec2.from_huggingface``).
-- fairseq wav2vec 2.0 / HuBERT checkpoints, pre-trained or fine-tuned (:func:`fairseq_to_torchaudio`,
-  :func:`read_fairseq_checkpoint`).
+  (`hf_to_torchaudio`, `config_from_hf`; the model itself: ``wav2vec2.from_huggingface``).
+- fairseq wav2vec 2.0 / HuBERT checkpoints, pre-trained or fine-tuned (`fairseq_to_torchaudio`,
+  `read_fairseq_checkpoint`).
 """
 
 from __future__ import annotations

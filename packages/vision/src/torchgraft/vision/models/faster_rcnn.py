@@ -263,7 +263,7 @@ def fasterrcnn(
     ``{"boxes", "labels", "scores"}`` per image.
 
     Args:
-        weights: your own ``Weights`` of the whole detector (see :func:`fasterrcnn_resnet50_fpn` for
+        weights: your own ``Weights`` of the whole detector (see `fasterrcnn_resnet50_fpn` for
             COCO), or ``None``.
         progress: show a progress bar while downloading.
         backbone: a registered model name or a backbone module; its own classifier is removed.
@@ -271,7 +271,7 @@ def fasterrcnn(
             then frozen, as torchvision does).
         num_classes: classes including the background, 91 for COCO.
         trainable_backbone_layers: ResNet stages left trainable (default 3 with backbone weights, else 5).
-        **kwargs: :class:`FasterRCNN` arguments (``min_size``, ``max_size``, ``box_score_thresh``, ...).
+        **kwargs: `FasterRCNN` arguments (``min_size``, ``max_size``, ``box_score_thresh``, ...).
 
     Example::
 
@@ -319,12 +319,12 @@ def fasterrcnn_resnet50_fpn(
     """The canonical Faster R-CNN: ResNet-50 + FPN in torchvision's state-dict layout, 41.8 M parameters.
 
     Args:
-        weights: :class:`FasterRCNN_ResNet50_FPN_Weights` (``COCO_V1`` = ``DEFAULT``, 37.0 box mAP on
+        weights: `FasterRCNN_ResNet50_FPN_Weights` (``COCO_V1`` = ``DEFAULT``, 37.0 box mAP on
             COCO val2017), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
         backbone_weights: the ResNet-50's weights, when ``weights`` is ``None``.
         trainable_backbone_layers: ResNet stages left trainable (default 3 with weights, else 5).
-        **kwargs: ``num_classes`` (fixed by the COCO weights) and :class:`FasterRCNN` arguments.
+        **kwargs: ``num_classes`` (fixed by the COCO weights) and `FasterRCNN` arguments.
 
     Example::
 

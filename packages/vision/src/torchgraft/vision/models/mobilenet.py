@@ -378,10 +378,10 @@ def mobilenet_v2(
     """MobileNetV2 from [MobileNetV2: Inverted Residuals and Linear Bottlenecks](https://arxiv.org/abs/1801.04381): 3.5 M parameters, 0.30 GFLOPs.
 
     Args:
-        weights: :class:`MobileNet_V2_Weights` (``IMAGENET1K_V1``, 71.9 % top-1; ``IMAGENET1K_V2`` =
+        weights: `MobileNet_V2_Weights` (``IMAGENET1K_V1``, 71.9 % top-1; ``IMAGENET1K_V2`` =
             ``DEFAULT``, 72.2 %), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`MobileNetV2` arguments: ``num_classes`` (``0``: no classifier),
+        **kwargs: `MobileNetV2` arguments: ``num_classes`` (``0``: no classifier),
             ``width_mult``, ``dropout``, ``norm_layer``, ...
 
     Example::
@@ -399,11 +399,11 @@ def mobilenet_v3_large(
     5.5 M parameters, 0.22 GFLOPs.
 
     Args:
-        weights: :class:`MobileNet_V3_Large_Weights` (``IMAGENET1K_V1``, 74.0 % top-1;
+        weights: `MobileNet_V3_Large_Weights` (``IMAGENET1K_V1``, 74.0 % top-1;
             ``IMAGENET1K_V2`` = ``DEFAULT``, 75.3 %), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
         **kwargs: ``width_mult``, ``reduced_tail``, ``dilated`` (the layer setting), and
-            :class:`MobileNetV3` arguments (``num_classes``, ``dropout``, ``norm_layer``, ``block``).
+            `MobileNetV3` arguments (``num_classes``, ``dropout``, ``norm_layer``, ``block``).
 
     Example::
 
@@ -420,10 +420,10 @@ def mobilenet_v3_small(
     2.5 M parameters, 0.06 GFLOPs.
 
     Args:
-        weights: :class:`MobileNet_V3_Small_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 67.7 % top-1),
+        weights: `MobileNet_V3_Small_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 67.7 % top-1),
             its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: ``width_mult``, ``reduced_tail``, ``dilated``, and :class:`MobileNetV3` arguments
+        **kwargs: ``width_mult``, ``reduced_tail``, ``dilated``, and `MobileNetV3` arguments
             (``num_classes``, ``dropout``, ``norm_layer``, ``block``).
 
     Example::

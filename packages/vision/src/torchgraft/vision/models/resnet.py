@@ -380,10 +380,10 @@ def resnet18(*, weights: ResNet18_Weights | str | None = None, progress: bool = 
     """ResNet-18 from [Deep Residual Learning for Image Recognition](https://arxiv.org/abs/1512.03385): basic blocks [2, 2, 2, 2], 11.7 M parameters.
 
     Args:
-        weights: :class:`ResNet18_Weights` (``IMAGENET1K_V1``, 69.8 % top-1), its name, your own
+        weights: `ResNet18_Weights` (``IMAGENET1K_V1``, 69.8 % top-1), its name, your own
             ``Weights``, or ``None`` for random initialisation.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`ResNet` arguments: ``num_classes`` (``0``: no ``fc``), ``zero_init_residual``,
+        **kwargs: `ResNet` arguments: ``num_classes`` (``0``: no ``fc``), ``zero_init_residual``,
             ``replace_stride_with_dilation``, ``norm_layer``.
 
     Example::
@@ -398,10 +398,10 @@ def resnet34(*, weights: ResNet34_Weights | str | None = None, progress: bool = 
     """ResNet-34 from [Deep Residual Learning for Image Recognition](https://arxiv.org/abs/1512.03385): basic blocks [3, 4, 6, 3], 21.8 M parameters.
 
     Args:
-        weights: :class:`ResNet34_Weights` (``IMAGENET1K_V1``, 73.3 % top-1), its name, your own
+        weights: `ResNet34_Weights` (``IMAGENET1K_V1``, 73.3 % top-1), its name, your own
             ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`ResNet` arguments (``num_classes``, ``zero_init_residual``, ``norm_layer``, ...).
+        **kwargs: `ResNet` arguments (``num_classes``, ``zero_init_residual``, ``norm_layer``, ...).
 
     Example::
 
@@ -416,11 +416,11 @@ def resnet50(*, weights: ResNet50_Weights | str | None = None, progress: bool = 
     convolution ("ResNet v1.5", as torchvision), 25.6 M parameters.
 
     Args:
-        weights: :class:`ResNet50_Weights` (``IMAGENET1K_V1``, 76.1 % top-1, the original recipe;
+        weights: `ResNet50_Weights` (``IMAGENET1K_V1``, 76.1 % top-1, the original recipe;
             ``IMAGENET1K_V2`` = ``DEFAULT``, 80.9 %, torchvision's new recipe), its name, your own
             ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`ResNet` arguments (``num_classes``, ``zero_init_residual``,
+        **kwargs: `ResNet` arguments (``num_classes``, ``zero_init_residual``,
             ``replace_stride_with_dilation``, ``norm_layer``).
 
     Example::
@@ -437,10 +437,10 @@ def resnet101(*, weights: ResNet101_Weights | str | None = None, progress: bool 
     """ResNet-101 from [Deep Residual Learning for Image Recognition](https://arxiv.org/abs/1512.03385): bottleneck blocks [3, 4, 23, 3], 44.5 M parameters.
 
     Args:
-        weights: :class:`ResNet101_Weights` (``IMAGENET1K_V1``, 77.4 %; ``IMAGENET1K_V2`` =
+        weights: `ResNet101_Weights` (``IMAGENET1K_V1``, 77.4 %; ``IMAGENET1K_V2`` =
             ``DEFAULT``, 81.9 %), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`ResNet` arguments (``num_classes``, ``zero_init_residual``, ``norm_layer``, ...).
+        **kwargs: `ResNet` arguments (``num_classes``, ``zero_init_residual``, ``norm_layer``, ...).
 
     Example::
 
@@ -454,10 +454,10 @@ def resnet152(*, weights: ResNet152_Weights | str | None = None, progress: bool 
     """ResNet-152 from [Deep Residual Learning for Image Recognition](https://arxiv.org/abs/1512.03385): bottleneck blocks [3, 8, 36, 3], 60.2 M parameters.
 
     Args:
-        weights: :class:`ResNet152_Weights` (``IMAGENET1K_V1``, 78.3 %; ``IMAGENET1K_V2`` =
+        weights: `ResNet152_Weights` (``IMAGENET1K_V1``, 78.3 %; ``IMAGENET1K_V2`` =
             ``DEFAULT``, 82.3 %), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`ResNet` arguments (``num_classes``, ``zero_init_residual``, ``norm_layer``, ...).
+        **kwargs: `ResNet` arguments (``num_classes``, ``zero_init_residual``, ``norm_layer``, ...).
 
     Example::
 
@@ -474,10 +474,10 @@ def resnext50_32x4d(
     channels), 25.0 M parameters.
 
     Args:
-        weights: :class:`ResNeXt50_32X4D_Weights` (``IMAGENET1K_V1``, 77.6 %; ``IMAGENET1K_V2`` =
+        weights: `ResNeXt50_32X4D_Weights` (``IMAGENET1K_V1``, 77.6 %; ``IMAGENET1K_V2`` =
             ``DEFAULT``, 81.2 %), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`ResNet` arguments (``num_classes``, ``zero_init_residual``, ``norm_layer``, ...).
+        **kwargs: `ResNet` arguments (``num_classes``, ``zero_init_residual``, ``norm_layer``, ...).
 
     Example::
 
@@ -495,10 +495,10 @@ def wide_resnet50_2(
     with twice as many channels inside each bottleneck, 68.9 M parameters.
 
     Args:
-        weights: :class:`Wide_ResNet50_2_Weights` (``IMAGENET1K_V1``, 78.5 %; ``IMAGENET1K_V2`` =
+        weights: `Wide_ResNet50_2_Weights` (``IMAGENET1K_V1``, 78.5 %; ``IMAGENET1K_V2`` =
             ``DEFAULT``, 81.6 %), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
-        **kwargs: :class:`ResNet` arguments (``num_classes``, ``zero_init_residual``, ``norm_layer``, ...).
+        **kwargs: `ResNet` arguments (``num_classes``, ``zero_init_residual``, ``norm_layer``, ...).
 
     Example::
 

@@ -255,7 +255,7 @@ def deeplabv3(
     an FCN auxiliary head on the one before it with ``aux_loss=True``); ``{"out": [B, C, H, W]}``.
 
     Args:
-        weights: your own ``Weights`` of the whole model (see :func:`deeplabv3_resnet50` for the
+        weights: your own ``Weights`` of the whole model (see `deeplabv3_resnet50` for the
             published ones), or ``None``.
         progress: show a progress bar while downloading.
         backbone: a registered model name or a backbone module; ResNets are dilated to output stride 8.
@@ -289,7 +289,7 @@ def fcn(
     stage, upsampled to the input size; ``{"out": [B, C, H, W]}``.
 
     Args:
-        weights: your own ``Weights`` of the whole model (see :func:`fcn_resnet50`), or ``None``.
+        weights: your own ``Weights`` of the whole model (see `fcn_resnet50`), or ``None``.
         progress: show a progress bar while downloading.
         backbone: a registered model name or a backbone module; ResNets are dilated to output stride 8.
         backbone_weights: the backbone's weights when ``backbone`` is a name.
@@ -316,7 +316,7 @@ def deeplabv3_resnet50(
     """DeepLabV3 on a dilated ResNet-50 (torchvision's ``deeplabv3_resnet50``), 42.0 M parameters.
 
     Args:
-        weights: :class:`DeepLabV3_ResNet50_Weights` (``COCO_WITH_VOC_LABELS_V1`` = ``DEFAULT``:
+        weights: `DeepLabV3_ResNet50_Weights` (``COCO_WITH_VOC_LABELS_V1`` = ``DEFAULT``:
             trained on COCO's 20 VOC categories, 66.4 mIoU), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
         backbone_weights: the ResNet-50's weights, when ``weights`` is ``None``.
@@ -345,7 +345,7 @@ def fcn_resnet50(
     """FCN on a dilated ResNet-50 (torchvision's ``fcn_resnet50``), 35.3 M parameters.
 
     Args:
-        weights: :class:`FCN_ResNet50_Weights` (``COCO_WITH_VOC_LABELS_V1`` = ``DEFAULT``, 60.5 mIoU on
+        weights: `FCN_ResNet50_Weights` (``COCO_WITH_VOC_LABELS_V1`` = ``DEFAULT``, 60.5 mIoU on
             COCO's VOC categories), its name, your own ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
         backbone_weights: the ResNet-50's weights, when ``weights`` is ``None``.

@@ -272,11 +272,11 @@ def vit_b_16(
     """ViT-B/16 from [An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale](https://arxiv.org/abs/2010.11929): 12 layers, width 768, 16x16 patches, 86.6 M parameters.
 
     Args:
-        weights: :class:`ViT_B_16_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 81.1 % top-1 at 224 px;
+        weights: `ViT_B_16_Weights` (``IMAGENET1K_V1`` = ``DEFAULT``, 81.1 % top-1 at 224 px;
             ``IMAGENET1K_SWAG_E2E_V1``, 85.3 % at 384 px; ``IMAGENET1K_SWAG_LINEAR_V1``, 81.9 %), its
             name, your own ``Weights``, or ``None``. Each entry fixes ``image_size``.
         progress: show a progress bar while downloading.
-        **kwargs: ``image_size`` and :class:`VisionTransformer` arguments (``num_classes``,
+        **kwargs: ``image_size`` and `VisionTransformer` arguments (``num_classes``,
             ``dropout``, ``attention_dropout``, ``norm_layer``).
 
     Example::
