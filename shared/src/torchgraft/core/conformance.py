@@ -26,6 +26,7 @@ from .builders import fixed_config
 from .errors import UnknownWeightsError
 from .registry import get_model_builder, get_model_weights, get_weight, model_domain
 from .testing import (
+    _outputs_close,
     check_builder_signature,
     check_builds_on_meta,
     check_composition,
@@ -90,11 +91,6 @@ def _tensors(output: Any) -> list[torch.Tensor]:
         return [t for v in output for t in _tensors(v)]
     last = getattr(output, "last", None)
     return _tensors(last) if last is not None else []
-
-
-def _equal(a: Any, b: Any, atol: float = 1e-5) -> bool:
-    ta, tb = _tensors(a), _tensors(b)
-    return len(ta) == len(tb) and all(torch.allclose(x, y, atol=atol, rtol=1e-4) for x, y in zip(ta, tb, strict=True))
 
 
 # --------------------------------------------------------------------------- the builder
@@ -262,7 +258,7 @@ def rule_deepcopy(case: Case) -> None:
     model = case.build().eval()
     twin = copy.deepcopy(model)
     with torch.no_grad():
-        assert _equal(case.run(model), case.run(twin)), f"{case.name}: a deep copy computes other outputs"
+        assert _outputs_close(case.run(model), case.run(twin)), f"{case.name}: a deep copy computes other outputs"
 
 
 def rule_compile(case: Case) -> None:
@@ -273,7 +269,7 @@ def rule_compile(case: Case) -> None:
     model = case.build().eval()
     compiled = torch.compile(model, backend="eager")
     with torch.no_grad():
-        assert _equal(case.run(model), case.run(compiled), atol=1e-4), f"{case.name}: compiled outputs differ"
+        assert _outputs_close(case.run(model), case.run(compiled), atol=1e-4), f"{case.name}: compiled outputs differ"
 
 
 RULES: dict[str, Callable[[Case], None]] = {

@@ -65,13 +65,12 @@ def decode_answers(
     nulls: list[float] = [float("inf")] * len(contexts)
     for n in range(len(start_logits)):
         sample = int(rows[n])
-        allowed = batch["sequence_ids"][n] == 1  # [T] context tokens
+        context = batch["sequence_ids"][n] == 1  # [T] context tokens
+        allowed = context.clone()
         allowed[0] = True  # the first token carries the null answer
         start = start_logits[n].float().masked_fill(~allowed, float("-inf")).softmax(-1)  # [T]
         end = end_logits[n].float().masked_fill(~allowed, float("-inf")).softmax(-1)
         nulls[sample] = min(nulls[sample], float(start[0] * end[0]))
-        context = allowed.clone()
-        context[0] = batch["sequence_ids"][n][0] == 1
         scores = start[:, None] * end[None, :]  # [T, T]: start i, end j
         valid = torch.triu(torch.ones_like(scores, dtype=torch.bool)) & ~torch.triu(
             torch.ones_like(scores, dtype=torch.bool), diagonal=max_answer_length
