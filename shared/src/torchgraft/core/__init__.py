@@ -31,6 +31,7 @@ from .errors import (
     WeightsSourceError,
 )
 from .features import Backbone, Features, FeatureSpec, StageSpec, check_backbone
+from .generation import CausalLM, GenerationConfig, KVCache, Seq2SeqLM, generate
 from .loading import LoadReport, init_empty, load_weights, read_checkpoint
 from .packing import Packing
 from .registry import (
@@ -54,6 +55,11 @@ __all__ = [
     "DiskSpaceError",
     "Backbone",
     "BackboneContractError",
+    "CausalLM",
+    "GenerationConfig",
+    "KVCache",
+    "Seq2SeqLM",
+    "generate",
     "CheckpointError",
     "ClassifierHead",
     "Composite",

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from torch import nn
 
 from .errors import ConfigConflictError, UnknownKeywordError, UnknownWeightsError
+from .generation import config_for
 from .loading import init_empty, load_weights
 from .weights import Weights, WeightsEnum
 
@@ -82,7 +83,9 @@ def build_model(
 
     With weights, the architecture is built with parameters on ``meta`` (no random initialisation)
     and the checkpoint tensors are assigned from a memory-mapped file; the model's ``load_report``
-    (`torchgraft.core.loading.LoadReport`) then names the concrete entry loaded.
+    (`torchgraft.core.loading.LoadReport`) then names the concrete entry loaded. A model that
+    generates text takes its publisher's decoding defaults (``meta["generation"]``) into its
+    ``generation_config``.
     """
     config = dict(config or {})
     check_keywords(factory, config)
@@ -116,6 +119,8 @@ def build_model(
         fresh_ok=head if weights.role == "backbone" else (),
         ignore_mismatched=head if resized else (),
     )
+    if "generation" in weights.meta and hasattr(model, "generation_config"):
+        model.generation_config = config_for(model, None).merged(dict(weights.meta["generation"]))
     return model
 
 

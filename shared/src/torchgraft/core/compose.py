@@ -21,19 +21,19 @@ from .registry import get_model
 
 __all__ = ["ClassifierHead", "Composite", "Head", "Pool", "classifier", "compose", "poolings_for"]
 
-#: Which pooling turns each kind of feature into one vector per example.
+#: Which pooling turns each kind of feature into one vector per example (the first is the default).
 _POOLINGS = {
     "spatial": ("mean", "max"),
     "sequence": ("mean", "max", "first"),
+    "causal": ("last", "mean", "max"),  # a decoder's first token has seen nothing else
     "pooled": ("none",),
 }
-_DEFAULT_POOLING = {"spatial": "mean", "sequence": "mean", "pooled": "none"}
 
 
 def poolings_for(spec: FeatureSpec) -> tuple[str, ...]:
-    """Every pooling a generic head accepts for a backbone with this spec."""
+    """Every pooling a generic head accepts for a backbone with this spec, the default first."""
     extra = ("pooled",) if spec.pooled_width is not None else ()
-    return _POOLINGS[spec.kind] + extra
+    return _POOLINGS["causal" if spec.causal else spec.kind] + extra
 
 
 class Head(nn.Module):
@@ -54,11 +54,12 @@ class Pool(nn.Module):
     """Reduces `Features` to one ``[B, D]`` vector per example.
 
     ``mean``/``max`` over space (``[B, C, H, W]``) or over real tokens only (``[B, T, D]`` with its
-    padding mask); ``first`` takes the first token (a CLS token); ``pooled`` takes the backbone's own
-    pooled output; ``none`` passes ``[B, D]`` features through.
+    padding mask); ``first`` takes the first token (a CLS token); ``last`` the last real token,
+    wherever the padding is (a decoder's summary); ``pooled`` takes the backbone's own pooled
+    output; ``none`` passes ``[B, D]`` features through.
     """
 
-    MODES = ("mean", "max", "first", "pooled", "none")
+    MODES = ("mean", "max", "first", "last", "pooled", "none")
 
     def __init__(self, mode: str) -> None:
         super().__init__()
@@ -83,6 +84,11 @@ class Pool(nn.Module):
         if mode == "first":
             return x[:, 0]
         mask = features.mask
+        if mode == "last":
+            if mask is None:
+                return x[:, -1]
+            last = x.shape[1] - 1 - mask.int().flip(1).argmax(1)  # [B]: rightmost real token
+            return x[torch.arange(x.shape[0], device=x.device), last]
         if mask is None:
             return x.mean(dim=1) if mode == "mean" else x.amax(dim=1)
         valid = mask.to(dtype=torch.bool).unsqueeze(-1)  # [B, T, 1]
@@ -190,7 +196,7 @@ def classifier(
             f"found a {type(backbone).__name__} module"
         )
     spec = check_backbone(backbone)
-    mode = pooling or _DEFAULT_POOLING[spec.kind]
+    mode = pooling or poolings_for(spec)[0]
     width = spec.pooled_width if mode == "pooled" and spec.pooled_width else spec.width
     head = ClassifierHead(width, num_classes, pooling=mode, dropout=dropout)
     return compose(backbone, head)

@@ -23,7 +23,9 @@ Shapes, by ``kind``:
 * ``"spatial"``:  ``last`` is ``[B, C, H, W]``; ``stages`` maps each stage name to its map
   ``[B, C_i, H / stride_i, W / stride_i]`` (dense heads such as FPN read them).
 * ``"sequence"``: ``last`` is ``[B, T, D]``; ``mask`` is ``[B, T]`` bool, ``True`` on real
-  (non-padding) positions, or ``None`` when every position is real.
+  (non-padding) positions, or ``None`` when every position is real. ``causal=True`` marks a
+  decoder, whose position ``t`` has seen only positions up to ``t``: its summary is the last real
+  token (pooling ``"last"``), not the first.
 * ``"pooled"``:   ``last`` is ``[B, D]``.
 
 Any kind may also fill ``pooled`` (``[B, D_pooled]``) with the backbone's own summary vector
@@ -63,6 +65,7 @@ class FeatureSpec:
     stages: tuple[StageSpec, ...] = ()
     has_mask: bool = False
     pooled_width: int | None = None
+    causal: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -73,6 +76,8 @@ class FeatureSpec:
             raise ValueError(f"only spatial backbones have stages; found stages on kind {self.kind!r}")
         if self.has_mask and self.kind != "sequence":
             raise ValueError(f"only sequence backbones have a padding mask; found kind {self.kind!r}")
+        if self.causal and self.kind != "sequence":
+            raise ValueError(f"only sequence backbones can be causal; found kind {self.kind!r}")
         object.__setattr__(self, "stages", tuple(self.stages))
         if self.stages and self.stages[-1].channels != self.width:
             raise ValueError(
