@@ -10,7 +10,7 @@ overflowing windows of long inputs (for question answering over long contexts).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,22 +23,40 @@ __all__ = ["TextTransform", "TokenizerFromAsset"]
 TRUNCATION = ("longest_first", "only_first", "only_second")
 
 
+PADDING_SIDES = ("right", "left")
+
+
 @lru_cache(maxsize=16)
-def _load_tokenizer(path: str, max_length: int, truncation: str = "longest_first", stride: int = 0) -> Any:
+def _load_tokenizer(
+    path: str,
+    max_length: int,
+    truncation: str = "longest_first",
+    stride: int = 0,
+    padding_side: str = "right",
+    pad_token: str | None = None,
+) -> Any:
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(path)
     tokenizer.enable_truncation(max_length=max_length, strategy=truncation, stride=stride)
     padding = tokenizer.padding or {}
     # Files saved without a padding section still name their pad token in the vocabulary.
-    pad_token = padding.get("pad_token") or next(
-        (t for t in ("[PAD]", "<pad>") if tokenizer.token_to_id(t) is not None), None
+    pad_token = (
+        pad_token
+        or padding.get("pad_token")
+        or next((t for t in ("[PAD]", "<pad>") if tokenizer.token_to_id(t) is not None), None)
     )
     if pad_token is None or tokenizer.token_to_id(pad_token) is None:
-        raise ValueError(f"{path}: no padding settings and no [PAD] or <pad> token in the vocabulary")
+        raise ValueError(
+            f"{path}: no padding settings and no {pad_token or '[PAD] or <pad>'} token in the vocabulary; "
+            "name one with pad_token="
+        )
     tokenizer.no_padding()
     tokenizer.enable_padding(
-        pad_id=tokenizer.token_to_id(pad_token), pad_type_id=padding.get("pad_type_id", 0), pad_token=pad_token
+        direction=padding_side,
+        pad_id=tokenizer.token_to_id(pad_token),
+        pad_type_id=padding.get("pad_type_id", 0),
+        pad_token=pad_token,
     )
     return tokenizer
 
@@ -72,12 +90,40 @@ class TextTransform:
     tokenizer_file: Path
     max_length: int
     with_token_types: bool = True
-    _cache_key: tuple[str, int] = field(init=False, repr=False)
+    #: ``"left"`` for decoder prompts, so every row's last token is real and generation continues it.
+    padding_side: str = "right"
+    #: The padding token where the file names none (GPT-2 pads with ``<|endoftext|>``).
+    pad_token: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_length < 2:
             raise ValueError(f"max_length must leave room for the special tokens; found {self.max_length}")
-        object.__setattr__(self, "_cache_key", (str(self.tokenizer_file), self.max_length))
+        if self.padding_side not in PADDING_SIDES:
+            raise ValueError(f"padding_side must be one of {PADDING_SIDES}; found {self.padding_side!r}")
+
+    def _tokenizer(self, truncation: str = "longest_first", stride: int = 0) -> Any:
+        return _load_tokenizer(
+            str(self.tokenizer_file), self.max_length, truncation, stride, self.padding_side, self.pad_token
+        )
+
+    @property
+    def pad_token_id(self) -> int:
+        return self._tokenizer().padding["pad_id"]
+
+    def decode(self, ids: Sequence[int] | torch.Tensor, *, skip_special_tokens: bool = True) -> str:
+        """The text of one row of token ids (special tokens, padding among them, left out)."""
+        if isinstance(ids, torch.Tensor):
+            if ids.dim() != 1:
+                raise ValueError(f"decode takes one row of ids; found shape {list(ids.shape)} (use batch_decode)")
+            ids = ids.tolist()
+        return self._tokenizer().decode(list(ids), skip_special_tokens=skip_special_tokens)
+
+    def batch_decode(
+        self, ids: Sequence[Sequence[int]] | torch.Tensor, *, skip_special_tokens: bool = True
+    ) -> list[str]:
+        """The text of each row of ``ids`` ``[B, T]``."""
+        rows = ids.tolist() if isinstance(ids, torch.Tensor) else [list(r) for r in ids]
+        return self._tokenizer().decode_batch(rows, skip_special_tokens=skip_special_tokens)
 
     def __call__(
         self,
@@ -115,7 +161,7 @@ class TextTransform:
             if len(second) != len(first):
                 raise ValueError(f"expected one text pair per text; found {len(first)} texts and {len(second)} pairs")
             inputs = list(zip(first, second, strict=True))
-        tokenizer = _load_tokenizer(self._cache_key[0], self.max_length, truncation, stride)
+        tokenizer = self._tokenizer(truncation, stride)
         try:
             encodings = tokenizer.encode_batch(inputs, is_pretokenized=is_split_into_words)
         except (KeyboardInterrupt, SystemExit):
@@ -132,7 +178,7 @@ class TextTransform:
                 for window in (encoding, *encoding.overflowing):
                     rows.append(window)
                     sample.append(i)
-            encodings = _pad_windows(tokenizer, rows)
+            encodings = _pad_windows(tokenizer, rows, self.padding_side)
         out = {
             "input_ids": torch.tensor([e.ids for e in encodings], dtype=torch.long),
             "attention_mask": torch.tensor([e.attention_mask for e in encodings], dtype=torch.long),
@@ -152,7 +198,7 @@ class TextTransform:
         return f"tokenizers ({Path(self.tokenizer_file).name}), truncate to {self.max_length}, pad to the longest"
 
 
-def _pad_windows(tokenizer: Any, windows: list[Any]) -> list[Any]:
+def _pad_windows(tokenizer: Any, windows: list[Any], side: str) -> list[Any]:
     """Overflowing windows are padded only to their own encoding's length: pad them all to the
     longest, as the batch's first windows are."""
     padding = tokenizer.padding
@@ -160,7 +206,7 @@ def _pad_windows(tokenizer: Any, windows: list[Any]) -> list[Any]:
     for window in windows:
         window.pad(
             longest,
-            direction="right",
+            direction=side,
             pad_id=padding["pad_id"],
             pad_type_id=padding["pad_type_id"],
             pad_token=padding["pad_token"],
@@ -172,8 +218,19 @@ class TokenizerFromAsset:
     """A weights entry's ``transforms`` factory: the ``TextTransform`` of its tokenizer asset
     (fetched and verified through the weight store when first called)."""
 
-    def __init__(self, asset: Any, max_length: int, with_token_types: bool = True) -> None:
+    def __init__(
+        self,
+        asset: Any,
+        max_length: int,
+        with_token_types: bool = True,
+        *,
+        padding_side: str = "right",
+        pad_token: str | None = None,
+    ) -> None:
         self.asset, self.max_length, self.with_token_types = asset, max_length, with_token_types
+        self.padding_side, self.pad_token = padding_side, pad_token
 
     def __call__(self) -> TextTransform:
-        return TextTransform(self.asset.fetch(), self.max_length, self.with_token_types)
+        return TextTransform(
+            self.asset.fetch(), self.max_length, self.with_token_types, self.padding_side, self.pad_token
+        )

@@ -36,6 +36,21 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "XlmRobertaBase_Weights",
         "XlmRobertaLarge_Weights",
     ),
+    "gpt": (
+        "distilgpt2",
+        "DistilGPT2_Weights",
+        "GPT2",
+        "gpt2",
+        "gpt2_large",
+        "gpt2_medium",
+        "gpt2_xl",
+        "GPT2_Weights",
+        "GPT2Config",
+        "GPT2Large_Weights",
+        "GPT2Medium_Weights",
+        "GPT2XL_Weights",
+        "hf_to_gpt2",
+    ),
     "heads": (
         "MaskedLMHead",
         "QuestionAnsweringHead",
@@ -55,5 +70,6 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, _FAMILIES)
 
 if TYPE_CHECKING:  # what editors and type checkers see
     from .bert import *  # noqa: F403
+    from .gpt import *  # noqa: F403
     from .heads import *  # noqa: F403
     from .tasks import *  # noqa: F403
