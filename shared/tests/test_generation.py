@@ -284,7 +284,7 @@ def test_the_cache_refuses_to_overflow_and_reorders_rows():
         cache.reserve(2)
     cache.update(1, slots, torch.arange(3.0).view(3, 1, 1, 1).expand(3, 1, 3, 2), torch.zeros(3, 1, 3, 2))
     cache.reorder(torch.tensor([2, 2, 0]))
-    assert cache.k[1, :, 0, 0, 0].tolist() == [2.0, 2.0, 0.0]
+    assert cache.k[1][:, 0, 0, 0].tolist() == [2.0, 2.0, 0.0]
     with pytest.raises(ValueError, match="positive sizes"):
         KVCache(0, 1, 1, 1, 1)
 
@@ -320,3 +320,12 @@ def test_weights_carry_their_generation_defaults(model, save_checkpoint):
     built = build_model(ToyDecoder, weights=weights, config={})
     assert built.generation_config == GenerationConfig(eos_token_id=1, pad_token_id=0, max_new_tokens=7, num_beams=2)
     assert generate(built.eval(), torch.tensor([[4]]), eos_token_id=None).shape == (1, 8)
+
+
+def test_compiled_steps_give_the_eager_tokens(model):
+    torch._dynamo.reset()
+    ids, mask = left_padded()
+    eager = generate(model, ids, attention_mask=mask, max_new_tokens=6, eos_token_id=None)
+    assert torch.equal(
+        generate(model, ids, attention_mask=mask, max_new_tokens=6, eos_token_id=None, compile=True), eager
+    )

@@ -8,6 +8,7 @@ import torch
 
 import torchgraft.core as tg
 from torchgraft.core.conformance import RULES, Case, pytest_check
+from torchgraft.core.registry import get_model_builder
 
 TINY = {
     "vocab_size": 120,
@@ -16,6 +17,11 @@ TINY = {
     "num_heads": 4,
     "intermediate_size": 64,
     "max_positions": 66,
+}
+# Families whose configs name their sizes otherwise (the encoders' and GPT-2's use TINY).
+FAMILY_TINY = {
+    "t5": {"vocab_size": 120, "d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4},
+    "bart": {"vocab_size": 120, "d_model": 32, "encoder_layers": 2, "decoder_layers": 2, "num_heads": 4, "ffn_dim": 64},
 }
 TASKS = {
     "text_classifier": {"num_classes": 3},
@@ -38,8 +44,10 @@ def padded_batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def case(name: str) -> Case:
-    config = {"backbone": "bert_base", "backbone_config": TINY, **TASKS[name]} if name in TASKS else dict(TINY)
-    return Case(name, config, padded_batch())
+    if name in TASKS:
+        return Case(name, {"backbone": "bert_base", "backbone_config": TINY, **TASKS[name]}, padded_batch())
+    family = get_model_builder(name).__module__.rpartition(".")[2]
+    return Case(name, FAMILY_TINY.get(family, TINY), padded_batch())
 
 
 @pytest.mark.parametrize("rule", list(RULES))

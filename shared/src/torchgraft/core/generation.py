@@ -14,6 +14,7 @@ from one step to the next, which is what ``torch.compile`` and CUDA graphs need.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol, runtime_checkable
@@ -37,10 +38,11 @@ __all__ = [
 
 # --------------------------------------------------------------------------- the cache
 class KVCache:
-    """Keys and values of every attention layer, preallocated: ``k`` and ``v`` are
-    ``[layers, B, heads, capacity, head_dim]``, and ``position`` (a 0-d tensor, so compiled code
-    does not recompile as it grows) is the next free slot. Encoder-decoders also keep each layer's
-    cross-attention keys and values, computed once from the encoder's output."""
+    """Keys and values of every attention layer, preallocated: ``k[layer]`` and ``v[layer]`` are
+    ``[B, heads, capacity, head_dim]``, and ``position`` (a 0-d tensor, so compiled code does not
+    recompile as it grows) is the next free slot. One buffer per layer, written in place, so a
+    compiled step updates it without copying the rest. Encoder-decoders also keep each layer's
+    cross-attention keys and values in ``cross``, computed once from the encoder's output."""
 
     def __init__(
         self,
@@ -58,19 +60,19 @@ class KVCache:
                 f"a KVCache needs positive sizes; found layers={num_layers}, batch={batch_size}, "
                 f"heads={num_heads}, capacity={capacity}, head_dim={head_dim}"
             )
-        shape = (num_layers, batch_size, num_heads, capacity, head_dim)
-        self.k = torch.zeros(shape, dtype=dtype, device=device)
-        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        shape = (batch_size, num_heads, capacity, head_dim)
+        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(num_layers)]
+        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(num_layers)]
         self.position = torch.zeros((), dtype=torch.long, device=device)
         self.cross: list[tuple[Tensor, Tensor] | None] = [None] * num_layers
 
     @property
     def capacity(self) -> int:
-        return self.k.shape[3]
+        return self.k[0].shape[2]
 
     @property
     def batch_size(self) -> int:
-        return self.k.shape[1]
+        return self.k[0].shape[0]
 
     def reserve(self, length: int) -> Tensor:
         """The cache positions ``[length]`` of the next ``length`` tokens, and advances past them
@@ -87,15 +89,16 @@ class KVCache:
     def update(self, layer: int, positions: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Writes ``k``/``v`` ``[B, H, T, Dh]`` at ``positions`` ``[T]``; returns the layer's whole
         keys and values ``[B, H, capacity, Dh]`` (unfilled slots are masked by the caller)."""
-        self.k[layer].index_copy_(2, positions, k.to(self.k.dtype))
-        self.v[layer].index_copy_(2, positions, v.to(self.v.dtype))
-        return self.k[layer], self.v[layer]
+        keys, values = self.k[layer], self.v[layer]
+        keys.index_copy_(2, positions, k.to(keys.dtype))
+        values.index_copy_(2, positions, v.to(values.dtype))
+        return keys, values
 
     def reorder(self, index: Tensor) -> None:
         """Keeps rows ``index`` ``[B]`` (beam search). Cross-attention entries are left alone: beams
         of one input share its encoder output, so their rows are equal."""
-        self.k = self.k.index_select(1, index)
-        self.v = self.v.index_select(1, index)
+        self.k = [k.index_select(0, index) for k in self.k]
+        self.v = [v.index_select(0, index) for v in self.v]
 
 
 def positions_from_mask(attention_mask: Tensor) -> Tensor:
@@ -360,6 +363,7 @@ def generate(
     streamer: Any = None,
     generator: torch.Generator | None = None,
     tokenizer: Any = None,
+    compile: bool = False,
     **overrides: Any,
 ) -> Tensor:
     """Generates from ``input_ids`` ``[B, T]`` (left-padded, with ``attention_mask``) with a
@@ -368,7 +372,9 @@ def generate(
     ``config`` (a `GenerationConfig` or a mapping of its fields) defaults to the model's
     ``generation_config``; ``overrides`` replace single fields (``max_new_tokens=64``,
     ``do_sample=True``, ...). ``generator`` seeds sampling. ``streamer`` receives tokens as they are
-    made (not with beam search). ``tokenizer`` decodes for ``stop_strings``.
+    made (not with beam search). ``tokenizer`` decodes for ``stop_strings``. ``compile=True`` runs
+    the one-token steps through ``torch.compile`` (compiled once per model and batch shape: the cache
+    keeps every shape static; the prompt itself runs eagerly).
 
     Returns a decoder-only model's prompt plus its new tokens ``[B, T + N]``, or an
     encoder-decoder's decoder ids beginning with the start token ``[B, 1 + N]``; rows that finish
@@ -406,22 +412,37 @@ def generate(
             prompt = torch.full((memory.shape[0], 1), start, dtype=torch.long, device=input_ids.device)
             padding = None
             cache = model.new_cache(prompt.shape[0], 1 + cfg.max_new_tokens)
+            decode = _compiled(model, "decode") if compile else model.decode
 
             def step(tokens: Tensor) -> Tensor:
-                return model.decode(tokens, memory, memory_mask, cache=cache, logits_to_keep=1)
+                return decode(tokens, memory, memory_mask, cache=cache, logits_to_keep=1)
 
         else:
             prompt, padding, full_mask = _left_padded(input_ids, attention_mask, cfg.max_new_tokens, beams)
             cache = model.new_cache(prompt.shape[0], full_mask.shape[1])
+            forward = _compiled(model, "forward") if compile else model
 
             def step(tokens: Tensor) -> Tensor:
-                return model(tokens, attention_mask=full_mask, cache=cache, logits_to_keep=1)
+                run = forward if tokens.shape[1] == 1 else model  # the prompt's length varies: eager
+                return run(tokens, attention_mask=full_mask, cache=cache, logits_to_keep=1)
 
         scores = _Scores(cfg, prompt.shape[1], padding)
         stops = _Stops(cfg, tokenizer, prompt.shape[1])
         if beams > 1:
             return _beam_search(step, cache, prompt, cfg, scores, pad)
         return _sample_or_greedy(step, prompt, cfg, scores, stops, pad, generator, streamer)
+
+
+_COMPILED: weakref.WeakKeyDictionary[nn.Module, dict[str, Callable[..., Tensor]]] = weakref.WeakKeyDictionary()
+
+
+def _compiled(model: nn.Module, method: str) -> Callable[..., Tensor]:
+    """``torch.compile`` of ``model.<method>`` with static shapes, made once per model (kept beside
+    it, not in it, so the model still copies and pickles)."""
+    store = _COMPILED.setdefault(model, {})
+    if method not in store:
+        store[method] = torch.compile(getattr(model, method), dynamic=False)
+    return store[method]
 
 
 def _shape(x: Any) -> str:

@@ -15,6 +15,17 @@ from torchgraft.core.lazy import lazy_exports
 
 # Family module -> the names it exports (kept equal to each module's __all__ by a test).
 _FAMILIES: dict[str, tuple[str, ...]] = {
+    "bart": (
+        "Bart",
+        "bart_base",
+        "bart_large",
+        "bart_large_cnn",
+        "BartBase_Weights",
+        "BartConfig",
+        "BartLarge_Weights",
+        "BartLargeCnn_Weights",
+        "hf_to_bart",
+    ),
     "bert": (
         "all_minilm_l6_v2",
         "AllMiniLM_L6_V2_Weights",
@@ -57,6 +68,23 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "SentenceEmbeddingHead",
         "TokenClassificationHead",
     ),
+    "t5": (
+        "flan_t5_base",
+        "flan_t5_large",
+        "flan_t5_small",
+        "FlanT5Base_Weights",
+        "FlanT5Large_Weights",
+        "FlanT5Small_Weights",
+        "hf_to_t5",
+        "T5",
+        "t5_base",
+        "t5_large",
+        "t5_small",
+        "T5Base_Weights",
+        "T5Config",
+        "T5Large_Weights",
+        "T5Small_Weights",
+    ),
     "tasks": (
         "hf_mlm_head",
         "masked_lm",
@@ -69,7 +97,9 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _FAMILIES)
 
 if TYPE_CHECKING:  # what editors and type checkers see
+    from .bart import *  # noqa: F403
     from .bert import *  # noqa: F403
     from .gpt import *  # noqa: F403
     from .heads import *  # noqa: F403
+    from .t5 import *  # noqa: F403
     from .tasks import *  # noqa: F403
