@@ -34,7 +34,7 @@ def reference_t5(gated: bool):
     reference = transformers.T5ForConditionalGeneration(config).eval()
     if gated:  # v1.1 has a head of its own (transformers ties it unless the checkpoint says otherwise)
         reference.lm_head.weight = torch.nn.Parameter(torch.randn(120, 32) * 0.3)
-    ours = t5_small(**T5_TINY, gated=gated, tie_word_embeddings=not gated).eval()
+    ours = t5_small(**T5_TINY, gated=gated, tie_word_embeddings=not gated, scale_decoder_outputs=not gated).eval()
     return reference, ours, hf_to_t5
 
 

@@ -85,8 +85,10 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "T5Large_Weights",
         "T5Small_Weights",
     ),
+    "huggingface": ("from_huggingface", "UnsupportedConfigError"),
     "tasks": (
         "hf_mlm_head",
+        "hf_mlm_head_state",
         "masked_lm",
         "question_answering",
         "sentence_embedder",
@@ -101,5 +103,6 @@ if TYPE_CHECKING:  # what editors and type checkers see
     from .bert import *  # noqa: F403
     from .gpt import *  # noqa: F403
     from .heads import *  # noqa: F403
+    from .huggingface import *  # noqa: F403
     from .t5 import *  # noqa: F403
     from .tasks import *  # noqa: F403

@@ -76,8 +76,10 @@ class T5Config:
     layer_norm_eps: float = 1e-6
     #: v1.1: the feed-forward block is ``act(wi_0(x)) * wi_1(x)`` with GELU (tanh form).
     gated: bool = False
-    #: v1.0 ties the LM head to the shared embeddings and scales the decoder's output.
+    #: v1.0 ties the LM head to the shared embeddings and scales the decoder's output by
+    #: ``d_model ** -0.5``; v1.1 does neither.
     tie_word_embeddings: bool = True
+    scale_decoder_outputs: bool = True
     pad_token_id: int = 0
     eos_token_id: int = 1
     decoder_start_token_id: int = 0
@@ -248,7 +250,7 @@ class T5(EncoderDecoder):
                 m.reset_parameters()
 
     def _logits(self, states: Tensor) -> Tensor:
-        if self.cfg.tie_word_embeddings:
+        if self.cfg.scale_decoder_outputs:
             states = states * self.cfg.d_model**-0.5  # v1.0 rescales before the tied projection
         return super()._logits(states)
 
@@ -298,7 +300,7 @@ def hf_to_t5(state: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 # --------------------------------------------------------------------------- architectures
-_V1_1 = {"gated": True, "tie_word_embeddings": False}
+_V1_1 = {"gated": True, "tie_word_embeddings": False, "scale_decoder_outputs": False}
 ARCHITECTURES: dict[str, T5Config] = {
     "t5_small": T5Config(),
     "t5_base": T5Config(d_model=768, d_ff=3072, num_layers=12, num_heads=12),

@@ -27,7 +27,15 @@ from torchgraft.core import (
 
 from .heads import MaskedLMHead, QuestionAnsweringHead, SentenceEmbeddingHead, TokenClassificationHead
 
-__all__ = ["hf_mlm_head", "masked_lm", "question_answering", "sentence_embedder", "text_classifier", "token_classifier"]
+__all__ = [
+    "hf_mlm_head",
+    "hf_mlm_head_state",
+    "masked_lm",
+    "question_answering",
+    "sentence_embedder",
+    "text_classifier",
+    "token_classifier",
+]
 
 
 def _backbone(backbone: nn.Module | str, backbone_weights: Any, backbone_config: dict[str, Any]) -> nn.Module:
@@ -202,7 +210,11 @@ def hf_mlm_head(weights: Weights | Any) -> dict[str, torch.Tensor] | None:
     """The pre-trained masked-LM head stored in a Hugging Face BERT/RoBERTa/XLM-R checkpoint, in
     ``MaskedLMHead``'s layout (its output projection is the tied word embeddings), or ``None``
     when the file holds no such head."""
-    state = read_checkpoint(weights.fetch(), format=weights.format)
+    return hf_mlm_head_state(read_checkpoint(weights.fetch(), format=weights.format))
+
+
+def hf_mlm_head_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+    """`hf_mlm_head` of a state dict already read."""
     prefixes = {
         "cls.predictions.transform.dense.": "dense.",
         "cls.predictions.transform.LayerNorm.": "norm.",
