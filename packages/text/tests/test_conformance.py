@@ -44,6 +44,13 @@ def padded_batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def case(name: str) -> Case:
+    if name == "causal_lm":
+        return Case(name, {"backbone": "gpt2", "backbone_config": TINY}, padded_batch())
+    if name == "seq2seq":
+        decoder = {**TINY, "bos_token_id": 1, "eos_token_id": 2}
+        config = {"encoder": "bert_base", "encoder_config": TINY, "decoder": "gpt2", "decoder_config": decoder}
+        ids, mask = padded_batch()
+        return Case(name, config, (ids, mask), {"decoder_input_ids": ids[:, :5]})
     if name in TASKS:
         return Case(name, {"backbone": "bert_base", "backbone_config": TINY, **TASKS[name]}, padded_batch())
     family = get_model_builder(name).__module__.rpartition(".")[2]

@@ -55,6 +55,8 @@ PROVIDERS: dict[str, frozenset[str]] = {
             "question_answering",
             "masked_lm",
             "sentence_embedder",
+            "causal_lm",
+            "seq2seq",
         }
     ),
     "torchgraft-audio": frozenset(

@@ -63,11 +63,13 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "hf_to_gpt2",
     ),
     "heads": (
+        "LMHead",
         "MaskedLMHead",
         "QuestionAnsweringHead",
         "SentenceEmbeddingHead",
         "TokenClassificationHead",
     ),
+    "lm": ("CausalLMModel", "causal_lm", "Seq2Seq", "seq2seq"),
     "t5": (
         "flan_t5_base",
         "flan_t5_large",
@@ -104,5 +106,6 @@ if TYPE_CHECKING:  # what editors and type checkers see
     from .gpt import *  # noqa: F403
     from .heads import *  # noqa: F403
     from .huggingface import *  # noqa: F403
+    from .lm import *  # noqa: F403
     from .t5 import *  # noqa: F403
     from .tasks import *  # noqa: F403

@@ -111,6 +111,10 @@ class EncoderDecoder(nn.Module):
         return self.cfg.vocab_size
 
     @property
+    def input_embeddings(self) -> nn.Embedding:
+        return self.encoder.embed
+
+    @property
     def num_classes(self) -> int:
         return 0 if self.lm_head is None else self.lm_head.out_features
 

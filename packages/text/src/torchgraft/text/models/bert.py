@@ -176,6 +176,10 @@ class TextEncoder(nn.Module):
         )
         self.reset_parameters()
 
+    @property
+    def input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word
+
     def reset_parameters(self) -> None:
         """BERT's initialisation: normal(0, 0.02) weights, zero biases, identity norms."""
         for m in self.modules():

@@ -44,6 +44,7 @@ from torchgraft.core import (
 from torchgraft.core.generation import GenerationConfig, KVCache, causal_attention_mask, positions_from_mask
 
 from ..transforms import TokenizerFromAsset
+from ._seq2seq import Attention
 
 __all__ = [
     "GPT2",
@@ -75,6 +76,8 @@ class GPT2Config:
     bos_token_id: int = 50256
     eos_token_id: int = 50256
     tie_word_embeddings: bool = True
+    #: Cross-attention over an encoder's states in every layer (a decoder joined by ``seq2seq``).
+    cross_attention: bool = False
 
     def __post_init__(self) -> None:
         if self.hidden_size % self.num_heads:
@@ -107,21 +110,41 @@ class CausalSelfAttention(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    """Pre-norm layer: ``x + attn(norm1(x))``, then ``h + mlp(norm2(h))`` (GELU, tanh form)."""
+    """Pre-norm layer: ``x + attn(norm1(x))``, (joined to an encoder) ``x + cross(cross_norm(x),
+    memory)``, then ``h + mlp(norm2(h))`` (GELU, tanh form)."""
 
     def __init__(self, cfg: GPT2Config) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
         self.attn = CausalSelfAttention(cfg)
+        if cfg.cross_attention:
+            self.add_cross_attention(cfg)
         self.norm2 = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
         self.fc1 = nn.Linear(cfg.hidden_size, cfg.intermediate_size)
         self.fc2 = nn.Linear(cfg.intermediate_size, cfg.hidden_size)
         self.dropout = nn.Dropout(cfg.dropout)
 
+    def add_cross_attention(self, cfg: GPT2Config) -> None:
+        head_dim = cfg.hidden_size // cfg.num_heads
+        self.cross_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.cross = Attention(cfg.hidden_size, cfg.num_heads, head_dim, bias=True, dropout=cfg.dropout)
+        for proj in (self.cross.q, self.cross.k, self.cross.v, self.cross.o):
+            nn.init.normal_(proj.weight, std=0.02)
+            nn.init.zeros_(proj.bias)
+
     def forward(
-        self, x: Tensor, attn_mask: Tensor | None, cache: KVCache | None, layer: int, slots: Tensor | None
+        self,
+        x: Tensor,
+        attn_mask: Tensor | None,
+        cache: KVCache | None,
+        layer: int,
+        slots: Tensor | None,
+        memory: Tensor | None = None,
+        memory_mask: Tensor | None = None,
     ) -> Tensor:
         x = x + self.dropout(self.attn(self.norm1(x), attn_mask, cache, layer, slots))
+        if memory is not None:
+            x = x + self.dropout(self.cross(self.cross_norm(x), memory_mask, memory=memory, cache=cache, layer=layer))
         return x + self.dropout(self.fc2(F.gelu(self.fc1(self.norm2(x)), approximate="tanh")))
 
 
@@ -149,8 +172,23 @@ class GPT2(nn.Module):
         return self.cfg.vocab_size
 
     @property
+    def input_embeddings(self) -> nn.Embedding:
+        return self.word
+
+    @property
     def num_classes(self) -> int:
         return 0 if self.lm_head is None else self.lm_head.out_features
+
+    def add_cross_attention(self) -> list[str]:
+        """Gives every layer a fresh cross-attention over an encoder's states (how ``seq2seq``
+        joins this decoder to an encoder); returns the new parameters' names."""
+        if self.cfg.cross_attention:
+            raise ValueError("this GPT2 already has cross-attention")
+        self.cfg = replace(self.cfg, cross_attention=True)
+        before = {name for name, _ in self.named_parameters()}
+        for layer in self.layers:
+            layer.add_cross_attention(self.cfg)
+        return sorted(name for name, _ in self.named_parameters() if name not in before)
 
     def reset_parameters(self) -> None:
         """GPT-2's initialisation: normal(0, 0.02), output projections scaled by 1/sqrt(2 * layers)."""
@@ -199,12 +237,22 @@ class GPT2(nn.Module):
         *,
         position_ids: Tensor | None = None,
         cache: KVCache | None = None,
+        encoder_hidden_states: Tensor | None = None,
+        encoder_attention_mask: Tensor | None = None,
     ) -> Features:
         """Hidden states of the last layer (after the final norm). With a ``cache``, the tokens
         take its next positions and ``attention_mask`` covers the cache (``[B, capacity]``, or the
-        tokens seen so far)."""
+        tokens seen so far). A decoder with cross-attention reads ``encoder_hidden_states``
+        ``[B, S, D]`` (real where ``encoder_attention_mask`` ``[B, S]`` says)."""
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be [batch, tokens]; found shape {list(input_ids.shape)}")
+        if self.cfg.cross_attention != (encoder_hidden_states is not None):
+            raise ValueError(
+                "this GPT2 has cross-attention: pass encoder_hidden_states"
+                if self.cfg.cross_attention
+                else "encoder_hidden_states given, but this GPT2 has no cross-attention (see add_cross_attention)"
+            )
+        memory_mask = encoder_attention_mask.bool()[:, None, None, :] if encoder_attention_mask is not None else None
         T = input_ids.shape[1]
         mask = attention_mask.bool() if attention_mask is not None else None
         if cache is None:
@@ -224,7 +272,7 @@ class GPT2(nn.Module):
             raise ValueError(f"position {int(positions.max())} exceeds the model's {self.cfg.max_positions} positions")
         x = self.dropout(self.word(input_ids) + self.position(positions))  # [B, T, D]
         for i, layer in enumerate(self.layers):
-            x = layer(x, attn_mask, cache, i, slots)
+            x = layer(x, attn_mask, cache, i, slots, encoder_hidden_states, memory_mask)
         return Features(last=self.norm(x), mask=token_mask)
 
     def forward(
@@ -235,10 +283,19 @@ class GPT2(nn.Module):
         position_ids: Tensor | None = None,
         cache: KVCache | None = None,
         logits_to_keep: int = 0,
+        encoder_hidden_states: Tensor | None = None,
+        encoder_attention_mask: Tensor | None = None,
     ) -> Tensor:
         """Logits ``[B, T, vocab]`` (the last ``logits_to_keep`` positions only, when set); hidden
         states ``[B, T, D]`` once the LM head is removed."""
-        x = self.forward_features(input_ids, attention_mask, position_ids=position_ids, cache=cache).last
+        x = self.forward_features(
+            input_ids,
+            attention_mask,
+            position_ids=position_ids,
+            cache=cache,
+            encoder_hidden_states=encoder_hidden_states,
+            encoder_attention_mask=encoder_attention_mask,
+        ).last
         if self.lm_head is None:
             return x
         return self.lm_head(x[:, -logits_to_keep:] if logits_to_keep else x)
@@ -255,16 +312,23 @@ _HF_RENAMES = [
     (r"^h\.(\d+)\.attn\.c_proj\.", r"layers.\1.attn.out."),
     (r"^h\.(\d+)\.mlp\.c_fc\.", r"layers.\1.fc1."),
     (r"^h\.(\d+)\.mlp\.c_proj\.", r"layers.\1.fc2."),
+    (r"^h\.(\d+)\.ln_cross_attn\.", r"layers.\1.cross_norm."),
+    (r"^h\.(\d+)\.crossattention\.q_attn\.", r"layers.\1.cross.q."),
+    (r"^h\.(\d+)\.crossattention\.c_proj\.", r"layers.\1.cross.o."),
 ]
-_CONV1D = re.compile(r"^h\.\d+\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$")
-_DROPPED = re.compile(r"^h\.\d+\.attn\.(bias|masked_bias)$")
+_CONV1D = re.compile(
+    r"^h\.\d+\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj|crossattention\.q_attn|crossattention\.c_proj|crossattention\.c_attn)\.weight$"
+)
+_DROPPED = re.compile(r"^h\.\d+\.(attn|crossattention)\.(bias|masked_bias)$")
+_CROSS_KV = re.compile(r"^h\.(\d+)\.crossattention\.c_attn\.(weight|bias)$")
 
 
 def hf_to_gpt2(state: dict[str, Tensor]) -> dict[str, Tensor]:
     """Maps a Hugging Face GPT-2 state dict (``GPT2Model`` or ``GPT2LMHeadModel``, with or without
     the ``transformer.`` prefix) onto `GPT2`'s: renames, turns ``Conv1D`` weights ``[in, out]``
     into ``nn.Linear``'s ``[out, in]`` (transposed views: nothing is copied), drops the causal-mask
-    buffers, and keeps ``lm_head.weight`` only where it is not the tied embedding."""
+    buffers, splits cross-attention's key/value projection (``add_cross_attention`` decoders), and
+    keeps ``lm_head.weight`` only where it is not the tied embedding."""
     prefixed = any(k.startswith("transformer.") for k in state)
     out: dict[str, Tensor] = {}
     for key, tensor in state.items():
@@ -282,6 +346,11 @@ def hf_to_gpt2(state: dict[str, Tensor]) -> dict[str, Tensor]:
             continue
         if _CONV1D.match(key):
             tensor = tensor.t()
+        if m := _CROSS_KV.match(key):  # keys and values of the encoder's states, in one projection
+            k, v = tensor.chunk(2, dim=0)
+            out[f"layers.{m.group(1)}.cross.k.{m.group(2)}"] = k
+            out[f"layers.{m.group(1)}.cross.v.{m.group(2)}"] = v
+            continue
         for pattern, repl in _HF_RENAMES:
             new, n = re.subn(pattern, repl, key)
             if n:

@@ -8,7 +8,7 @@ from torch import nn
 
 from torchgraft.core import Features, FeatureSpec, Head, IncompatibleHeadError, Pool
 
-__all__ = ["MaskedLMHead", "QuestionAnsweringHead", "SentenceEmbeddingHead", "TokenClassificationHead"]
+__all__ = ["LMHead", "MaskedLMHead", "QuestionAnsweringHead", "SentenceEmbeddingHead", "TokenClassificationHead"]
 
 
 class SentenceEmbeddingHead(Head):
@@ -110,3 +110,36 @@ class MaskedLMHead(Head):
     def forward(self, features: Features) -> torch.Tensor:
         x = self.norm(F.gelu(self.dense(features.last)))
         return self.decoder(x) + self.bias  # [B, T, vocab]
+
+
+class LMHead(Head):
+    """Next-token logits on a causal backbone: ``[B, T, D] -> [B, T, vocab]``, one linear layer
+    tied to the backbone's input embeddings (``tie_to``) or fresh (``vocab_size``)."""
+
+    def __init__(self, in_features: int, *, tie_to: nn.Embedding | None = None, vocab_size: int | None = None) -> None:
+        super().__init__()
+        if (tie_to is None) == (vocab_size is None):
+            raise ValueError("LMHead takes tie_to (the input embeddings) or vocab_size (a fresh head), not both")
+        size = tie_to.num_embeddings if tie_to is not None else vocab_size
+        self.decoder = nn.Linear(in_features, size, bias=False)
+        if tie_to is not None:
+            self.decoder.weight = tie_to.weight  # tied: stored once, trained together
+        else:
+            self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.decoder.weight, std=0.02)
+
+    def check(self, spec: FeatureSpec, backbone_name: str = "backbone") -> None:
+        if spec.kind != "sequence" or not spec.causal:
+            raise IncompatibleHeadError(
+                f"{type(self).__name__} needs a causal (decoder) backbone; {backbone_name} produces "
+                f"{'bidirectional ' if spec.kind == 'sequence' else ''}{spec.kind} features"
+            )
+        if spec.width != self.decoder.in_features:
+            raise IncompatibleHeadError(
+                f"{type(self).__name__} expects width {self.decoder.in_features}; {backbone_name} produces {spec.width}"
+            )
+
+    def forward(self, features: Features) -> torch.Tensor:
+        return self.decoder(features.last)

@@ -79,6 +79,7 @@ def _gpt2(hf: dict[str, Any], state: Callable[[], dict[str, Tensor]]) -> tuple[t
         bos_token_id=hf.get("bos_token_id", 50256),
         eos_token_id=hf.get("eos_token_id", 50256),
         tie_word_embeddings=hf.get("tie_word_embeddings", True),
+        cross_attention=hf.get("add_cross_attention", False),
     )
     return GPT2, cfg, hf_to_gpt2
 

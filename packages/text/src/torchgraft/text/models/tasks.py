@@ -66,10 +66,12 @@ def _task(
 @register_model()
 def text_classifier(
     *, weights: Weights | None = None, progress: bool = True, backbone: nn.Module | str = "roberta_base", backbone_weights: Any = None,
-    num_classes: int, pooling: str = "first", dropout: float = 0.1, backbone_config: dict[str, Any] | None = None,
+    num_classes: int, pooling: str | None = None, dropout: float = 0.1, backbone_config: dict[str, Any] | None = None,
 ) -> Composite:  # fmt: skip
     """Sequence classification (sentiment, NLI, topic): ``[B, num_classes]`` logits from the first
-    token (``pooling="first"``, BERT's ``[CLS]``) or the mean over real tokens (``"mean"``).
+    token of an encoder (BERT's ``[CLS]``), the last real token of a decoder or encoder-decoder
+    (as ``GPT2ForSequenceClassification`` and ``BartForSequenceClassification``), or the mean over
+    real tokens (``pooling="mean"``).
 
     Args:
         weights: your own ``Weights`` of the whole task model (backbone and head), or ``None``.
@@ -80,7 +82,8 @@ def text_classifier(
             when ``backbone`` is a name; stored once, shared by every task.
         backbone_config: builder arguments for a named backbone.
         num_classes: number of labels.
-        pooling: ``"first"``, ``"mean"``, ``"max"`` or ``"pooled"``.
+        pooling: ``None`` (``"first"``, or ``"last"`` for a causal backbone), ``"first"``, ``"last"``,
+            ``"mean"``, ``"max"`` or ``"pooled"``.
         dropout: dropout before the linear layer.
 
     Example::
@@ -90,7 +93,8 @@ def text_classifier(
     """
 
     def head(b: nn.Module) -> nn.Module:
-        return ClassifierHead(b.feature_spec.width, num_classes, pooling=pooling, dropout=dropout)
+        mode = pooling or ("last" if b.feature_spec.causal else "first")
+        return ClassifierHead(b.feature_spec.width, num_classes, pooling=mode, dropout=dropout)
 
     return _task(weights, progress, head, backbone, backbone_weights, backbone_config)
 
