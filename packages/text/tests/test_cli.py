@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from torchgraft.core.cli import main
+from torchgraft.core.store import UnpinnedDownloadWarning
+from torchgraft.text.models import GPT2_Weights
 
 
 def test_embed_json(capsys):
@@ -33,3 +37,81 @@ def test_embed_with_a_model_that_cannot_embed_fails_clearly(capsys, monkeypatch)
     assert "encoder weights, not a sentence-embedding model" in capsys.readouterr().err
     assert main(["embed", "hello", "--model", "minilm_l6_h384"]) == 1
     assert "no published weights" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- generate
+PROMPTS = ["The harbour was quiet that morning, and", "Short"]
+
+
+@pytest.fixture
+def served_gpt2(gpt2_hub, monkeypatch, tmp_path):
+    """The catalog's gpt2 served from a GPT-2 checkpoint in the upstream layout."""
+    from torchgraft.core.testing import serve_like_hub
+    from torchgraft.text.models.gpt import HUB
+
+    root, reference = gpt2_hub
+    monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "cache"))
+    with serve_like_hub(root) as base:
+        monkeypatch.setenv("TORCHGRAFT_MIRROR", f"{HUB}={base}/")
+        yield root, reference
+
+
+@pytest.mark.slow
+def test_generate_json_gives_transformers_greedy_tokens(served_gpt2, capsys):
+    _, reference = served_gpt2
+    with pytest.warns(UnpinnedDownloadWarning):
+        assert main(["generate", *PROMPTS, "--max-new-tokens", "6", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"] == "gpt2" and out["weights"] == "GPT2_Weights.WEBTEXT"
+    transform = GPT2_Weights.DEFAULT.transforms()
+    batch = transform(PROMPTS)
+    expected = reference.generate(**batch, max_new_tokens=6, do_sample=False, pad_token_id=50256)[
+        :, batch["input_ids"].shape[1] :
+    ]
+    for result, prompt, row in zip(out["results"], PROMPTS, expected.tolist(), strict=True):
+        tokens = row[: row.index(50256)] if 50256 in row else row
+        assert result == {"prompt": prompt, "text": transform.decode(tokens), "tokens": tokens}
+    # sampling under a seed is reproducible; beams run
+    runs = []
+    for _ in range(2):
+        assert main(["generate", "Short", "--top-k", "5", "--seed", "3", "--max-new-tokens", "4", "--json"]) == 0
+        runs.append(json.loads(capsys.readouterr().out)["results"])
+    assert runs[0] == runs[1]
+    assert main(["generate", "Short", "--beams", "3", "--max-new-tokens", "4"]) == 0
+    assert capsys.readouterr().out.startswith("Short")
+
+
+@pytest.mark.slow
+def test_generate_streams_to_a_terminal(served_gpt2, capsys, monkeypatch):
+    with pytest.warns(UnpinnedDownloadWarning):
+        assert main(["generate", "Short", "--max-new-tokens", "5", "--json"]) == 0
+    expected = json.loads(capsys.readouterr().out)["results"][0]["text"]
+    assert expected.strip()
+    written: list[str] = []
+
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+        def write(self, text: str) -> int:
+            written.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr("sys.stdout", Terminal())
+    assert main(["generate", "Short", "--max-new-tokens", "5"]) == 0
+    assert "".join(written) == f"Short{expected}\n" and len(written) > 3  # piece by piece
+
+
+def test_generate_refuses_before_any_download(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCHGRAFT_OFFLINE", "1")
+    assert main(["generate", "hello", "--model", "bert_base"]) == 1
+    assert "not a generative model's weights" in capsys.readouterr().err
+    assert main(["generate", "hello", "--top-p", "1.5"]) == 1
+    assert "top_p must be in (0, 1]" in capsys.readouterr().err
+    assert main(["generate", "hello"]) == 1  # offline with an empty cache: the store's typed error
+    assert "offline" in capsys.readouterr().err.lower()
+    assert not list((tmp_path / "cache").rglob("*.safetensors"))

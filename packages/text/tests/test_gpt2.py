@@ -152,40 +152,7 @@ def test_a_registered_decoder_is_a_backbone_by_name():
     assert not [k for k in clf.state_dict() if "lm_head" in k]
 
 
-# --------------------------------------------------------------------------- the published layout
-CORPUS = [*PROMPTS, "The ferry leaves at noon; the cats stay home."] * 5
-
-
-def gpt2_layout_tokenizer(path):
-    """A byte-level BPE tokenizer laid out as GPT-2's (no normalizer, no special tokens added)."""
-    from tokenizers import ByteLevelBPETokenizer
-
-    tokenizer = ByteLevelBPETokenizer(add_prefix_space=False)
-    tokenizer.train_from_iterator(CORPUS, vocab_size=400, special_tokens=["<|endoftext|>"])
-    tokenizer.save(str(path))
-    return path
-
-
-@pytest.fixture(scope="module")
-def gpt2_hub(tmp_path_factory):
-    """A transformers GPT-2 (124M), saved as openai-community/gpt2 publishes it: GPT2Model keys
-    without a prefix, Conv1D weights, the causal-mask buffers, no separate LM head."""
-    import transformers
-    from safetensors.torch import save_file
-
-    torch.manual_seed(0)
-    reference = transformers.GPT2LMHeadModel(transformers.GPT2Config()).eval()
-    state = {k: v.contiguous() for k, v in reference.transformer.state_dict().items()}
-    for i in range(12):
-        state[f"h.{i}.attn.bias"] = torch.tril(torch.ones(1024, 1024)).view(1, 1, 1024, 1024)
-    root = tmp_path_factory.mktemp("hub")
-    repo = root / "openai-community" / "gpt2" / "resolve" / "main"
-    repo.mkdir(parents=True)
-    save_file(state, str(repo / "model.safetensors"))
-    gpt2_layout_tokenizer(repo / "tokenizer.json")
-    return root, reference
-
-
+# --------------------------------------------------------------------------- the published layout (conftest.py serves it)
 @pytest.mark.slow
 def test_gpt2_from_the_hub_pins_converts_generates_and_decodes(gpt2_hub, monkeypatch, tmp_path):
     from transformers import PreTrainedTokenizerFast
@@ -220,7 +187,7 @@ def test_gpt2_from_the_hub_pins_converts_generates_and_decodes(gpt2_hub, monkeyp
     assert all(isinstance(t, str) for t in tokenize.batch_decode(out[:, batch["input_ids"].shape[1] :]))
 
 
-def test_left_padding_settings_are_checked(tmp_path):
+def test_left_padding_settings_are_checked(tmp_path, gpt2_layout_tokenizer):
     path = gpt2_layout_tokenizer(tmp_path / "tokenizer.json")
     with pytest.raises(ValueError, match="padding_side must be one of"):
         TextTransform(path, 32, padding_side="middle")

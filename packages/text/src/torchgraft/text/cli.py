@@ -1,11 +1,14 @@
-"""``torchgraft embed`` and ``torchgraft similarity`` (a ``torchgraft.cli`` plugin)."""
+"""``torchgraft embed``, ``torchgraft similarity`` and ``torchgraft generate`` (a
+``torchgraft.cli`` plugin)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 DEFAULT_MODEL = "all_minilm_l6_v2"
+DEFAULT_GENERATOR = "gpt2"
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -18,6 +21,24 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         p.add_argument("--model", help=f"a sentence-embedding model (default {DEFAULT_MODEL})")
         p.add_argument("--weights", help="its weights: MEMBER, model.MEMBER or Enum.MEMBER (default DEFAULT)")
         p.set_defaults(func=func)
+    p = sub.add_parser(
+        "generate",
+        parents=[common],
+        help="continue prompts (decoders) or answer them (encoder-decoders); streams to a terminal",
+    )
+    p.add_argument("prompts", nargs="+", metavar="PROMPT")
+    p.add_argument(
+        "--model",
+        help=f"a generative model: gpt2, distilgpt2, t5_small, flan_t5_base, bart_large_cnn, ... (default {DEFAULT_GENERATOR})",
+    )
+    p.add_argument("--weights", help="its weights: MEMBER, model.MEMBER or Enum.MEMBER (default DEFAULT)")
+    p.add_argument("--max-new-tokens", type=int, help="tokens to generate at most (default: the weights' own, else 20)")
+    p.add_argument("--temperature", type=float, help="sample at this temperature (turns sampling on)")
+    p.add_argument("--top-k", type=int, help="sample from the k most likely tokens (turns sampling on)")
+    p.add_argument("--top-p", type=float, help="sample from the smallest set with this probability (turns sampling on)")
+    p.add_argument("--beams", type=int, help="beam search with this many beams")
+    p.add_argument("--seed", type=int, help="seed for sampling (reproducible output)")
+    p.set_defaults(func=generate)
 
 
 def _embed(args: argparse.Namespace) -> tuple[Any, str]:
@@ -89,3 +110,84 @@ def similarity(args: argparse.Namespace) -> int:
 
     emit(args, data, text)
     return 0
+
+
+def _generation_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    sampling = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p}
+    options.update({k: v for k, v in sampling.items() if v is not None})
+    if options:
+        options["do_sample"] = True
+    if args.beams is not None:
+        options["num_beams"] = args.beams
+    if args.max_new_tokens is not None:
+        options["max_new_tokens"] = args.max_new_tokens
+    return options
+
+
+class _TextStream:
+    """Prints a row's new text as its tokens come, holding back an incomplete UTF-8 character."""
+
+    def __init__(self, transform: Any, out: Any) -> None:
+        self.transform, self.out, self.ids, self.shown = transform, out, [], ""
+
+    def __call__(self, tokens: Any) -> None:
+        self.ids.append(int(tokens[0]))
+        text = self.transform.decode(self.ids)
+        if not text.endswith("\ufffd") and len(text) > len(self.shown):
+            self.out.write(text[len(self.shown) :])
+            self.out.flush()
+            self.shown = text
+
+
+def generate(args: argparse.Namespace) -> int:
+    import torch
+
+    import torchgraft.core as tg
+    from torchgraft.core.cli import emit, pick_weights
+
+    args.model, weights = pick_weights(args.model, args.weights, DEFAULT_GENERATOR)
+    if "generation" not in weights.meta:  # decided before any download
+        raise ValueError(
+            f"{weights} is not a generative model's weights: use a decoder or an encoder-decoder such as "
+            f"{DEFAULT_GENERATOR}, t5_small or bart_large_cnn (torchgraft list --domain text)"
+        )
+    options = _generation_options(args)
+    tg.GenerationConfig(**{**dict(weights.meta["generation"]), **options})  # bad values fail before any download
+    weights.fetch()  # the store's typed errors (offline, unreachable, corrupt) before any work
+    transform = weights.transforms()
+    model = tg.get_model(args.model, weights=weights).eval()
+    seq2seq = hasattr(model, "encode")
+    generator = torch.Generator().manual_seed(args.seed) if args.seed is not None else None
+    stream = sys.stdout.isatty() and not args.json and options.get("num_beams", 1) == 1
+    results = []
+    # On a terminal each prompt streams as it is made; otherwise the prompts go as one batch.
+    for prompts in [[p] for p in args.prompts] if stream else [args.prompts]:
+        inputs = transform(prompts)
+        if stream:
+            print(f"{prompts[0]}" + ("\n-> " if seq2seq else ""), end="", flush=True)
+        streamer = _TextStream(transform, sys.stdout) if stream else None
+        out = tg.generate(model, **inputs, generator=generator, streamer=streamer, **options)
+        new = out[:, 1:] if seq2seq else out[:, inputs["input_ids"].shape[1] :]
+        for prompt, row in zip(prompts, new.tolist(), strict=True):
+            tokens = _until_eos(row, model.generation_config.eos_ids)
+            results.append({"prompt": prompt, "text": transform.decode(tokens), "tokens": tokens})
+        if stream:
+            print()
+    if stream:
+        return 0
+    data = {"model": args.model, "weights": str(weights), "results": results}
+    emit(
+        args,
+        data,
+        lambda d: "\n\n".join(f"{r['prompt']}{'' if not seq2seq else ' -> '}{r['text']}" for r in d["results"]),
+    )
+    return 0
+
+
+def _until_eos(tokens: list[int], eos: tuple[int, ...]) -> list[int]:
+    """The tokens a row made, up to and without its first EOS (the rest is padding)."""
+    for i, token in enumerate(tokens):
+        if token in eos:
+            return tokens[:i]
+    return tokens
