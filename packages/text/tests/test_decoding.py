@@ -8,6 +8,7 @@ import torch
 
 from torchgraft.text.decoding import Answer, decode_answers, word_labels
 from torchgraft.text.models import AllMiniLM_L6_V2_Weights
+from torchgraft.text.transforms import TextTransform
 
 QUESTION = "Where do the cats sleep?"
 CONTEXT = "Three cats sleep on the sofa in the afternoon."
@@ -107,3 +108,49 @@ def test_word_labels_take_each_words_first_token(transform):
     assert word_labels(logits, ids) == [[0, 1, 2, 3], [0]]
     with pytest.raises(ValueError, match="shaped like word_ids"):
         word_labels(predictions[:, :2], ids)
+
+
+LONG_CONTEXT = " ".join(
+    f"On day {i} the ferry left at {8 + i % 5} o'clock and the cats slept on the {['sofa', 'rug', 'bed'][i % 3]}."
+    for i in range(12)
+)
+
+
+@pytest.mark.parametrize("top_k", [1, 3])
+@pytest.mark.parametrize("null_answers", [False, True])
+def test_spans_equal_transformers_question_answering_rules_on_the_same_logits(transform, top_k, null_answers):
+    """transformers' QA span decoding (``select_starts_ends``, which its question-answering
+    pipelines share) on each window of the same random logits, merged over windows as its pipeline
+    merges them: the same answers and scores."""
+    from transformers.pipelines.document_question_answering import select_starts_ends
+
+    questions = [QUESTION, "When did the ferry leave?"]
+    contexts = [CONTEXT, LONG_CONTEXT]
+    windows = TextTransform(transform.tokenizer_file, 64)  # the long context takes several windows
+    batch = windows(
+        questions, contexts, truncation="only_second", return_offsets=True, return_overflowing=True, stride=8
+    )
+    assert batch["overflow_to_sample"].tolist().count(1) > 1  # the long context spans several windows
+    torch.manual_seed(4)
+    start, end = (
+        torch.randn_like(batch["input_ids"], dtype=torch.float) * 3,
+        torch.randn_like(batch["input_ids"], dtype=torch.float) * 3,
+    )
+    mine = decode_answers(start, end, batch, contexts, top_k=top_k, null_answers=null_answers, max_answer_length=15)
+
+    expected: list[list[tuple[str, float]]] = [[] for _ in contexts]
+    nulls = [1e6] * len(contexts)
+    for row, sample in enumerate(batch["overflow_to_sample"].tolist()):
+        p_mask = (batch["sequence_ids"][row] != 1).long().numpy()
+        p_mask[0] = 0  # the pipeline keeps the [CLS] index for the null answer
+        starts, ends, scores, nulls[sample] = select_starts_ends(
+            start[row : row + 1].numpy(), end[row : row + 1].numpy(), p_mask, batch["attention_mask"][row].numpy(),
+            min_null_score=nulls[sample], top_k=top_k, handle_impossible_answer=null_answers, max_answer_len=15,
+        )  # fmt: skip
+        offsets = batch["offsets"][row]
+        for s, e, score in zip(starts, ends, scores, strict=True):
+            expected[sample].append((contexts[sample][int(offsets[s][0]) : int(offsets[e][1])], float(score)))
+    for sample, answers in enumerate(mine):
+        theirs = sorted(expected[sample] + ([("", nulls[sample])] if null_answers else []), key=lambda a: -a[1])[:top_k]
+        assert [a.text for a in answers] == [t for t, _ in theirs]
+        assert [a.score for a in answers] == pytest.approx([s for _, s in theirs], rel=1e-5)

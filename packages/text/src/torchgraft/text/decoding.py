@@ -46,7 +46,8 @@ def decode_answers(
     pair). A span lies within the context (``sequence_ids == 1``), ends at or after its start and
     is at most ``max_answer_length`` tokens long. Start and end probabilities are softmaxes over a
     window's context tokens and its first token, whose pair of probabilities is the null score; with
-    ``null_answers`` the null answer comes first where its score beats every span of every window.
+    ``null_answers`` the null answer (the lowest null score of the question's windows) is ranked
+    among the spans by that score, as transformers' question-answering pipeline ranks it.
     """
     for key in ("offsets", "sequence_ids"):
         if key not in batch:
@@ -87,10 +88,9 @@ def decode_answers(
             spans[sample].append(Answer(contexts[sample][first:last], first, last, score))
     answers = []
     for sample, found in enumerate(spans):
-        found = sorted(found, key=lambda a: a.score, reverse=True)
-        if null_answers and (not found or nulls[sample] > found[0].score):
-            found.insert(0, Answer("", 0, 0, nulls[sample]))
-        answers.append(found[:top_k])
+        if null_answers:
+            found = [*found, Answer("", 0, 0, nulls[sample])]
+        answers.append(sorted(found, key=lambda a: a.score, reverse=True)[:top_k])
     return answers
 
 
