@@ -272,3 +272,11 @@ def test_from_the_hub_pins_converts_generates_and_decodes(name, hub, repo, reque
     expected = reference.generate(**inputs, max_new_tokens=6, num_beams=2, do_sample=False)
     eos = model.cfg.eos_token_id
     assert without_padding_after_eos(out, eos) == without_padding_after_eos(expected, eos)
+
+
+def test_compiled_decoding_steps_give_the_eager_tokens():
+    torch._dynamo.reset()
+    model = bart_base(**BART_TINY, max_positions=64).eval()
+    ids, mask = batch("bart")
+    eager = generate(model, ids, attention_mask=mask, max_new_tokens=5, num_beams=2)
+    assert torch.equal(generate(model, ids, attention_mask=mask, max_new_tokens=5, num_beams=2, compile=True), eager)

@@ -415,7 +415,9 @@ def generate(
             decode = _compiled(model, "decode") if compile else model.decode
 
             def step(tokens: Tensor) -> Tensor:
-                return decode(tokens, memory, memory_mask, cache=cache, logits_to_keep=1)
+                # The first step fills the cross-attention cache: eager, so compiled steps only read it.
+                run = decode if int(cache.position) > 0 else model.decode
+                return run(tokens, memory, memory_mask, cache=cache, logits_to_keep=1)
 
         else:
             prompt, padding, full_mask = _left_padded(input_ids, attention_mask, cfg.max_new_tokens, beams)
