@@ -17,7 +17,7 @@ converted on load (`hf_to_bart`). Their publishers give no sha256: pinned on fir
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -29,16 +29,14 @@ from torchgraft.core import (
     Asset,
     Features,
     FeatureSpec,
-    UnknownKeywordError,
     Weights,
     WeightsEnum,
-    build_model,
-    fixed_config,
     register_model,
 )
 from torchgraft.core.generation import GenerationConfig, KVCache
 
 from ..transforms import TokenizerFromAsset
+from ._family import build_family
 from ._seq2seq import Attention, EncoderDecoder
 
 __all__ = [
@@ -279,22 +277,10 @@ ARCHITECTURES: dict[str, BartConfig] = {
     "bart_large": BartConfig(**_LARGE),
     "bart_large_cnn": BartConfig(**_LARGE, vocab_size=50264),
 }
-_FIELDS = {f.name for f in fields(BartConfig)}
-
-
-def _bart(base: BartConfig, **config: Any) -> Bart:
-    unknown = sorted(set(config) - _FIELDS)
-    if unknown:
-        raise UnknownKeywordError("Bart (BartConfig fields)", unknown, sorted(_FIELDS))
-    return Bart(replace(base, **config))
 
 
 def _build(base: BartConfig, weights: Weights | None, progress: bool, config: dict[str, Any]) -> Bart:
-    if weights is not None and weights.adapter is None:
-        weights = replace(weights, adapter=hf_to_bart)  # your own checkpoint, in the Hugging Face layout
-    return build_model(
-        partial(_bart, base), weights=weights, progress=progress, config=config, fixed=fixed_config(weights)
-    )
+    return build_family(Bart, base, hf_to_bart, weights, progress, config)
 
 
 # --------------------------------------------------------------------------- weights

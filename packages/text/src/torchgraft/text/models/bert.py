@@ -28,8 +28,7 @@ e.g. bert-base-uncased 109,482,240 = 108,891,648 + 768 x 768 + 768).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
-from functools import partial
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -42,7 +41,6 @@ from torchgraft.core import (
     Features,
     FeatureSpec,
     Packing,
-    UnknownKeywordError,
     Weights,
     WeightsEnum,
     build_model,
@@ -53,6 +51,7 @@ from torchgraft.core import (
 )
 
 from ..transforms import TokenizerFromAsset
+from ._family import build_family, configured
 from .heads import SentenceEmbeddingHead
 
 __all__ = [
@@ -282,22 +281,10 @@ ARCHITECTURES: dict[str, EncoderConfig] = {
     "xlm_roberta_base": replace(_ROBERTA, vocab_size=250002),
     "xlm_roberta_large": replace(_ROBERTA, vocab_size=250002, **_LARGE),
 }
-_FIELDS = {f.name for f in fields(EncoderConfig)}
-
-
-def _encoder(base: EncoderConfig, **config: Any) -> TextEncoder:
-    unknown = sorted(set(config) - _FIELDS)
-    if unknown:
-        raise UnknownKeywordError("TextEncoder (EncoderConfig fields)", unknown, sorted(_FIELDS))
-    return TextEncoder(replace(base, **config))
 
 
 def _build(base: EncoderConfig, weights: Weights | None, progress: bool, config: dict[str, Any]) -> TextEncoder:
-    if weights is not None and weights.adapter is None:
-        weights = replace(weights, adapter=hf_to_torchgraft)  # your own checkpoint, in the Hugging Face layout
-    return build_model(
-        partial(_encoder, base), weights=weights, progress=progress, config=config, fixed=fixed_config(weights)
-    )
+    return build_family(TextEncoder, base, hf_to_torchgraft, weights, progress, config)
 
 
 # --------------------------------------------------------------------------- weights
@@ -645,6 +632,8 @@ def all_minilm_l6_v2(
     head_config = {k: config.pop(k) for k in ("pooling", "normalize") if k in config}
 
     def factory(**c: Any) -> Composite:
-        return compose(_encoder(ARCHITECTURES["minilm_l6_h384"], **c), SentenceEmbeddingHead(**head_config))
+        return compose(
+            configured(TextEncoder, ARCHITECTURES["minilm_l6_h384"], **c), SentenceEmbeddingHead(**head_config)
+        )
 
     return build_model(factory, weights=weights, progress=progress, config=config, fixed=fixed_config(weights))

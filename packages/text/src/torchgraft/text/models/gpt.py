@@ -22,8 +22,7 @@ head is the tied embedding. Their publishers give no sha256: pinned on first dow
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
-from functools import partial
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -34,16 +33,14 @@ from torchgraft.core import (
     Asset,
     Features,
     FeatureSpec,
-    UnknownKeywordError,
     Weights,
     WeightsEnum,
-    build_model,
-    fixed_config,
     register_model,
 )
 from torchgraft.core.generation import GenerationConfig, KVCache, causal_attention_mask, positions_from_mask
 
 from ..transforms import TokenizerFromAsset
+from ._family import build_family
 from ._seq2seq import Attention
 
 __all__ = [
@@ -370,22 +367,10 @@ ARCHITECTURES: dict[str, GPT2Config] = {
     "gpt2_xl": replace(_SMALL, hidden_size=1600, num_layers=48, num_heads=25, intermediate_size=6400),
     "distilgpt2": replace(_SMALL, num_layers=6),
 }
-_FIELDS = {f.name for f in fields(GPT2Config)}
-
-
-def _decoder(base: GPT2Config, **config: Any) -> GPT2:
-    unknown = sorted(set(config) - _FIELDS)
-    if unknown:
-        raise UnknownKeywordError("GPT2 (GPT2Config fields)", unknown, sorted(_FIELDS))
-    return GPT2(replace(base, **config))
 
 
 def _build(base: GPT2Config, weights: Weights | None, progress: bool, config: dict[str, Any]) -> GPT2:
-    if weights is not None and weights.adapter is None:
-        weights = replace(weights, adapter=hf_to_gpt2)  # your own checkpoint, in the Hugging Face layout
-    return build_model(
-        partial(_decoder, base), weights=weights, progress=progress, config=config, fixed=fixed_config(weights)
-    )
+    return build_family(GPT2, base, hf_to_gpt2, weights, progress, config)
 
 
 # --------------------------------------------------------------------------- weights

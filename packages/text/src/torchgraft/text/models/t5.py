@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -30,16 +30,14 @@ from torchgraft.core import (
     Asset,
     Features,
     FeatureSpec,
-    UnknownKeywordError,
     Weights,
     WeightsEnum,
-    build_model,
-    fixed_config,
     register_model,
 )
 from torchgraft.core.generation import GenerationConfig, KVCache
 
 from ..transforms import TokenizerFromAsset
+from ._family import build_family
 from ._seq2seq import Attention, EncoderDecoder, additive
 
 __all__ = [
@@ -309,22 +307,10 @@ ARCHITECTURES: dict[str, T5Config] = {
     "flan_t5_base": T5Config(d_model=768, d_ff=2048, num_layers=12, num_heads=12, **_V1_1),
     "flan_t5_large": T5Config(d_model=1024, d_ff=2816, num_layers=24, num_heads=16, **_V1_1),
 }
-_FIELDS = {f.name for f in fields(T5Config)}
-
-
-def _t5(base: T5Config, **config: Any) -> T5:
-    unknown = sorted(set(config) - _FIELDS)
-    if unknown:
-        raise UnknownKeywordError("T5 (T5Config fields)", unknown, sorted(_FIELDS))
-    return T5(replace(base, **config))
 
 
 def _build(base: T5Config, weights: Weights | None, progress: bool, config: dict[str, Any]) -> T5:
-    if weights is not None and weights.adapter is None:
-        weights = replace(weights, adapter=hf_to_t5)  # your own checkpoint, in the Hugging Face layout
-    return build_model(
-        partial(_t5, base), weights=weights, progress=progress, config=config, fixed=fixed_config(weights)
-    )
+    return build_family(T5, base, hf_to_t5, weights, progress, config)
 
 
 # --------------------------------------------------------------------------- weights
