@@ -154,3 +154,12 @@ def test_seq2seq_equals_transformers_encoder_decoder_model():
     with torch.no_grad():
         theirs = reference(input_ids=ids, attention_mask=mask, decoder_input_ids=decoder_ids).logits
         torch.testing.assert_close(model(ids, mask, decoder_ids), theirs, atol=1e-4, rtol=0)
+
+
+def test_weights_of_the_whole_task_model_are_your_own():
+    with pytest.raises(
+        TypeError, match=r"weights= takes your own Weights of the whole task model .* backbone_weights="
+    ):
+        causal_lm(weights="DEFAULT")
+    with pytest.raises(TypeError, match="decoder_weights and decoder_config apply only when decoder is a model name"):
+        seq2seq(decoder=tiny_gpt2(), decoder_weights="DEFAULT")

@@ -17,32 +17,14 @@ from torchgraft.core import (
     Weights,
     build_model,
     check_backbone,
-    get_model,
     register_model,
 )
 from torchgraft.core.generation import GenerationConfig, KVCache
 
 from .heads import LMHead
+from .tasks import built_part, own_task_weights
 
 __all__ = ["CausalLMModel", "Seq2Seq", "causal_lm", "seq2seq"]
-
-
-def _built(model: nn.Module | str, weights: Any, config: dict[str, Any] | None, role: str) -> nn.Module:
-    if isinstance(model, str):
-        return get_model(model, weights=weights, **(config or {}))
-    if weights is not None or config:
-        raise TypeError(
-            f"{role}_weights and {role}_config apply only when {role} is a model name; found a {type(model).__name__}"
-        )
-    return model
-
-
-def _own_weights(weights: Any, builder: str) -> Weights | None:
-    if weights is not None and not isinstance(weights, Weights):
-        raise TypeError(
-            f"{builder}(weights=) takes your own Weights of the whole model; found {type(weights).__name__}"
-        )
-    return weights
 
 
 class CausalLMModel(Composite):
@@ -100,8 +82,8 @@ def causal_lm(
         model = causal_lm(backbone="distilgpt2", backbone_weights="DEFAULT").eval()
         ids = generate(model, **DistilGPT2_Weights.DEFAULT.transforms()(["Once upon a time"]))
     """
-    weights = _own_weights(weights, "causal_lm")
-    trunk = _built(backbone, backbone_weights, backbone_config, "backbone")
+    weights = own_task_weights(weights)
+    trunk = built_part(backbone, backbone_weights, backbone_config)
     spec = check_backbone(trunk)
     embeddings = getattr(trunk, "input_embeddings", None)
     if not isinstance(embeddings, nn.Embedding):
@@ -211,9 +193,9 @@ def seq2seq(
         model = seq2seq(encoder="bert_base", encoder_weights="DEFAULT", decoder="gpt2", decoder_weights="DEFAULT")
         print(model.load_report.fresh[:2])  # ['decoder.layers.0.cross.k.bias', 'decoder.layers.0.cross.k.weight']
     """
-    weights = _own_weights(weights, "seq2seq")
-    enc = _built(encoder, encoder_weights, encoder_config, "encoder")
-    dec = _built(decoder, decoder_weights, decoder_config, "decoder")
+    weights = own_task_weights(weights)
+    enc = built_part(encoder, encoder_weights, encoder_config, "encoder")
+    dec = built_part(decoder, decoder_weights, decoder_config, "decoder")
     model = build_model(
         lambda: Seq2Seq(enc, dec, decoder_start_token_id=decoder_start_token_id), weights=weights, progress=progress
     )

@@ -38,14 +38,26 @@ __all__ = [
 ]
 
 
-def _backbone(backbone: nn.Module | str, backbone_weights: Any, backbone_config: dict[str, Any]) -> nn.Module:
-    if isinstance(backbone, str):
-        return get_model(backbone, weights=backbone_weights, **backbone_config)
-    if backbone_weights is not None or backbone_config:
+def built_part(part: nn.Module | str, weights: Any, config: dict[str, Any] | None, role: str = "backbone") -> nn.Module:
+    """A task model's part (its ``backbone``, a joined model's ``encoder`` / ``decoder``): a module as
+    given, or a registered name built with its ``<role>_weights`` and ``<role>_config``."""
+    if isinstance(part, str):
+        return get_model(part, weights=weights, **(config or {}))
+    if weights is not None or config:
         raise TypeError(
-            f"backbone_weights and backbone_config apply only when backbone is a model name; found a {type(backbone).__name__}"
+            f"{role}_weights and {role}_config apply only when {role} is a model name; found a {type(part).__name__}"
         )
-    return backbone
+    return part
+
+
+def own_task_weights(weights: Any) -> Weights | None:
+    """A task builder's ``weights=``: ``None`` or the user's own `Weights` of the whole task model."""
+    if weights is not None and not isinstance(weights, Weights):
+        raise TypeError(
+            "weights= takes your own Weights of the whole task model (a part's published weights go in "
+            f"backbone_weights=, encoder_weights=, ...); found {type(weights).__name__}"
+        )
+    return weights
 
 
 def _task(
@@ -56,9 +68,8 @@ def _task(
     backbone_weights: Any,
     backbone_config: dict[str, Any] | None,
 ) -> Composite:
-    if weights is not None and not isinstance(weights, Weights):
-        raise TypeError(f"weights takes your own Weights of the whole task model; found {type(weights).__name__}")
-    trunk = _backbone(backbone, backbone_weights, dict(backbone_config or {}))
+    weights = own_task_weights(weights)
+    trunk = built_part(backbone, backbone_weights, backbone_config)
     check_backbone(trunk)
     return build_model(lambda: compose(trunk, make_head(trunk)), weights=weights, progress=progress)
 
