@@ -163,3 +163,11 @@ def test_weights_of_the_whole_task_model_are_your_own():
         causal_lm(weights="DEFAULT")
     with pytest.raises(TypeError, match="decoder_weights and decoder_config apply only when decoder is a model name"):
         seq2seq(decoder=tiny_gpt2(), decoder_weights="DEFAULT")
+
+
+def test_the_joined_report_names_each_tensors_checkpoint(parts):
+    encoder, decoder = parts
+    report = seq2seq(encoder=encoder, decoder=decoder).load_report
+    assert report.sources["encoder.layers.0.fc1.weight"] == encoder.load_report.source
+    assert report.sources["decoder.word.weight"] == decoder.load_report.source
+    assert not any(".cross" in k for k in report.sources)

@@ -43,10 +43,30 @@ from .registry import (
     register_model,
 )
 from .store import cache_root, download
+from .towers import (
+    DualEncoder,
+    Embedder,
+    Fusion,
+    MissingInputError,
+    ZeroShotHead,
+    contrastive_loss,
+    dual_encoder,
+    fuse,
+    zero_shot_classifier,
+)
 from .weights import Asset, TorchgraftDeprecationWarning, Weights, WeightsEnum, warn_deprecated
 
 __all__ = [
     "Asset",
+    "DualEncoder",
+    "Embedder",
+    "Fusion",
+    "MissingInputError",
+    "ZeroShotHead",
+    "contrastive_loss",
+    "dual_encoder",
+    "fuse",
+    "zero_shot_classifier",
     "UnauthorizedError",
     "OfflineError",
     "NotWeightsError",

@@ -225,6 +225,28 @@ class LoadReport:
     sha256: str | None = None
     #: Checkpoint keys of a classifier the model's backbone has removed (``reset_classifier(0)``).
     discarded: list[str] = field(default_factory=list)
+    #: For a model joined from parts loaded on their own (dual encoders, fused towers, seq2seq):
+    #: the checkpoint each loaded key came from.
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def combined(cls, model: nn.Module, parts: Mapping[str, LoadReport | None]) -> LoadReport:
+        """One report for ``model`` joined from parts loaded on their own: each part's loaded keys
+        under its prefix (``"towers.image.backbone."``), with the checkpoint each came from; every
+        other tensor of ``model`` (projections, cross-attention, a part built without weights) is fresh."""
+        sources = {
+            prefix + key: report.weights or report.source
+            for prefix, report in parts.items()
+            if report is not None
+            for key in report.loaded
+        }
+        checkpoints = sorted(set(sources.values()))
+        return cls(
+            source=" + ".join(checkpoints) if checkpoints else "no checkpoint",
+            loaded=sorted(sources),
+            fresh=sorted(set(model.state_dict()) - set(sources)),
+            sources=sources,
+        )
 
     @property
     def complete(self) -> bool:

@@ -200,24 +200,6 @@ def seq2seq(
         lambda: Seq2Seq(enc, dec, decoder_start_token_id=decoder_start_token_id), weights=weights, progress=progress
     )
     if weights is None:
-        model.load_report = _joined_report(
-            model, f"{_name(encoder, encoder_weights)} + {_name(decoder, decoder_weights)}"
-        )
+        parts = {"encoder.": getattr(enc, "load_report", None), "decoder.": getattr(dec, "load_report", None)}
+        model.load_report = LoadReport.combined(model, parts)
     return model
-
-
-def _joined_report(model: Seq2Seq, sources: str) -> LoadReport:
-    """What came from each part's checkpoint (its own ``load_report``) and what is fresh: the
-    cross-attention, and all of a part built without weights."""
-    loaded = [
-        f"{prefix}.{key}"
-        for prefix, part in (("encoder", model.encoder), ("decoder", model.decoder))
-        for key in getattr(getattr(part, "load_report", None), "loaded", [])
-    ]
-    fresh = sorted(set(model.state_dict()) - set(loaded))
-    return LoadReport(source=sources, loaded=sorted(loaded), fresh=fresh)
-
-
-def _name(part: nn.Module | str, weights: Any) -> str:
-    label = part if isinstance(part, str) else type(part).__name__
-    return f"{label} ({weights})" if weights is not None else f"{label} (no weights)"
