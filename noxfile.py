@@ -131,6 +131,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The main job end to end on embedded defaults."""
+    """The main job end to end on embedded defaults (scikit-image and scikit-learn: sample photos)."""
     _install(session, *DISTS, extras="")
+    session.install("scikit-image", "scikit-learn")
     session.run("python", "examples/quickstart.py", *session.posargs)

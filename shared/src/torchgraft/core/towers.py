@@ -143,10 +143,20 @@ def _tower(
     if isinstance(model, str):
         built = get_model(model, weights=weights, **dict(config or {}))
         entry = get_model_weights(model).verify(weights) if isinstance(weights, str) else weights
-        return built, getattr(built, "load_report", None), entry
+        return built, _backbone_report(built), entry
     if weights is not None or config:
         raise TypeError(f"{role}_weights apply only when {role} is a model name; found a {type(model).__name__}")
-    return model, getattr(model, "load_report", None), None
+    return model, _backbone_report(model), None
+
+
+def _backbone_report(model: nn.Module) -> LoadReport | None:
+    """The load report of what a tower embeds with: a sentence model's (`Composite`) re-rooted at
+    its backbone, whose keys the tower holds."""
+    report = getattr(model, "load_report", None)
+    if report is None or not isinstance(model, Composite):
+        return report
+    keys = [k.removeprefix("backbone.") for k in report.loaded if k.startswith("backbone.")]
+    return LoadReport(source=report.source, loaded=keys, weights=report.weights, sha256=report.sha256)
 
 
 class DualEncoder(nn.Module):
