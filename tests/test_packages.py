@@ -12,7 +12,7 @@ def test_every_domain_package_is_discovered():
     from torchgraft.core._providers import PROVIDERS
 
     eps = {ep.name: ep.value for ep in metadata.entry_points(group="torchgraft.models")}
-    for domain in ("vision", "text", "audio"):
+    for domain in ("vision", "text", "audio", "multimodal"):
         names = tg.list_models(domain=domain)
         assert names and all(eps[n].startswith(f"torchgraft.{domain}.models.") for n in names)
         # core's table of which distribution provides which model (for "pip install ..." hints)

@@ -20,6 +20,7 @@ SOURCES = {
     "torchgraft-vision": ROOT / "packages/vision/src/torchgraft/vision/_version.py",
     "torchgraft-text": ROOT / "packages/text/src/torchgraft/text/_version.py",
     "torchgraft-audio": ROOT / "packages/audio/src/torchgraft/audio/_version.py",
+    "torchgraft-multimodal": ROOT / "packages/multimodal/src/torchgraft/multimodal/_version.py",
 }
 DOMAIN_DEPS = {"torchvision": "vision", "torchaudio": "audio", "tokenizers": "text"}
 

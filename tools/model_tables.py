@@ -21,6 +21,7 @@ DOMAINS = {
     "vision": "Vision models",
     "text": "Text models",
     "audio": "Audio models",
+    "multimodal": "Multimodal models",
 }
 
 

@@ -72,4 +72,5 @@ PROVIDERS: dict[str, frozenset[str]] = {
             "crepe_tiny",
         }
     ),
+    "torchgraft-multimodal": frozenset({"clip_vit_b32", "clip_vit_b16", "clip_vit_l14"}),
 }

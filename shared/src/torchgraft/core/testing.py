@@ -207,11 +207,12 @@ def check_model(
         check_composition(model, inputs, kwargs)
 
 
-def check_domain_package(domain: str, *, lazy_modules: Sequence[str]) -> None:
+def check_domain_package(domain: str, *, lazy_modules: Sequence[str], joins: Sequence[str] = ()) -> None:
     """A domain distribution is wired up: each of its models has an entry point of its own name that
     names the module defining it (and ``get_model`` imports that module alone), its version matches
     the installed metadata, and importing it and listing every model imports none of
-    ``lazy_modules`` (checked in fresh interpreters)."""
+    ``lazy_modules`` (checked in fresh interpreters). In its isolated session, no other domain is
+    installed but those it ``joins``."""
     import importlib
     import importlib.util
     import os
@@ -259,11 +260,17 @@ def check_domain_package(domain: str, *, lazy_modules: Sequence[str]) -> None:
         foreign = [
             name
             for other, lib in others.items()
-            if other != domain
+            if other != domain and other not in joins
             for name in (f"torchgraft.{other}", lib)
             if importlib.util.find_spec(name) is not None
         ]
-        assert not foreign, f"the isolated {domain} session should hold no other domain; found {foreign}"
+        assert not foreign, (
+            f"the isolated {domain} session should hold no other domain than {list(joins)}; found {foreign}"
+        )
+        for other in joins:
+            assert importlib.util.find_spec(f"torchgraft.{other}") is not None, (
+                f"{domain} joins {other}, which is missing"
+            )
 
 
 @contextlib.contextmanager

@@ -47,6 +47,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "XlmRobertaBase_Weights",
         "XlmRobertaLarge_Weights",
     ),
+    "clip_text": ("CLIPTextConfig", "CLIPTextTransformer"),
     "gpt": (
         "distilgpt2",
         "DistilGPT2_Weights",
@@ -103,6 +104,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, _FAMILIES)
 if TYPE_CHECKING:  # what editors and type checkers see
     from .bart import *  # noqa: F403
     from .bert import *  # noqa: F403
+    from .clip_text import *  # noqa: F403
     from .gpt import *  # noqa: F403
     from .heads import *  # noqa: F403
     from .huggingface import *  # noqa: F403

@@ -93,6 +93,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "FCNHead",
     ),
     "vit": (
+        "QuickGELU",
         "SelfAttention",
         "VisionTransformer",
         "vit_b_16",

@@ -21,7 +21,7 @@ from torchgraft.core import Features, FeatureSpec, Weights, WeightsEnum, build_m
 
 from ._meta import TORCHVISION, imagenet_weights
 
-__all__ = ["SelfAttention", "ViTConfig", "ViT_B_16_Weights", "VisionTransformer", "vit_b_16"]
+__all__ = ["QuickGELU", "SelfAttention", "ViTConfig", "ViT_B_16_Weights", "VisionTransformer", "vit_b_16"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,26 @@ class ViTConfig:
     num_heads: int = 12
     hidden_dim: int = 768
     mlp_dim: int = 3072
+    # CLIP's image towers (open_clip's VisionTransformer): no bias in the patch embedding, a norm
+    # before the encoder, QuickGELU in OpenAI's checkpoints, LayerNorm's default epsilon.
+    patch_bias: bool = True
+    pre_norm: bool = False
+    activation: str = "gelu"
+    layer_norm_eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; found {self.activation!r}")
+
+
+class QuickGELU(nn.Module):
+    """``x * sigmoid(1.702 x)``: OpenAI CLIP's approximation of GELU."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "quick_gelu": QuickGELU}
 
 
 class SelfAttention(nn.Module):
@@ -72,7 +92,7 @@ class EncoderBlock(nn.Module):
         self.ln_2 = norm_layer(cfg.hidden_dim)
         self.mlp = nn.Sequential(
             nn.Linear(cfg.hidden_dim, cfg.mlp_dim),
-            nn.GELU(),
+            ACTIVATIONS[cfg.activation](),
             nn.Dropout(dropout),
             nn.Linear(cfg.mlp_dim, cfg.hidden_dim),
             nn.Dropout(dropout),
@@ -105,6 +125,7 @@ class Encoder(nn.Module):
         super().__init__()
         self.pos_embedding = nn.Parameter(torch.empty(1, seq_length, cfg.hidden_dim))
         self.dropout = nn.Dropout(dropout)
+        self.ln_pre = norm_layer(cfg.hidden_dim) if cfg.pre_norm else nn.Identity()
         block = partial(EncoderBlock, cfg, dropout=dropout, attention_dropout=attention_dropout, norm_layer=norm_layer)
         self.layers = nn.Sequential(OrderedDict((f"encoder_layer_{i}", block()) for i in range(cfg.num_layers)))
         self.ln = norm_layer(cfg.hidden_dim)
@@ -115,13 +136,15 @@ class Encoder(nn.Module):
         for layer in self.layers:
             layer.reset_parameters()
         self.ln.reset_parameters()
+        if isinstance(self.ln_pre, nn.LayerNorm):
+            self.ln_pre.reset_parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != self.pos_embedding.shape[1]:
             raise ValueError(
                 f"expected {self.pos_embedding.shape[1]} tokens (the image size the model was built for); found {x.shape[1]}"
             )
-        return self.ln(self.layers(self.dropout(x + self.pos_embedding)))
+        return self.ln(self.layers(self.ln_pre(self.dropout(x + self.pos_embedding))))
 
 
 class VisionTransformer(nn.Module):
@@ -143,8 +166,8 @@ class VisionTransformer(nn.Module):
         if cfg.image_size % cfg.patch_size:
             raise ValueError(f"image_size {cfg.image_size} is not divisible by patch_size {cfg.patch_size}")
         self.cfg = cfg
-        norm_layer = norm_layer or partial(nn.LayerNorm, eps=1e-6)
-        self.conv_proj = nn.Conv2d(3, cfg.hidden_dim, cfg.patch_size, cfg.patch_size)
+        norm_layer = norm_layer or partial(nn.LayerNorm, eps=cfg.layer_norm_eps)
+        self.conv_proj = nn.Conv2d(3, cfg.hidden_dim, cfg.patch_size, cfg.patch_size, bias=cfg.patch_bias)
         seq_length = (cfg.image_size // cfg.patch_size) ** 2 + 1
         self.class_token = nn.Parameter(torch.empty(1, 1, cfg.hidden_dim))
         self.encoder = Encoder(
@@ -173,7 +196,8 @@ class VisionTransformer(nn.Module):
     def reset_parameters(self) -> None:
         fan_in = self.conv_proj.in_channels * self.conv_proj.kernel_size[0] * self.conv_proj.kernel_size[1]
         nn.init.trunc_normal_(self.conv_proj.weight, std=math.sqrt(1 / fan_in))
-        nn.init.zeros_(self.conv_proj.bias)
+        if self.conv_proj.bias is not None:
+            nn.init.zeros_(self.conv_proj.bias)
         nn.init.zeros_(self.class_token)
         self.encoder.reset_parameters()
         if isinstance(self.heads.head, nn.Linear):

@@ -1,0 +1,294 @@
+"""CLIP (Radford et al., 2021, [Learning Transferable Visual Models From Natural Language
+Supervision](https://arxiv.org/abs/2103.00020)) as core's `DualEncoder` of two towers from
+separately released packages: torchgraft-vision's `VisionTransformer` with CLIP's switches (no
+patch bias, a norm before the encoder, QuickGELU for OpenAI's weights), pooled at the class token,
+and torchgraft-text's `CLIPTextTransformer`, pooled at the end-of-text token; each projected
+without bias into one space and normalised, with a learned temperature. The towers are named
+``image`` and ``text``; the state dict is ``towers.<name>.backbone.*`` / ``towers.<name>.proj.*``
+/ ``logit_scale``.
+
+open_clip's checkpoints (and OpenAI's, in open_clip's layout) load through
+`open_clip_to_torchgraft`; `from_open_clip` builds the architecture a checkpoint's tensor shapes
+say, as open_clip does for OpenAI's files.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, fields, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from torchgraft.core import (
+    DualEncoder,
+    Embedder,
+    UnknownKeywordError,
+    Weights,
+    build_model,
+    init_empty,
+    load_weights,
+    own_weights,
+    read_checkpoint,
+    register_model,
+)
+
+__all__ = [
+    "ARCHITECTURES",
+    "CLIPConfig",
+    "clip",
+    "clip_vit_b16",
+    "clip_vit_b32",
+    "clip_vit_l14",
+    "from_open_clip",
+    "open_clip_to_torchgraft",
+]
+
+
+@dataclass(frozen=True)
+class CLIPConfig:
+    embed_dim: int = 512
+    image_size: int = 224
+    patch_size: int = 32
+    vision_width: int = 768
+    vision_layers: int = 12
+    vision_heads: int = 12
+    vision_mlp_ratio: float = 4.0
+    context_length: int = 77
+    vocab_size: int = 49408
+    text_width: int = 512
+    text_heads: int = 8
+    text_layers: int = 12
+    #: OpenAI's checkpoints use QuickGELU; LAION's (and open_clip's own models) GELU.
+    quick_gelu: bool = False
+    init_logit_scale: float = math.log(1 / 0.07)
+
+
+def clip(cfg: CLIPConfig) -> DualEncoder:
+    """The CLIP architecture ``cfg`` describes, as a dual encoder with towers ``image`` and ``text``."""
+    from torchgraft.text.models import CLIPTextConfig, CLIPTextTransformer
+    from torchgraft.vision.models import VisionTransformer, ViTConfig
+
+    activation = "quick_gelu" if cfg.quick_gelu else "gelu"
+    vision = ViTConfig(
+        image_size=cfg.image_size,
+        patch_size=cfg.patch_size,
+        num_layers=cfg.vision_layers,
+        num_heads=cfg.vision_heads,
+        hidden_dim=cfg.vision_width,
+        mlp_dim=int(cfg.vision_width * cfg.vision_mlp_ratio),
+        patch_bias=False,
+        pre_norm=True,
+        activation=activation,
+        layer_norm_eps=1e-5,
+    )
+    text = CLIPTextConfig(
+        vocab_size=cfg.vocab_size,
+        context_length=cfg.context_length,
+        width=cfg.text_width,
+        heads=cfg.text_heads,
+        layers=cfg.text_layers,
+        activation=activation,
+    )
+    towers = {
+        "image": Embedder(VisionTransformer(vision, num_classes=0), pooling="first", embed_dim=cfg.embed_dim),
+        "text": Embedder(CLIPTextTransformer(text), pooling="last", embed_dim=cfg.embed_dim),
+    }
+    model = DualEncoder(towers, init_logit_scale=cfg.init_logit_scale)
+    model.cfg = cfg
+    return model
+
+
+# --------------------------------------------------------------------------- open_clip's layout
+_IMAGE = "towers.image.backbone."
+_TEXT = "towers.text.backbone."
+_RENAMES = [
+    (r"^visual\.conv1\.", _IMAGE + "conv_proj."),
+    (r"^visual\.ln_pre\.", _IMAGE + "encoder.ln_pre."),
+    (r"^visual\.ln_post\.", _IMAGE + "encoder.ln."),
+    (
+        r"^visual\.transformer\.resblocks\.(\d+)\.attn\.in_proj_",
+        _IMAGE + r"encoder.layers.encoder_layer_\1.self_attention.in_proj_",
+    ),
+    (
+        r"^visual\.transformer\.resblocks\.(\d+)\.attn\.out_proj\.",
+        _IMAGE + r"encoder.layers.encoder_layer_\1.self_attention.out_proj.",
+    ),
+    (r"^visual\.transformer\.resblocks\.(\d+)\.ln_(1|2)\.", _IMAGE + r"encoder.layers.encoder_layer_\1.ln_\2."),
+    (r"^visual\.transformer\.resblocks\.(\d+)\.mlp\.c_fc\.", _IMAGE + r"encoder.layers.encoder_layer_\1.mlp.0."),
+    (r"^visual\.transformer\.resblocks\.(\d+)\.mlp\.c_proj\.", _IMAGE + r"encoder.layers.encoder_layer_\1.mlp.3."),
+    (r"^token_embedding\.", _TEXT + "token_embedding."),
+    (r"^transformer\.resblocks\.", _TEXT + "resblocks."),
+    (r"^ln_final\.", _TEXT + "ln_final."),
+]
+#: Scalars OpenAI's files carry beside the tensors (the JIT archive's constants).
+_DROPPED = ("input_resolution", "context_length", "vocab_size", "attn_mask")
+
+
+def open_clip_to_torchgraft(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Maps an open_clip CLIP state dict (``visual.*``, ``transformer.*``, ``token_embedding``,
+    ``text_projection``, ``logit_scale``; OpenAI's layout too) onto `clip`'s: the class and
+    positional embeddings reshaped, the projections ``[width, embed]`` as linear weights
+    ``[embed, width]`` (transposed views, no copy), ``logit_scale`` given its ``[1]`` shape."""
+    out: dict[str, Tensor] = {}
+    for key, tensor in state.items():
+        if key in _DROPPED:
+            continue
+        if key == "visual.class_embedding":
+            out[_IMAGE + "class_token"] = tensor.view(1, 1, -1)
+        elif key == "visual.positional_embedding":
+            out[_IMAGE + "encoder.pos_embedding"] = tensor.unsqueeze(0)
+        elif key == "positional_embedding":
+            out[_TEXT + "positional_embedding"] = tensor
+        elif key == "visual.proj":
+            out["towers.image.proj.weight"] = tensor.t()
+        elif key == "text_projection":
+            out["towers.text.proj.weight"] = tensor.t()
+        elif key == "logit_scale":
+            out["logit_scale"] = tensor.reshape(1)
+        else:
+            for pattern, repl in _RENAMES:
+                new, n = re.subn(pattern, repl, key)
+                if n:
+                    out[new] = tensor
+                    break
+            else:
+                out[key] = tensor  # left for the strict load to report
+    return out
+
+
+def _count(state: dict[str, Tensor], prefix: str) -> int:
+    found = {int(m.group(1)) for k in state if (m := re.match(re.escape(prefix) + r"(\d+)\.", k))}
+    return max(found) + 1 if found else 0
+
+
+def from_open_clip(checkpoint: str | Path | dict[str, Tensor], *, quick_gelu: bool = True) -> DualEncoder:
+    """A CLIP built from an open_clip (or OpenAI) checkpoint, its architecture read from the
+    tensors' shapes as open_clip reads OpenAI's files (heads of width 64). The activation is not in
+    the shapes: ``quick_gelu=True`` for OpenAI's weights (the default, as open_clip's), ``False``
+    for LAION's. Files are read memory-mapped, pickles only with ``weights_only=True``."""
+    state = dict(checkpoint) if isinstance(checkpoint, dict) else read_checkpoint(checkpoint)
+    missing = [
+        k
+        for k in ("visual.conv1.weight", "visual.positional_embedding", "text_projection", "ln_final.weight")
+        if k not in state
+    ]
+    if missing:
+        raise KeyError(f"not an open_clip CLIP checkpoint: it has no {missing} (expected open_clip's layout)")
+    conv = state["visual.conv1.weight"]
+    vision_width, patch = conv.shape[0], conv.shape[-1]
+    grid = round((state["visual.positional_embedding"].shape[0] - 1) ** 0.5)
+    text_width = state["ln_final.weight"].shape[0]
+    cfg = CLIPConfig(
+        embed_dim=state["text_projection"].shape[1],
+        image_size=patch * grid,
+        patch_size=patch,
+        vision_width=vision_width,
+        vision_layers=_count(state, "visual.transformer.resblocks."),
+        vision_heads=vision_width // 64,
+        vision_mlp_ratio=state["visual.transformer.resblocks.0.mlp.c_fc.weight"].shape[0] / vision_width,
+        context_length=state["positional_embedding"].shape[0],
+        vocab_size=state["token_embedding.weight"].shape[0],
+        text_width=text_width,
+        text_heads=text_width // 64,
+        text_layers=_count(state, "transformer.resblocks."),
+        quick_gelu=quick_gelu,
+    )
+    with init_empty():
+        model = clip(cfg)
+    model.load_report = load_weights(model, open_clip_to_torchgraft(state))
+    return model
+
+
+# --------------------------------------------------------------------------- architectures
+ARCHITECTURES: dict[str, CLIPConfig] = {
+    "clip_vit_b32": CLIPConfig(),
+    "clip_vit_b16": CLIPConfig(patch_size=16),
+    "clip_vit_l14": CLIPConfig(
+        embed_dim=768,
+        patch_size=14,
+        vision_width=1024,
+        vision_layers=24,
+        vision_heads=16,
+        text_width=768,
+        text_heads=12,
+    ),
+}
+_FIELDS = sorted(f.name for f in fields(CLIPConfig))
+
+
+def _configured(base: CLIPConfig, **config: Any) -> DualEncoder:
+    unknown = sorted(set(config) - set(_FIELDS))
+    if unknown:
+        raise UnknownKeywordError("CLIP (CLIPConfig fields)", unknown, _FIELDS)
+    return clip(replace(base, **config))
+
+
+def _build(name: str, weights: Weights | None, progress: bool, config: dict[str, Any]) -> DualEncoder:
+    weights = own_weights(name, weights)
+    if weights is not None and weights.adapter is None:
+        weights = replace(weights, adapter=open_clip_to_torchgraft)  # your own checkpoint, in open_clip's layout
+    return build_model(partial(_configured, ARCHITECTURES[name]), weights=weights, progress=progress, config=config)
+
+
+# --------------------------------------------------------------------------- builders
+@register_model()
+def clip_vit_b32(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> DualEncoder:
+    """CLIP ViT-B/32 from [Learning Transferable Visual Models From Natural Language Supervision](https://arxiv.org/abs/2103.00020):
+    a ViT-B/32 image tower (224 px) and a 12-layer, 512-wide text tower, embedding into 512
+    dimensions; 151.3 M parameters.
+
+    Args:
+        weights: your own ``Weights`` of a checkpoint in open_clip's layout, or ``None`` (the
+            published OpenAI and LAION weights join the catalog with the next release; meanwhile
+            `from_open_clip` builds any such file).
+        progress: show a progress bar while downloading.
+        **kwargs: `CLIPConfig` fields (``quick_gelu=True`` for OpenAI's weights, ...).
+
+    Example::
+
+        model = clip_vit_b32(weights=my_open_clip_weights, quick_gelu=True).eval()
+        out = model({"image": images, "text": tokens})  # out["logits"]: [B_image, B_text]
+    """
+    return _build("clip_vit_b32", weights, progress, kwargs)
+
+
+@register_model()
+def clip_vit_b16(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> DualEncoder:
+    """CLIP ViT-B/16 from [Learning Transferable Visual Models From Natural Language Supervision](https://arxiv.org/abs/2103.00020):
+    a ViT-B/16 image tower (224 px) and a 12-layer, 512-wide text tower, embedding into 512
+    dimensions; 149.6 M parameters.
+
+    Args:
+        weights: your own ``Weights`` of a checkpoint in open_clip's layout, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: `CLIPConfig` fields (``quick_gelu=True`` for OpenAI's weights, ...).
+
+    Example::
+
+        model = clip_vit_b16(weights=my_open_clip_weights, quick_gelu=True).eval()
+        out = model({"image": images, "text": tokens})
+    """
+    return _build("clip_vit_b16", weights, progress, kwargs)
+
+
+@register_model()
+def clip_vit_l14(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> DualEncoder:
+    """CLIP ViT-L/14 from [Learning Transferable Visual Models From Natural Language Supervision](https://arxiv.org/abs/2103.00020):
+    a ViT-L/14 image tower (224 px) and a 12-layer, 768-wide text tower, embedding into 768
+    dimensions; 427.6 M parameters.
+
+    Args:
+        weights: your own ``Weights`` of a checkpoint in open_clip's layout, or ``None``.
+        progress: show a progress bar while downloading.
+        **kwargs: `CLIPConfig` fields (``quick_gelu=True`` for OpenAI's weights, ...).
+
+    Example::
+
+        model = clip_vit_l14(weights=my_open_clip_weights, quick_gelu=True).eval()
+        out = model({"image": images, "text": tokens})
+    """
+    return _build("clip_vit_l14", weights, progress, kwargs)

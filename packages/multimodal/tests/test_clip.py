@@ -1,0 +1,103 @@
+"""CLIP against open_clip with identical weights: a random tiny CLIP built by open_clip (no
+download; open_clip is a test-only reference), ported through the adapter, gives the same image
+and text embeddings and logits, with QuickGELU and with GELU; the zero-shot head equals open_clip's
+``build_zero_shot_classifier``; architectures are read from a checkpoint file's shapes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import torchgraft.core as tg
+from torchgraft.core.testing import count_params
+from torchgraft.multimodal.models import ARCHITECTURES, from_open_clip, open_clip_to_torchgraft
+
+VOCAB, CONTEXT, EOT = 100, 16, 99
+
+
+def reference(quick_gelu: bool):
+    from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+
+    torch.manual_seed(0)
+    vision = CLIPVisionCfg(layers=2, width=128, head_width=64, patch_size=8, image_size=32)
+    text = CLIPTextCfg(context_length=CONTEXT, vocab_size=VOCAB, width=128, heads=2, layers=2)
+    return CLIP(embed_dim=32, vision_cfg=vision, text_cfg=text, quick_gelu=quick_gelu).eval()
+
+
+def tokens(n: int = 3) -> torch.Tensor:
+    """CLIP-style ids: start token, text, the end-of-text token (the highest id), zeros."""
+    torch.manual_seed(1)
+    ids = torch.zeros(n, CONTEXT, dtype=torch.long)
+    for i, length in enumerate(range(5, 5 + 3 * n, 3)):
+        ids[i, 0] = EOT - 1
+        ids[i, 1 : length - 1] = torch.randint(1, EOT - 1, (length - 2,))
+        ids[i, length - 1] = EOT
+    return ids
+
+
+@pytest.mark.parametrize("quick_gelu", [True, False])
+def test_embeddings_and_logits_equal_open_clip(quick_gelu):
+    theirs = reference(quick_gelu)
+    mine = from_open_clip(theirs.state_dict(), quick_gelu=quick_gelu).eval()
+    assert mine.load_report.complete and mine.logit_scale.shape == (1,)
+    images, text = torch.rand(2, 3, 32, 32), tokens()
+    with torch.no_grad():
+        image_features, text_features, scale = theirs(images, text)
+        out = mine({"image": images, "text": text})
+    torch.testing.assert_close(out["image"], image_features, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out["text"], text_features, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out["logits"], scale * image_features @ text_features.T, atol=1e-4, rtol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            mine.encode("image", images), theirs.encode_image(images, normalize=True), atol=1e-5, rtol=0
+        )
+
+
+def test_the_zero_shot_head_equals_open_clips():
+    from open_clip.zero_shot_classifier import build_zero_shot_classifier
+
+    theirs = reference(True)
+    mine = from_open_clip(theirs.state_dict()).eval()
+    words = {w: i for i, w in enumerate(["a", "photo", "of", "the", "cat", "dog", "small", "big"], start=2)}
+
+    def tokenize(texts):
+        ids = torch.zeros(len(texts), CONTEXT, dtype=torch.long)
+        for row, text in enumerate(texts):
+            seq = [EOT - 1, *(words[w] for w in text.split()), EOT]
+            ids[row, : len(seq)] = torch.tensor(seq)
+        return ids
+
+    classes, templates = ["cat", "dog"], ["a photo of the {}", "a small {}", "a big {}"]  # open_clip takes one kind
+    expected = build_zero_shot_classifier(theirs, tokenize, classes, templates, device="cpu")  # [D, C]
+    head = tg.zero_shot_classifier(mine, classes, templates, tokenize=tokenize)
+    torch.testing.assert_close(head.weight, expected.T, atol=1e-5, rtol=0)
+    images = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        logits = tg.compose(mine.towers["image"], head)(images)
+        expected_logits = mine.logit_scale.exp() * theirs.encode_image(images, normalize=True) @ expected
+    torch.testing.assert_close(logits, expected_logits, atol=1e-4, rtol=0)
+
+
+def test_an_architecture_is_read_from_a_checkpoint_files_shapes(tmp_path):
+    from safetensors.torch import save_file
+
+    theirs = reference(True)
+    path = tmp_path / "open_clip_model.safetensors"
+    save_file({k: v.contiguous() for k, v in theirs.state_dict().items()}, str(path))
+    mine = from_open_clip(path)
+    assert (mine.cfg.image_size, mine.cfg.patch_size, mine.cfg.vision_layers, mine.cfg.text_width) == (32, 8, 2, 128)
+    assert mine.load_report.complete
+    with pytest.raises(KeyError, match="not an open_clip CLIP checkpoint"):
+        from_open_clip({"weight": torch.zeros(1)})
+
+
+def test_the_published_architectures_have_open_clips_parameter_counts():
+    import open_clip
+
+    for name, config in (("clip_vit_b32", "ViT-B-32"), ("clip_vit_b16", "ViT-B-16")):
+        with tg.init_empty():
+            mine = tg.get_model(name)
+        theirs = open_clip.create_model(config, pretrained=None)
+        assert count_params(mine) == sum(p.numel() for p in theirs.parameters())
+        assert set(open_clip_to_torchgraft(theirs.state_dict())) == set(mine.state_dict())
+    assert ARCHITECTURES["clip_vit_l14"].embed_dim == 768

@@ -1,0 +1,37 @@
+"""Every registered multimodal model against core's conformance suite (core/conformance.py), one
+test per model and rule, on a tiny CLIP shape."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import torchgraft.core as tg
+from torchgraft.core.conformance import RULES, Case, pytest_check
+
+TINY = {
+    "embed_dim": 32,
+    "image_size": 32,
+    "patch_size": 8,
+    "vision_width": 64,
+    "vision_layers": 2,
+    "vision_heads": 2,
+    "context_length": 16,
+    "vocab_size": 100,
+    "text_width": 64,
+    "text_heads": 2,
+    "text_layers": 2,
+}
+
+
+def case(name: str) -> Case:
+    torch.manual_seed(0)
+    tokens = torch.randint(1, 98, (3, 16))
+    tokens[:, 10] = 99  # the end-of-text token, the highest id
+    return Case(name, TINY, ({"image": torch.rand(2, 3, 32, 32), "text": tokens},))
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+@pytest.mark.parametrize("name", tg.list_models(domain="multimodal"))
+def test_conformance(name, rule):
+    pytest_check(rule, case(name))
