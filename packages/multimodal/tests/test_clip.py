@@ -101,3 +101,40 @@ def test_the_published_architectures_have_open_clips_parameter_counts():
         assert count_params(mine) == sum(p.numel() for p in theirs.parameters())
         assert set(open_clip_to_torchgraft(theirs.state_dict())) == set(mine.state_dict())
     assert ARCHITECTURES["clip_vit_l14"].embed_dim == 768
+
+
+@pytest.mark.slow
+def test_a_catalog_entry_loads_from_where_the_hub_would_serve_it(tmp_path, monkeypatch):
+    """A random open_clip ViT-B-32 (GELU, as LAION's) saved as laion/CLIP-ViT-B-32-laion2B-s34B-b79K
+    publishes it: the catalog's DEFAULT pins it, builds the right activation, and equals open_clip."""
+    import open_clip
+    from safetensors.torch import save_file
+
+    from torchgraft.core.store import UnpinnedDownloadWarning
+    from torchgraft.core.testing import serve_like_hub
+    from torchgraft.multimodal.models import CLIP_ViT_B_32_Weights
+    from torchgraft.multimodal.models.clip import HUB
+
+    torch.manual_seed(0)
+    theirs = open_clip.create_model("ViT-B-32", pretrained=None).eval()
+    folder = tmp_path / "hub" / "laion" / "CLIP-ViT-B-32-laion2B-s34B-b79K" / "resolve" / "main"
+    folder.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in theirs.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
+    monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "cache"))
+    with serve_like_hub(tmp_path / "hub") as base:
+        monkeypatch.setenv("TORCHGRAFT_MIRROR", f"{HUB}={base}/")
+        with pytest.warns(UnpinnedDownloadWarning, match="open_clip_model.safetensors"):
+            mine = tg.get_model("clip_vit_b32", weights="DEFAULT").eval()
+    assert mine.load_report.weights == "CLIP_ViT_B_32_Weights.LAION2B_S34B_B79K" and mine.load_report.complete
+    assert mine.cfg.quick_gelu is False and CLIP_ViT_B_32_Weights.OPENAI.meta["config"] == {"quick_gelu": True}
+    images = torch.rand(2, 3, 224, 224)
+    text = torch.zeros(2, 77, dtype=torch.long)
+    text[:, :4] = torch.tensor([[49406, 320, 1929, 49407], [49406, 320, 1615, 49407]])  # start, words, end
+    with torch.no_grad():
+        image_features, text_features, scale = theirs(images, text)
+        out = mine({"image": images, "text": text})
+    torch.testing.assert_close(out["image"], image_features, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out["text"], text_features, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out["logits"], scale * image_features @ text_features.T, atol=1e-4, rtol=0)
+    with pytest.raises(tg.ConfigConflictError, match="quick_gelu"):
+        tg.load_weights(tg.get_model("clip_vit_b32", quick_gelu=True), CLIP_ViT_B_32_Weights.LAION2B_S34B_B79K)

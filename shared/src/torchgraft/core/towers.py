@@ -183,8 +183,9 @@ class DualEncoder(nn.Module):
         self.init_logit_scale, self.init_logit_bias = init_logit_scale, logit_bias
         self.logit_scale = nn.Parameter(torch.full((1,), float(init_logit_scale)))
         self.logit_bias = nn.Parameter(torch.full((1,), float(logit_bias))) if logit_bias is not None else None
-        #: Each tower's weights entry, where it was built from one: its transforms are the tower's.
-        self.preprocessing: dict[str, Any] = {}
+        #: Each tower's weights entry, where it was built from one: its transforms are the tower's
+        #: (or one entry whose transforms give every tower's).
+        self.preprocessing: Any = {}
         self.frozen: tuple[str, ...] = ()
 
     def freeze(self, *names: str) -> DualEncoder:
@@ -211,7 +212,10 @@ class DualEncoder(nn.Module):
             nn.init.constant_(self.logit_bias, self.init_logit_bias)
 
     def transforms(self) -> dict[str, Any]:
-        """Each tower's preprocessing (from its weights entry; ``None`` for a tower given as a module)."""
+        """Each tower's preprocessing (from its weights entry; ``None`` for a tower given as a module),
+        or, for a model built from one entry for both towers (CLIP), that entry's."""
+        if not isinstance(self.preprocessing, Mapping):
+            return dict(self.preprocessing.transforms())
         return {
             name: (entry.transforms() if getattr(entry, "transforms", None) is not None else None)
             for name, entry in self.preprocessing.items()

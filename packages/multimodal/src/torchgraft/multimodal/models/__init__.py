@@ -16,6 +16,9 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     "clip": (
         "ARCHITECTURES",
         "CLIPConfig",
+        "CLIP_ViT_B_16_Weights",
+        "CLIP_ViT_B_32_Weights",
+        "CLIP_ViT_L_14_Weights",
         "clip",
         "clip_vit_b16",
         "clip_vit_b32",

@@ -24,14 +24,16 @@ from typing import Any
 from torch import Tensor
 
 from torchgraft.core import (
+    Asset,
     DualEncoder,
     Embedder,
     UnknownKeywordError,
     Weights,
+    WeightsEnum,
     build_model,
+    fixed_config,
     init_empty,
     load_weights,
-    own_weights,
     read_checkpoint,
     register_model,
 )
@@ -39,6 +41,9 @@ from torchgraft.core import (
 __all__ = [
     "ARCHITECTURES",
     "CLIPConfig",
+    "CLIP_ViT_B_16_Weights",
+    "CLIP_ViT_B_32_Weights",
+    "CLIP_ViT_L_14_Weights",
     "clip",
     "clip_vit_b16",
     "clip_vit_b32",
@@ -228,67 +233,197 @@ def _configured(base: CLIPConfig, **config: Any) -> DualEncoder:
 
 
 def _build(name: str, weights: Weights | None, progress: bool, config: dict[str, Any]) -> DualEncoder:
-    weights = own_weights(name, weights)
     if weights is not None and weights.adapter is None:
         weights = replace(weights, adapter=open_clip_to_torchgraft)  # your own checkpoint, in open_clip's layout
-    return build_model(partial(_configured, ARCHITECTURES[name]), weights=weights, progress=progress, config=config)
+    model = build_model(
+        partial(_configured, ARCHITECTURES[name]),
+        weights=weights,
+        progress=progress,
+        config=config,
+        fixed=fixed_config(weights),
+    )
+    if weights is not None and weights.transforms is not None:
+        model.preprocessing = weights  # one entry for both towers: its transforms give both
+    return model
+
+
+# --------------------------------------------------------------------------- weights
+HUB = "https://huggingface.co/"
+#: CLIP's byte-level BPE (49,408 tokens, lower-cased), the same for every checkpoint here.
+TOKENIZER = Asset(HUB + "openai/clip-vit-base-patch32/resolve/main/tokenizer.json", sha256=None)
+CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+INCEPTION_MEAN = INCEPTION_STD = (0.5, 0.5, 0.5)
+#: The short prompt ensemble OpenAI published with CLIP's ImageNet evaluation (``{}``: the class name).
+PROMPT_TEMPLATES = (
+    "itap of a {}.",
+    "a bad photo of the {}.",
+    "a origami {}.",
+    "a photo of the large {}.",
+    "a {} in a video game.",
+    "art of the {}.",
+    "a photo of the small {}.",
+)
+_OPENAI_PAPER = "https://arxiv.org/abs/2103.00020"
+_LAION_PAPER = "https://arxiv.org/abs/2212.07143"
+
+
+class CLIPTransforms:
+    """A CLIP entry's preprocessing for both towers: ``{"image": resize (bicubic) and center-crop
+    to 224, normalise; "text": CLIP's tokenizer, 77 tokens}`` (the tokenizer fetched and verified
+    through the store on first use)."""
+
+    def __init__(self, mean: tuple[float, float, float], std: tuple[float, float, float]) -> None:
+        self.mean, self.std = mean, std
+
+    def __call__(self) -> dict[str, Any]:
+        from torchgraft.text.transforms import TokenizerFromAsset
+        from torchgraft.vision.transforms import ImageClassification
+
+        image = ImageClassification(
+            crop_size=224, resize_size=224, mean=self.mean, std=self.std, interpolation="bicubic"
+        )
+        return {"image": image, "text": TokenizerFromAsset(TOKENIZER, max_length=77, with_token_types=False)()}
+
+
+def _hub(
+    repo: str,
+    *,
+    num_params: int,
+    top1: float,
+    quick_gelu: bool,
+    training_data: str,
+    recipe: str,
+    mean: tuple[float, float, float] = CLIP_MEAN,
+    std: tuple[float, float, float] = CLIP_STD,
+) -> Weights:
+    """One open_clip checkpoint on the Hub (``open_clip_model.safetensors``, open_clip's layout)."""
+    return Weights(
+        url=f"{HUB}{repo}/resolve/main/open_clip_model.safetensors",
+        sha256=None,
+        adapter=open_clip_to_torchgraft,
+        transforms=CLIPTransforms(mean, std),
+        assets={"tokenizer.json": TOKENIZER},
+        meta={
+            "num_params": num_params,
+            "license": "MIT",
+            "recipe": recipe,
+            "source": f"{HUB}{repo}",
+            "approx_size_mb": round(num_params * 4 / 2**20),
+            "training_data": training_data,
+            "metrics": {"ImageNet-1K zero-shot (open_clip's benchmark)": {"acc@1": top1}},
+            "config": {"quick_gelu": quick_gelu},
+            "preprocessing": {"resize": 224, "crop": 224, "interpolation": "bicubic", "mean": mean, "std": std},
+            "prompt_templates": PROMPT_TEMPLATES,
+            "max_length": 77,
+        },
+    )
+
+
+_WIT = "WIT: 400 M image-text pairs collected by OpenAI"
+
+
+class CLIP_ViT_B_32_Weights(WeightsEnum):
+    OPENAI = _hub(
+        "timm/vit_base_patch32_clip_224.openai", num_params=151277313, top1=63.32, quick_gelu=True,
+        training_data=_WIT, recipe=_OPENAI_PAPER,
+    )  # fmt: skip
+    LAION2B_S34B_B79K = _hub(
+        "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", num_params=151277313, top1=66.56, quick_gelu=False,
+        training_data="LAION-2B (English), 34 B samples seen, batch 79 K", recipe=_LAION_PAPER,
+    )  # fmt: skip
+    DEFAULT = LAION2B_S34B_B79K
+
+
+class CLIP_ViT_B_16_Weights(WeightsEnum):
+    OPENAI = _hub(
+        "timm/vit_base_patch16_clip_224.openai", num_params=149620737, top1=68.34, quick_gelu=True,
+        training_data=_WIT, recipe=_OPENAI_PAPER,
+    )  # fmt: skip
+    LAION2B_S34B_B88K = _hub(
+        "laion/CLIP-ViT-B-16-laion2B-s34B-b88K", num_params=149620737, top1=70.23, quick_gelu=False,
+        training_data="LAION-2B (English), 34 B samples seen, batch 88 K", recipe=_LAION_PAPER,
+    )  # fmt: skip
+    DEFAULT = LAION2B_S34B_B88K
+
+
+class CLIP_ViT_L_14_Weights(WeightsEnum):
+    OPENAI = _hub(
+        "timm/vit_large_patch14_clip_224.openai", num_params=427616513, top1=75.54, quick_gelu=True,
+        training_data=_WIT, recipe=_OPENAI_PAPER,
+    )  # fmt: skip
+    LAION2B_S32B_B82K = _hub(
+        "laion/CLIP-ViT-L-14-laion2B-s32B-b82K", num_params=427616513, top1=75.25, quick_gelu=False,
+        training_data="LAION-2B (English), 32 B samples seen, batch 82 K", recipe=_LAION_PAPER,
+        mean=INCEPTION_MEAN, std=INCEPTION_STD,
+    )  # fmt: skip
+    DEFAULT = OPENAI
 
 
 # --------------------------------------------------------------------------- builders
 @register_model()
-def clip_vit_b32(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> DualEncoder:
+def clip_vit_b32(
+    *, weights: CLIP_ViT_B_32_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> DualEncoder:
     """CLIP ViT-B/32 from [Learning Transferable Visual Models From Natural Language Supervision](https://arxiv.org/abs/2103.00020):
     a ViT-B/32 image tower (224 px) and a 12-layer, 512-wide text tower, embedding into 512
     dimensions; 151.3 M parameters.
 
     Args:
-        weights: your own ``Weights`` of a checkpoint in open_clip's layout, or ``None`` (the
-            published OpenAI and LAION weights join the catalog with the next release; meanwhile
-            `from_open_clip` builds any such file).
+        weights: `CLIP_ViT_B_32_Weights` (``LAION2B_S34B_B79K`` = ``DEFAULT``, ``OPENAI``): open_clip's
+            checkpoints with their preprocessing for both towers (``model.transforms()``) and
+            prompt templates; its name, your own ``Weights`` in open_clip's layout, or ``None``.
         progress: show a progress bar while downloading.
         **kwargs: `CLIPConfig` fields (``quick_gelu=True`` for OpenAI's weights, ...).
 
     Example::
 
-        model = clip_vit_b32(weights=my_open_clip_weights, quick_gelu=True).eval()
-        out = model({"image": images, "text": tokens})  # out["logits"]: [B_image, B_text]
+        model = clip_vit_b32(weights="DEFAULT").eval()
+        prepare = model.transforms()
+        out = model({"image": prepare["image"](photos), "text": prepare["text"](["a cat", "a dog"])})
+        probs = out["logits"].softmax(-1)  # [B_image, 2]
     """
-    return _build("clip_vit_b32", weights, progress, kwargs)
+    return _build("clip_vit_b32", CLIP_ViT_B_32_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
-def clip_vit_b16(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> DualEncoder:
+def clip_vit_b16(
+    *, weights: CLIP_ViT_B_16_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> DualEncoder:
     """CLIP ViT-B/16 from [Learning Transferable Visual Models From Natural Language Supervision](https://arxiv.org/abs/2103.00020):
     a ViT-B/16 image tower (224 px) and a 12-layer, 512-wide text tower, embedding into 512
     dimensions; 149.6 M parameters.
 
     Args:
-        weights: your own ``Weights`` of a checkpoint in open_clip's layout, or ``None``.
+        weights: `CLIP_ViT_B_16_Weights` (``LAION2B_S34B_B88K`` = ``DEFAULT``, ``OPENAI``), its name, your own ``Weights`` in
+            open_clip's layout, or ``None``.
         progress: show a progress bar while downloading.
         **kwargs: `CLIPConfig` fields (``quick_gelu=True`` for OpenAI's weights, ...).
 
     Example::
 
-        model = clip_vit_b16(weights=my_open_clip_weights, quick_gelu=True).eval()
+        model = clip_vit_b16(weights="DEFAULT").eval()
         out = model({"image": images, "text": tokens})
     """
-    return _build("clip_vit_b16", weights, progress, kwargs)
+    return _build("clip_vit_b16", CLIP_ViT_B_16_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
-def clip_vit_l14(*, weights: Weights | None = None, progress: bool = True, **kwargs: Any) -> DualEncoder:
+def clip_vit_l14(
+    *, weights: CLIP_ViT_L_14_Weights | str | None = None, progress: bool = True, **kwargs: Any
+) -> DualEncoder:
     """CLIP ViT-L/14 from [Learning Transferable Visual Models From Natural Language Supervision](https://arxiv.org/abs/2103.00020):
     a ViT-L/14 image tower (224 px) and a 12-layer, 768-wide text tower, embedding into 768
     dimensions; 427.6 M parameters.
 
     Args:
-        weights: your own ``Weights`` of a checkpoint in open_clip's layout, or ``None``.
+        weights: `CLIP_ViT_L_14_Weights` (``OPENAI`` = ``DEFAULT``, ``LAION2B_S32B_B82K``), its name, your own ``Weights`` in
+            open_clip's layout, or ``None``.
         progress: show a progress bar while downloading.
         **kwargs: `CLIPConfig` fields (``quick_gelu=True`` for OpenAI's weights, ...).
 
     Example::
 
-        model = clip_vit_l14(weights=my_open_clip_weights, quick_gelu=True).eval()
+        model = clip_vit_l14(weights="DEFAULT").eval()
         out = model({"image": images, "text": tokens})
     """
-    return _build("clip_vit_l14", weights, progress, kwargs)
+    return _build("clip_vit_l14", CLIP_ViT_L_14_Weights.verify(weights), progress, kwargs)
