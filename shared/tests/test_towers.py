@@ -156,42 +156,43 @@ def test_clip_and_siglip_losses_are_the_published_formulas():
         contrastive_loss(a, b[:3], scale)
 
 
-def _ranks(rank: int, world: int, store: str, results) -> None:
-    import torch.distributed as dist
+WORKER = """
+import json, sys
+import torch, torch.distributed as dist, torch.nn.functional as F
+from torchgraft.core import contrastive_loss
 
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
-    torch.manual_seed(0)
-    a, b = torch.randn(8, 6, requires_grad=True), torch.randn(8, 6, requires_grad=True)
-    rows = slice(rank * 4, rank * 4 + 4)
-    scale = torch.tensor([5.0])
-    local = contrastive_loss(F.normalize(a[rows], dim=-1), F.normalize(b[rows], dim=-1), scale, gather=True)
-    local.backward()
-    results.put((rank, float(local.detach()), a.grad.tolist()))
-    dist.destroy_process_group()
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+torch.manual_seed(0)
+a, b = torch.randn(8, 6, requires_grad=True), torch.randn(8, 6, requires_grad=True)
+rows = slice(rank * 4, rank * 4 + 4)
+loss = contrastive_loss(F.normalize(a[rows], dim=-1), F.normalize(b[rows], dim=-1), torch.tensor([5.0]), gather=True)
+loss.backward()
+with open(f"{sys.argv[1]}/rank{rank}.json", "w") as fh:
+    json.dump({"loss": float(loss.detach()), "grad": a.grad.tolist()}, fh)
+dist.destroy_process_group()
+"""
 
 
 def test_the_gathered_loss_scores_every_rank_against_the_global_batch(tmp_path):
-    """Two gloo processes with half the batch each: their mean loss is the single-process loss of
-    the whole batch, and gradients reach every rank's rows."""
-    import torch.multiprocessing as mp
+    """Two gloo ranks under torchrun, half the batch each: their mean loss is the single-process
+    loss of the whole batch, and each rank's rows get the whole loss's gradient."""
+    import json
+    import subprocess
+    import sys
 
-    ctx = mp.get_context("spawn")
-    results = ctx.Queue()
-    procs = [ctx.Process(target=_ranks, args=(r, 2, str(tmp_path / "store"), results)) for r in range(2)]
-    for p in procs:
-        p.start()
-    got = sorted(results.get(timeout=120) for _ in procs)
-    for p in procs:
-        p.join(timeout=60)
+    (tmp_path / "worker.py").write_text(WORKER)
+    run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    subprocess.run([*run, str(tmp_path / "worker.py"), str(tmp_path)], check=True, timeout=300, capture_output=True)
+    got = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     torch.manual_seed(0)
     a, b = torch.randn(8, 6, requires_grad=True), torch.randn(8, 6, requires_grad=True)
     whole = contrastive_loss(F.normalize(a, dim=-1), F.normalize(b, dim=-1), torch.tensor([5.0]))
     whole.backward()
-    assert math.isclose((got[0][1] + got[1][1]) / 2, float(whole.detach()), rel_tol=1e-5)
-    # each rank's rows get the whole loss's gradient (times the world size: every rank's loss reaches them)
-    for rank, _, grad in got:
+    assert math.isclose((got[0]["loss"] + got[1]["loss"]) / 2, float(whole.detach()), rel_tol=1e-5)
+    for rank, result in enumerate(got):  # every rank's loss reaches these rows: world size times the gradient
         rows = slice(rank * 4, rank * 4 + 4)
-        torch.testing.assert_close(torch.tensor(grad)[rows], 2 * a.grad[rows], atol=1e-6, rtol=1e-4)
+        torch.testing.assert_close(torch.tensor(result["grad"])[rows], 2 * a.grad[rows], atol=1e-6, rtol=1e-4)
 
 
 def test_a_zero_shot_head_averages_each_class_prompts(towers, image):

@@ -104,7 +104,7 @@ def test_the_published_architectures_have_open_clips_parameter_counts():
 
 
 @pytest.mark.slow
-def test_a_catalog_entry_loads_from_where_the_hub_would_serve_it(tmp_path, monkeypatch):
+def test_a_catalog_entry_loads_from_where_the_hub_would_serve_it(tmp_path, monkeypatch, clip_tokenizer_file):
     """A random open_clip ViT-B-32 (GELU, as LAION's) saved as laion/CLIP-ViT-B-32-laion2B-s34B-b79K
     publishes it: the catalog's DEFAULT pins it, builds the right activation, and equals open_clip."""
     import open_clip
@@ -120,11 +120,17 @@ def test_a_catalog_entry_loads_from_where_the_hub_would_serve_it(tmp_path, monke
     folder = tmp_path / "hub" / "laion" / "CLIP-ViT-B-32-laion2B-s34B-b79K" / "resolve" / "main"
     folder.mkdir(parents=True)
     save_file({k: v.contiguous() for k, v in theirs.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
+    tokenizer = tmp_path / "hub" / "openai" / "clip-vit-base-patch32" / "resolve" / "main"
+    tokenizer.mkdir(parents=True)
+    (tokenizer / "tokenizer.json").write_bytes(clip_tokenizer_file.read_bytes())
     monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "cache"))
     with serve_like_hub(tmp_path / "hub") as base:
         monkeypatch.setenv("TORCHGRAFT_MIRROR", f"{HUB}={base}/")
         with pytest.warns(UnpinnedDownloadWarning, match="open_clip_model.safetensors"):
             mine = tg.get_model("clip_vit_b32", weights="DEFAULT").eval()
+        with pytest.warns(UnpinnedDownloadWarning, match="tokenizer.json"):
+            prepare = mine.transforms()
+    assert set(prepare) == {"image", "text"} and prepare["image"].interpolation == "bicubic"
     assert mine.load_report.weights == "CLIP_ViT_B_32_Weights.LAION2B_S34B_B79K" and mine.load_report.complete
     assert mine.cfg.quick_gelu is False and CLIP_ViT_B_32_Weights.OPENAI.meta["config"] == {"quick_gelu": True}
     images = torch.rand(2, 3, 224, 224)
@@ -136,5 +142,65 @@ def test_a_catalog_entry_loads_from_where_the_hub_would_serve_it(tmp_path, monke
     torch.testing.assert_close(out["image"], image_features, atol=1e-5, rtol=0)
     torch.testing.assert_close(out["text"], text_features, atol=1e-5, rtol=0)
     torch.testing.assert_close(out["logits"], scale * image_features @ text_features.T, atol=1e-4, rtol=0)
+    with torch.no_grad():  # the entry's own text preprocessing, from strings
+        torch.testing.assert_close(
+            mine.encode("text", prepare["text"](TEXTS)),
+            theirs.encode_text(open_clip.tokenize(TEXTS), normalize=True),
+            atol=1e-5,
+            rtol=0,
+        )
     with pytest.raises(tg.ConfigConflictError, match="quick_gelu"):
         tg.load_weights(tg.get_model("clip_vit_b32", quick_gelu=True), CLIP_ViT_B_32_Weights.LAION2B_S34B_B79K)
+
+
+@pytest.fixture(scope="module")
+def clip_tokenizer_file(tmp_path_factory):
+    """CLIP's BPE in the tokenizers format the catalog's tokenizer.json has, made from open_clip's
+    own vocabulary by transformers' CLIP tokenizer (both test-only references)."""
+    import open_clip
+    import transformers
+
+    simple = open_clip.tokenizer.SimpleTokenizer()
+    vocab = dict(simple.encoder)
+    vocab["<|startoftext|>"] = vocab.pop(simple.decoder[simple.sot_token_id])
+    vocab["<|endoftext|>"] = vocab.pop(simple.decoder[simple.eot_token_id])
+    merges = [tuple(pair) for pair in sorted(simple.bpe_ranks, key=simple.bpe_ranks.get)]
+    folder = tmp_path_factory.mktemp("clip-tokenizer")
+    transformers.CLIPTokenizer(vocab=vocab, merges=merges).save_pretrained(folder)
+    return folder / "tokenizer.json"
+
+
+TEXTS = ["Hello, World!", "a photo of a Cat.", "Ünïcödé café naïve — 1984   spaces", "it's 3 o'clock", ""]
+
+
+def test_clips_tokenizer_through_tokenizers_gives_open_clips_ids(clip_tokenizer_file):
+    import open_clip
+
+    from torchgraft.text.transforms import TextTransform
+
+    # the TextTransform the catalog's CLIPTransforms builds from its tokenizer asset
+    text = TextTransform(clip_tokenizer_file, 77, with_token_types=False, pad_token="<|endoftext|>")
+    batch, expected = text(TEXTS), open_clip.tokenize(TEXTS)
+    for row, mask, theirs in zip(batch["input_ids"], batch["attention_mask"], expected, strict=True):
+        n = int(mask.sum())
+        assert row[:n].tolist() == theirs[: int((theirs != 0).sum())].tolist()
+
+
+def test_text_embeddings_from_strings_equal_open_clips(clip_tokenizer_file):
+    import open_clip
+    from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+
+    from torchgraft.text.transforms import TextTransform
+
+    torch.manual_seed(0)
+    vision = CLIPVisionCfg(layers=1, width=64, head_width=64, patch_size=8, image_size=32)
+    theirs = CLIP(embed_dim=32, vision_cfg=vision, text_cfg=CLIPTextCfg(width=128, heads=2, layers=2)).eval()
+    mine = from_open_clip(theirs.state_dict(), quick_gelu=False).eval()
+    text = TextTransform(clip_tokenizer_file, 77, with_token_types=False, pad_token="<|endoftext|>")
+    with torch.no_grad():  # padded with the end-of-text token here, with zeros there: the same embeddings
+        torch.testing.assert_close(
+            mine.encode("text", text(TEXTS)),
+            theirs.encode_text(open_clip.tokenize(TEXTS), normalize=True),
+            atol=1e-5,
+            rtol=0,
+        )

@@ -360,7 +360,7 @@ def zero_shot_classifier(
             prompts = [t(name) if callable(t) else t.format(name) for t in templates]
             embedded = F.normalize(model.encode(text, tokenize(prompts)), dim=-1).mean(0)
             rows.append(F.normalize(embedded, dim=-1))
-    scale = float(model.logit_scale.exp()) if logit_scale is None else logit_scale
+    scale = float(model.logit_scale.detach().exp()) if logit_scale is None else logit_scale
     return ZeroShotHead(torch.stack(rows), scale)
 
 

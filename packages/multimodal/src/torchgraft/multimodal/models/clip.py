@@ -282,7 +282,10 @@ class CLIPTransforms:
         image = ImageClassification(
             crop_size=224, resize_size=224, mean=self.mean, std=self.std, interpolation="bicubic"
         )
-        return {"image": image, "text": TokenizerFromAsset(TOKENIZER, max_length=77, with_token_types=False)()}
+        # CLIP's tokenizer file names no pad token; it pads with its end-of-text token, as transformers'
+        # CLIP tokenizer does (the attention mask keeps the padding out of the pooling).
+        text = TokenizerFromAsset(TOKENIZER, max_length=77, with_token_types=False, pad_token="<|endoftext|>")
+        return {"image": image, "text": text()}
 
 
 def _hub(
