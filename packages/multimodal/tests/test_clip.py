@@ -103,56 +103,6 @@ def test_the_published_architectures_have_open_clips_parameter_counts():
     assert ARCHITECTURES["clip_vit_l14"].embed_dim == 768
 
 
-@pytest.mark.slow
-def test_a_catalog_entry_loads_from_where_the_hub_would_serve_it(tmp_path, monkeypatch, clip_tokenizer_file):
-    """A random open_clip ViT-B-32 (GELU, as LAION's) saved as laion/CLIP-ViT-B-32-laion2B-s34B-b79K
-    publishes it: the catalog's DEFAULT pins it, builds the right activation, and equals open_clip."""
-    import open_clip
-    from safetensors.torch import save_file
-
-    from torchgraft.core.store import UnpinnedDownloadWarning
-    from torchgraft.core.testing import serve_like_hub
-    from torchgraft.multimodal.models import CLIP_ViT_B_32_Weights
-    from torchgraft.multimodal.models.clip import HUB
-
-    torch.manual_seed(0)
-    theirs = open_clip.create_model("ViT-B-32", pretrained=None).eval()
-    folder = tmp_path / "hub" / "laion" / "CLIP-ViT-B-32-laion2B-s34B-b79K" / "resolve" / "main"
-    folder.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in theirs.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
-    tokenizer = tmp_path / "hub" / "openai" / "clip-vit-base-patch32" / "resolve" / "main"
-    tokenizer.mkdir(parents=True)
-    (tokenizer / "tokenizer.json").write_bytes(clip_tokenizer_file.read_bytes())
-    monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "cache"))
-    with serve_like_hub(tmp_path / "hub") as base:
-        monkeypatch.setenv("TORCHGRAFT_MIRROR", f"{HUB}={base}/")
-        with pytest.warns(UnpinnedDownloadWarning, match="open_clip_model.safetensors"):
-            mine = tg.get_model("clip_vit_b32", weights="DEFAULT").eval()
-        with pytest.warns(UnpinnedDownloadWarning, match="tokenizer.json"):
-            prepare = mine.transforms()
-    assert set(prepare) == {"image", "text"} and prepare["image"].interpolation == "bicubic"
-    assert mine.load_report.weights == "CLIP_ViT_B_32_Weights.LAION2B_S34B_B79K" and mine.load_report.complete
-    assert mine.cfg.quick_gelu is False and CLIP_ViT_B_32_Weights.OPENAI.meta["config"] == {"quick_gelu": True}
-    images = torch.rand(2, 3, 224, 224)
-    text = torch.zeros(2, 77, dtype=torch.long)
-    text[:, :4] = torch.tensor([[49406, 320, 1929, 49407], [49406, 320, 1615, 49407]])  # start, words, end
-    with torch.no_grad():
-        image_features, text_features, scale = theirs(images, text)
-        out = mine({"image": images, "text": text})
-    torch.testing.assert_close(out["image"], image_features, atol=1e-5, rtol=0)
-    torch.testing.assert_close(out["text"], text_features, atol=1e-5, rtol=0)
-    torch.testing.assert_close(out["logits"], scale * image_features @ text_features.T, atol=1e-4, rtol=0)
-    with torch.no_grad():  # the entry's own text preprocessing, from strings
-        torch.testing.assert_close(
-            mine.encode("text", prepare["text"](TEXTS)),
-            theirs.encode_text(open_clip.tokenize(TEXTS), normalize=True),
-            atol=1e-5,
-            rtol=0,
-        )
-    with pytest.raises(tg.ConfigConflictError, match="quick_gelu"):
-        tg.load_weights(tg.get_model("clip_vit_b32", quick_gelu=True), CLIP_ViT_B_32_Weights.LAION2B_S34B_B79K)
-
-
 @pytest.fixture(scope="module")
 def clip_tokenizer_file(tmp_path_factory):
     """CLIP's BPE in the tokenizers format the catalog's tokenizer.json has, made from open_clip's
@@ -204,3 +154,117 @@ def test_text_embeddings_from_strings_equal_open_clips(clip_tokenizer_file):
             atol=1e-5,
             rtol=0,
         )
+
+
+@pytest.fixture(scope="module")
+def clip_hub(tmp_path_factory, clip_tokenizer_file):
+    """A random open_clip ViT-B-32 (GELU, as LAION's) saved as laion/CLIP-ViT-B-32-laion2B-s34B-b79K
+    publishes it, and CLIP's tokenizer where the catalog's asset is."""
+    import open_clip
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    theirs = open_clip.create_model("ViT-B-32", pretrained=None).eval()
+    root = tmp_path_factory.mktemp("hub")
+    folder = root / "laion" / "CLIP-ViT-B-32-laion2B-s34B-b79K" / "resolve" / "main"
+    folder.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in theirs.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
+    tokenizer = root / "openai" / "clip-vit-base-patch32" / "resolve" / "main"
+    tokenizer.mkdir(parents=True)
+    (tokenizer / "tokenizer.json").write_bytes(clip_tokenizer_file.read_bytes())
+    return root, theirs
+
+
+@pytest.fixture
+def served_clip(clip_hub, tmp_path, monkeypatch):
+    from torchgraft.core.testing import serve_like_hub
+    from torchgraft.multimodal.models.clip import HUB
+
+    root, theirs = clip_hub
+    monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "cache"))
+    with serve_like_hub(root) as base:
+        monkeypatch.setenv("TORCHGRAFT_MIRROR", f"{HUB}={base}/")
+        yield theirs
+
+
+@pytest.mark.slow
+def test_a_catalog_entry_loads_from_where_the_hub_would_serve_it(served_clip):
+    """The catalog's DEFAULT pins the served file, builds the right activation, and equals open_clip."""
+    import open_clip
+
+    from torchgraft.core.store import UnpinnedDownloadWarning
+    from torchgraft.multimodal.models import CLIP_ViT_B_32_Weights
+
+    theirs = served_clip
+    with pytest.warns(UnpinnedDownloadWarning, match="open_clip_model.safetensors"):
+        mine = tg.get_model("clip_vit_b32", weights="DEFAULT").eval()
+    with pytest.warns(UnpinnedDownloadWarning, match="tokenizer.json"):
+        prepare = mine.transforms()
+    assert set(prepare) == {"image", "text"} and prepare["image"].interpolation == "bicubic"
+    assert mine.load_report.weights == "CLIP_ViT_B_32_Weights.LAION2B_S34B_B79K" and mine.load_report.complete
+    assert mine.cfg.quick_gelu is False and CLIP_ViT_B_32_Weights.OPENAI.meta["config"] == {"quick_gelu": True}
+    images = torch.rand(2, 3, 224, 224)
+    text = open_clip.tokenize(TEXTS[:2])
+    with torch.no_grad():
+        image_features, text_features, scale = theirs(images, text)
+        out = mine({"image": images, "text": text})
+        from_strings = mine.encode("text", prepare["text"](TEXTS))  # the entry's own text preprocessing
+    torch.testing.assert_close(out["image"], image_features, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out["text"], text_features, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out["logits"], scale * image_features @ text_features.T, atol=1e-4, rtol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            from_strings, theirs.encode_text(open_clip.tokenize(TEXTS), normalize=True), atol=1e-5, rtol=0
+        )
+    with pytest.raises(tg.ConfigConflictError, match="quick_gelu"):
+        tg.load_weights(tg.get_model("clip_vit_b32", quick_gelu=True), CLIP_ViT_B_32_Weights.LAION2B_S34B_B79K)
+
+
+@pytest.mark.slow
+def test_zero_shot_command_gives_open_clips_probabilities(served_clip, capsys):
+    import json
+    import warnings
+    from pathlib import Path
+
+    import open_clip
+    from open_clip.zero_shot_classifier import build_zero_shot_classifier
+
+    from torchgraft.core.cli import main
+    from torchgraft.multimodal.models import CLIP_ViT_B_32_Weights
+
+    theirs = served_clip
+    images = [
+        str(Path(__file__).resolve().parents[3] / "examples" / "images" / name) for name in ("cat.jpg", "coffee.jpg")
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the pins of first downloads
+        assert main(["zero-shot", *images, "--labels", "a cat, a cup of coffee ,a plane", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"] == "clip_vit_b32" and out["weights"] == "CLIP_ViT_B_32_Weights.LAION2B_S34B_B79K"
+    templates = CLIP_ViT_B_32_Weights.DEFAULT.meta["prompt_templates"]
+    labels = ["a cat", "a cup of coffee", "a plane"]
+    weights = build_zero_shot_classifier(theirs, open_clip.tokenize, labels, templates, device="cpu")  # [D, 3]
+    prepare = CLIP_ViT_B_32_Weights.DEFAULT.transforms()
+    for result, path in zip(out["results"], images, strict=True):
+        assert result["file"] == path and len(result["top"]) == 3
+        with torch.no_grad():
+            probs = (
+                theirs.logit_scale.exp() * theirs.encode_image(prepare["image"](path)[None], normalize=True) @ weights
+            ).softmax(-1)[0]
+        got = {t["label"]: t["probability"] for t in result["top"]}
+        assert [got[label] for label in labels] == pytest.approx(probs.tolist(), abs=1e-4)
+        assert [t["probability"] for t in result["top"]] == sorted(got.values(), reverse=True)
+
+
+def test_zero_shot_refuses_before_any_download(capsys, monkeypatch, tmp_path):
+    from torchgraft.core.cli import main
+
+    monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCHGRAFT_OFFLINE", "1")
+    assert main(["zero-shot", "nope.jpg", "--labels", "a cat,a dog"]) == 1
+    assert "no image file at nope.jpg" in capsys.readouterr().err
+    assert main(["zero-shot", __file__, "--labels", "a cat"]) == 1
+    assert "at least two comma-separated class names" in capsys.readouterr().err
+    assert main(["zero-shot", __file__, "--labels", "a,b", "--model", "efficientnet_lite0"]) == 1
+    assert "not a zero-shot image-text model" in capsys.readouterr().err
+    assert not list((tmp_path / "cache").rglob("*.safetensors"))

@@ -1,0 +1,63 @@
+"""``torchgraft zero-shot``: the probability of each label for images, from a CLIP model and
+prompts (a ``torchgraft.cli`` plugin). Its JSON has ``classify``'s shape."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = "clip_vit_b32"
+
+
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("zero-shot", parents=[common], help="probability of each label for images (CLIP, no training)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, ...)")
+    p.add_argument("--labels", required=True, help='comma-separated class names, e.g. "a cat,a dog,a plane"')
+    p.add_argument("--model", help=f"a zero-shot image-text model (default {DEFAULT_MODEL})")
+    p.add_argument("--weights", help="its weights: MEMBER, model.MEMBER or Enum.MEMBER (default DEFAULT)")
+    p.set_defaults(func=zero_shot)
+
+
+def zero_shot(args: argparse.Namespace) -> int:
+    import torch
+
+    import torchgraft.core as tg
+    from torchgraft.core.cli import emit, pick_weights
+
+    labels = [label.strip() for label in args.labels.split(",") if label.strip()]
+    if len(labels) < 2:
+        raise ValueError(f"--labels needs at least two comma-separated class names; found {labels}")
+    missing = [path for path in args.images if not Path(path).is_file()]
+    if missing:
+        raise FileNotFoundError(f"no image file at {', '.join(missing)}")
+    args.model, weights = pick_weights(args.model, args.weights, DEFAULT_MODEL)
+    templates = weights.meta.get("prompt_templates")
+    if not templates:  # decided before any download
+        raise ValueError(f"{weights} is not a zero-shot image-text model's weights (no prompt templates)")
+    model = tg.get_model(args.model, weights=weights).eval()
+    prepare = model.transforms()
+    head = tg.zero_shot_classifier(model, labels, templates, tokenize=prepare["text"])
+    classify = tg.compose(model.towers["image"], head).eval()
+    results = []
+    with torch.inference_mode():
+        for path in args.images:
+            probs = classify(prepare["image"](path).unsqueeze(0)).softmax(dim=-1)[0]
+            order = probs.argsort(descending=True).tolist()
+            results.append(
+                {
+                    "file": path,
+                    "top": [{"index": i, "label": labels[i], "probability": round(float(probs[i]), 6)} for i in order],
+                }
+            )
+    data = {"model": args.model, "weights": str(weights), "results": results}
+
+    def text(d: dict[str, Any]) -> str:
+        lines = [f"{d['model']} ({d['weights']}), {len(labels)} labels"]
+        for r in d["results"]:
+            lines.append(f"{r['file']}:")
+            lines += [f"  {t['probability']:7.2%}  {t['label']}" for t in r["top"]]
+        return "\n".join(lines)
+
+    emit(args, data, text)
+    return 0
