@@ -268,3 +268,64 @@ def test_zero_shot_refuses_before_any_download(capsys, monkeypatch, tmp_path):
     assert main(["zero-shot", __file__, "--labels", "a,b", "--model", "efficientnet_lite0"]) == 1
     assert "not a zero-shot image-text model" in capsys.readouterr().err
     assert not list((tmp_path / "cache").rglob("*.safetensors"))
+
+
+def hf_reference(act: str):
+    import transformers
+
+    torch.manual_seed(0)
+    text = {"vocab_size": VOCAB, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2,
+            "max_position_embeddings": CONTEXT, "hidden_act": act, "eos_token_id": EOT, "bos_token_id": EOT - 1, "pad_token_id": 0}  # fmt: skip
+    vision = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": 32,
+              "patch_size": 8, "hidden_act": act}  # fmt: skip
+    return transformers.CLIPModel(
+        transformers.CLIPConfig(text_config=text, vision_config=vision, projection_dim=32)
+    ).eval()
+
+
+@pytest.mark.parametrize("act", ["quick_gelu", "gelu"])
+def test_a_transformers_clip_directory_imports_with_equal_outputs(act, tmp_path):
+    from torchgraft.multimodal.models import from_huggingface
+
+    theirs = hf_reference(act)
+    theirs.save_pretrained(tmp_path)
+    mine = from_huggingface(tmp_path).eval()
+    assert mine.load_report.complete and mine.cfg.quick_gelu == (act == "quick_gelu")
+    images, text = torch.rand(2, 3, 32, 32), tokens()
+    with torch.no_grad():
+        out = mine({"image": images, "text": text})
+        expected = theirs(input_ids=text, pixel_values=images)
+    torch.testing.assert_close(out["image"], expected.image_embeds, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out["text"], expected.text_embeds, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out["logits"], expected.logits_per_image, atol=1e-4, rtol=0)
+
+
+def test_dual_encoder_over_ported_towers_equals_vision_text_dual_encoder_model():
+    """transformers' VisionTextDualEncoderModel over a CLIP vision and a CLIP text model, with its
+    projections and scale copied into core's dual_encoder over the same towers, ported."""
+    import transformers
+
+    from torchgraft.multimodal.models import CLIPConfig, build_clip, huggingface_to_torchgraft
+
+    reference_clip = hf_reference("gelu")
+    reference = transformers.VisionTextDualEncoderModel(
+        vision_model=reference_clip.vision_model, text_model=reference_clip.text_model
+    ).eval()
+    state = {k: v for k, v in reference_clip.state_dict().items() if not k.endswith("_projection.weight")}
+    state |= {
+        "visual_projection.weight": reference.visual_projection.weight,
+        "text_projection.weight": reference.text_projection.weight,
+    }
+    state["logit_scale"] = reference.logit_scale
+    ported = huggingface_to_torchgraft(state)
+    mine = build_clip(CLIPConfig(
+        embed_dim=reference.projection_dim, image_size=32, patch_size=8, vision_width=64, vision_layers=2, vision_heads=2,
+        context_length=CONTEXT, vocab_size=VOCAB, text_width=64, text_heads=2, text_layers=2, vision_mlp_ratio=2.0,
+        text_mlp_ratio=2.0,
+    )).eval()  # fmt: skip
+    assert tg.load_weights(mine, ported).complete
+    images, text = torch.rand(3, 3, 32, 32), tokens(2)
+    with torch.no_grad():
+        expected = reference(input_ids=text, pixel_values=images)
+        out = mine({"image": images, "text": text})
+    torch.testing.assert_close(out["logits"], expected.logits_per_image, atol=1e-4, rtol=0)

@@ -232,7 +232,13 @@ def check_domain_package(domain: str, *, lazy_modules: Sequence[str], joins: Seq
     wrong = {n: v for n, v in eps.items() if _MODELS[n].builder.__module__ != v}
     assert not wrong, f"entry points naming another module than the one defining the model: {wrong}"
     models = importlib.import_module(f"torchgraft.{domain}.models")
-    for family, exported in getattr(models, "_FAMILIES", {}).items():
+    families = getattr(models, "_FAMILIES", {})
+    shadowed = sorted(set(families) & {name for names in families.values() for name in names})
+    assert not shadowed, (
+        f"{models.__name__} exports {shadowed}, which are also family modules: once imported, the module "
+        "shadows the name; rename one"
+    )
+    for family, exported in families.items():
         declared = importlib.import_module(f"{models.__name__}.{family}").__all__
         assert sorted(exported) == sorted(declared), (
             f"{models.__name__} exports {sorted(set(exported) ^ set(declared))} differently from {family}.__all__"

@@ -15,15 +15,17 @@ from torchgraft.core.lazy import lazy_exports
 _FAMILIES: dict[str, tuple[str, ...]] = {
     "clip": (
         "ARCHITECTURES",
+        "build_clip",
         "CLIPConfig",
         "CLIP_ViT_B_16_Weights",
         "CLIP_ViT_B_32_Weights",
         "CLIP_ViT_L_14_Weights",
-        "clip",
         "clip_vit_b16",
         "clip_vit_b32",
         "clip_vit_l14",
+        "from_huggingface",
         "from_open_clip",
+        "huggingface_to_torchgraft",
         "open_clip_to_torchgraft",
     ),
 }

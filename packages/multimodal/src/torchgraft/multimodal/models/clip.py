@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from torchgraft.core import (
@@ -41,14 +42,16 @@ from torchgraft.core import (
 __all__ = [
     "ARCHITECTURES",
     "CLIPConfig",
+    "build_clip",
     "CLIP_ViT_B_16_Weights",
     "CLIP_ViT_B_32_Weights",
     "CLIP_ViT_L_14_Weights",
-    "clip",
     "clip_vit_b16",
     "clip_vit_b32",
     "clip_vit_l14",
+    "from_huggingface",
     "from_open_clip",
+    "huggingface_to_torchgraft",
     "open_clip_to_torchgraft",
 ]
 
@@ -67,12 +70,13 @@ class CLIPConfig:
     text_width: int = 512
     text_heads: int = 8
     text_layers: int = 12
+    text_mlp_ratio: float = 4.0
     #: OpenAI's checkpoints use QuickGELU; LAION's (and open_clip's own models) GELU.
     quick_gelu: bool = False
     init_logit_scale: float = math.log(1 / 0.07)
 
 
-def clip(cfg: CLIPConfig) -> DualEncoder:
+def build_clip(cfg: CLIPConfig) -> DualEncoder:
     """The CLIP architecture ``cfg`` describes, as a dual encoder with towers ``image`` and ``text``."""
     from torchgraft.text.models import CLIPTextConfig, CLIPTextTransformer
     from torchgraft.vision.models import VisionTransformer, ViTConfig
@@ -96,6 +100,7 @@ def clip(cfg: CLIPConfig) -> DualEncoder:
         width=cfg.text_width,
         heads=cfg.text_heads,
         layers=cfg.text_layers,
+        mlp_ratio=cfg.text_mlp_ratio,
         activation=activation,
     )
     towers = {
@@ -135,7 +140,7 @@ _DROPPED = ("input_resolution", "context_length", "vocab_size", "attn_mask")
 
 def open_clip_to_torchgraft(state: dict[str, Tensor]) -> dict[str, Tensor]:
     """Maps an open_clip CLIP state dict (``visual.*``, ``transformer.*``, ``token_embedding``,
-    ``text_projection``, ``logit_scale``; OpenAI's layout too) onto `clip`'s: the class and
+    ``text_projection``, ``logit_scale``; OpenAI's layout too) onto `build_clip`'s: the class and
     positional embeddings reshaped, the projections ``[width, embed]`` as linear weights
     ``[embed, width]`` (transposed views, no copy), ``logit_scale`` given its ``[1]`` shape."""
     out: dict[str, Tensor] = {}
@@ -200,11 +205,128 @@ def from_open_clip(checkpoint: str | Path | dict[str, Tensor], *, quick_gelu: bo
         text_width=text_width,
         text_heads=text_width // 64,
         text_layers=_count(state, "transformer.resblocks."),
+        text_mlp_ratio=state["transformer.resblocks.0.mlp.c_fc.weight"].shape[0] / text_width,
         quick_gelu=quick_gelu,
     )
     with init_empty():
-        model = clip(cfg)
+        model = build_clip(cfg)
     model.load_report = load_weights(model, open_clip_to_torchgraft(state))
+    return model
+
+
+# --------------------------------------------------------------------------- Hugging Face's layout
+_HF_LAYER = re.compile(r"^(vision|text)_model\.encoder\.layers\.(\d+)\.(.+)$")
+_HF_QKV = re.compile(r"^self_attn\.(q|k|v)_proj\.(weight|bias)$")
+
+
+def _hf_layer_key(tower: str, index: str, rest: str) -> str:
+    """One transformer-layer key of transformers' CLIP in the tower's own layout."""
+    if tower == "vision":
+        block = f"{_IMAGE}encoder.layers.encoder_layer_{index}."
+        names = {"self_attn.out_proj.": "self_attention.out_proj.", "layer_norm1.": "ln_1.", "layer_norm2.": "ln_2.",
+                 "mlp.fc1.": "mlp.0.", "mlp.fc2.": "mlp.3."}  # fmt: skip
+    else:
+        block = f"{_TEXT}resblocks.{index}."
+        names = {"self_attn.out_proj.": "attn.out_proj.", "layer_norm1.": "ln_1.", "layer_norm2.": "ln_2.",
+                 "mlp.fc1.": "mlp.c_fc.", "mlp.fc2.": "mlp.c_proj."}  # fmt: skip
+    for theirs, ours in names.items():
+        if rest.startswith(theirs):
+            return block + ours + rest[len(theirs) :]
+    return f"{tower}_model.encoder.layers.{index}.{rest}"  # left for the strict load to report
+
+
+def huggingface_to_torchgraft(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Maps transformers' ``CLIPModel`` state dict onto `build_clip`'s: query/key/value fused into one
+    projection per layer, the class and positional embeddings reshaped, ``logit_scale`` given its
+    ``[1]`` shape (the projections are already linear layers without bias)."""
+    out: dict[str, Tensor] = {}
+    qkv: dict[tuple[str, str, str], dict[str, Tensor]] = {}
+    simple = {
+        "vision_model.embeddings.patch_embedding.weight": _IMAGE + "conv_proj.weight",
+        "vision_model.pre_layrnorm.weight": _IMAGE + "encoder.ln_pre.weight",
+        "vision_model.pre_layrnorm.bias": _IMAGE + "encoder.ln_pre.bias",
+        "vision_model.post_layernorm.weight": _IMAGE + "encoder.ln.weight",
+        "vision_model.post_layernorm.bias": _IMAGE + "encoder.ln.bias",
+        "visual_projection.weight": "towers.image.proj.weight",
+        "text_model.embeddings.token_embedding.weight": _TEXT + "token_embedding.weight",
+        "text_model.embeddings.position_embedding.weight": _TEXT + "positional_embedding",
+        "text_model.final_layer_norm.weight": _TEXT + "ln_final.weight",
+        "text_model.final_layer_norm.bias": _TEXT + "ln_final.bias",
+        "text_projection.weight": "towers.text.proj.weight",
+    }
+    for key, tensor in state.items():
+        if key.endswith("position_ids"):
+            continue
+        if key in simple:
+            out[simple[key]] = tensor
+        elif key == "vision_model.embeddings.class_embedding":
+            out[_IMAGE + "class_token"] = tensor.view(1, 1, -1)
+        elif key == "vision_model.embeddings.position_embedding.weight":
+            out[_IMAGE + "encoder.pos_embedding"] = tensor.unsqueeze(0)
+        elif key == "logit_scale":
+            out["logit_scale"] = tensor.reshape(1)
+        elif (m := _HF_LAYER.match(key)) and (q := _HF_QKV.match(m.group(3))):
+            qkv.setdefault((m.group(1), m.group(2), q.group(2)), {})[q.group(1)] = tensor
+        elif m:
+            out[_hf_layer_key(*m.groups())] = tensor
+        else:
+            out[key] = tensor
+    for (tower, index, kind), parts in qkv.items():
+        block = (
+            f"{_IMAGE}encoder.layers.encoder_layer_{index}.self_attention."
+            if tower == "vision"
+            else f"{_TEXT}resblocks.{index}.attn."
+        )
+        out[f"{block}in_proj_{kind}"] = torch.cat([parts["q"], parts["k"], parts["v"]])
+    return out
+
+
+def from_huggingface(directory: str | Path) -> DualEncoder:
+    """A CLIP from a directory transformers' ``CLIPModel.save_pretrained`` writes (``config.json``
+    with ``model_type: clip``, and ``model.safetensors`` or a weights-only ``pytorch_model.bin``),
+    its architecture and activation read from the config."""
+    import json
+
+    directory = Path(directory)
+    config_file = directory / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{directory} has no config.json; expected a transformers CLIP checkpoint directory")
+    hf = json.loads(config_file.read_text(encoding="utf-8"))
+    if hf.get("model_type") != "clip":
+        raise ValueError(f"{config_file}: model_type {hf.get('model_type')!r} is not 'clip'")
+    vision, text = hf["vision_config"], hf["text_config"]
+    acts = {vision.get("hidden_act", "quick_gelu"), text.get("hidden_act", "quick_gelu")}
+    if len(acts) != 1 or not acts <= {"quick_gelu", "gelu"}:
+        raise ValueError(
+            f"{config_file}: expected one activation, quick_gelu or gelu, for both towers; found {sorted(acts)}"
+        )
+    for name, sub in (("vision_config", vision), ("text_config", text)):
+        if sub["hidden_size"] % sub["num_attention_heads"]:
+            raise ValueError(f"{config_file}: {name} hidden_size is not divisible by num_attention_heads")
+    cfg = CLIPConfig(
+        embed_dim=hf.get("projection_dim", 512),
+        image_size=vision["image_size"],
+        patch_size=vision["patch_size"],
+        vision_width=vision["hidden_size"],
+        vision_layers=vision["num_hidden_layers"],
+        vision_heads=vision["num_attention_heads"],
+        vision_mlp_ratio=vision["intermediate_size"] / vision["hidden_size"],
+        context_length=text.get("max_position_embeddings", 77),
+        vocab_size=text["vocab_size"],
+        text_width=text["hidden_size"],
+        text_heads=text["num_attention_heads"],
+        text_layers=text["num_hidden_layers"],
+        text_mlp_ratio=text["intermediate_size"] / text["hidden_size"],
+        quick_gelu=acts == {"quick_gelu"},
+    )
+    weights = next(
+        (directory / n for n in ("model.safetensors", "pytorch_model.bin") if (directory / n).is_file()), None
+    )
+    if weights is None:
+        raise FileNotFoundError(f"{directory} has neither model.safetensors nor pytorch_model.bin")
+    with init_empty():
+        model = build_clip(cfg)
+    model.load_report = load_weights(model, huggingface_to_torchgraft(read_checkpoint(weights)))
     return model
 
 
@@ -229,7 +351,7 @@ def _configured(base: CLIPConfig, **config: Any) -> DualEncoder:
     unknown = sorted(set(config) - set(_FIELDS))
     if unknown:
         raise UnknownKeywordError("CLIP (CLIPConfig fields)", unknown, _FIELDS)
-    return clip(replace(base, **config))
+    return build_clip(replace(base, **config))
 
 
 def _build(name: str, weights: Weights | None, progress: bool, config: dict[str, Any]) -> DualEncoder:
