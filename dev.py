@@ -2,7 +2,8 @@
 """The repository's entry point on a fresh machine (only python3 and pip needed).
 
     python3 dev.py demo     the main job end to end
-    python3 dev.py test     the whole test suite (lint, wheel builds, docs site, each package alone, cross-package)
+    python3 dev.py test     the whole test suite (lint, wheel builds, docs site, each package alone and against
+                            the lowest core it declares, cross-package)
     python3 dev.py bench    the benchmarks
     python3 dev.py nox ...  any nox command
 
@@ -22,7 +23,7 @@ TOOLS = ROOT / ".nox" / "_tools"
 NOX = "nox==2026.10.20"
 COMMANDS = {
     "demo": ["-s", "demo"],
-    "test": ["-s", "lint", "build", "docs", "tests", "cross"],
+    "test": ["-s", "lint", "build", "docs", "tests", "lowest", "cross"],
     "bench": ["-s", "bench"],
     "nox": [],
 }

@@ -44,7 +44,7 @@ NO_DEPS: dict[str, list[str]] = {
     "multimodal": [],
 }
 
-nox.options.sessions = ["lint", "build", "docs", "tests", "cross"]
+nox.options.sessions = ["lint", "build", "docs", "tests", "lowest", "cross"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.default_venv_backend = "venv"
 nox.options.error_on_missing_interpreters = True
@@ -97,6 +97,70 @@ def tests(session: nox.Session, package: str) -> None:
         f"{DISTS[package]}/tests",
         *session.posargs,
         env={"TORCHGRAFT_ISOLATED": package},
+    )
+
+
+def _core_requirement(package: str) -> str:
+    import tomllib
+
+    project = tomllib.loads(Path(ROOT, DISTS[package], "pyproject.toml").read_text())["project"]
+    return next(r for r in project["dependencies"] if r.replace(" ", "").startswith("torchgraft-core"))
+
+
+def _lowest_core(package: str) -> tuple[str, str | None]:
+    """The lowest torchgraft-core release the package admits, and the git tag holding it (``None``
+    when it is the working tree's own core, which the tests session already runs against)."""
+    import re
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    spec = Requirement(_core_requirement(package)).specifier
+    current = re.search(r'"([^"]+)"', Path(ROOT, "shared/src/torchgraft/core/_version.py").read_text()).group(1)
+    tags = subprocess.run(["git", "tag", "--list", "core-v*"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    releases = {current: None} | {t.removeprefix("core-v"): t for t in tags}  # a released tree wins
+    admitted = sorted((v for v in releases if spec.contains(v, prereleases=True)), key=Version)
+    if not admitted:
+        raise RuntimeError(
+            f"{package} requires {spec}, which no core release nor the working tree ({current}) satisfies"
+        )
+    return admitted[0], releases[admitted[0]]
+
+
+@nox.session
+@nox.parametrize("package", [d for d in DISTS if d != "core"])
+def lowest(session: nox.Session, package: str) -> None:
+    """A distribution's tests against the lowest torchgraft-core release it declares (built from
+    that release's tag). While that is the working tree's own core, the tests session covers it."""
+    version, tag = _lowest_core(package)
+    if tag is None:
+        session.log(
+            f"{package}: the lowest core it admits ({version}) is the working tree's; tests({package}) covers it"
+        )
+        return
+    import tempfile
+
+    _layer_on_base(session)
+    with tempfile.TemporaryDirectory() as folder:
+        archive = subprocess.run(["git", "archive", tag, "shared"], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+        session.install(str(Path(folder, "shared")))
+    parts = [*JOINS.get(package, ()), package]
+    session.install(
+        *[a for p in parts for a in ("-e", f"{DISTS[p]}[test]")], *{r for p in parts for r in REFERENCES[p]}
+    )
+    no_deps = [x for p in parts for x in NO_DEPS[p]]
+    if no_deps:
+        session.install("--no-deps", *no_deps)
+    session.run("python", "-c", f"import torchgraft.core as c; assert c.__version__ == {version!r}, c.__version__")
+    session.run(
+        "pytest",
+        "-c",
+        str(ROOT / "pyproject.toml"),
+        "--rootdir",
+        str(ROOT),
+        f"{DISTS[package]}/tests",
+        *session.posargs,
     )
 
 
