@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,22 @@ def emit(args: argparse.Namespace, data: Any, text: Callable[[Any], str]) -> Non
         out = text(data)
         if out:
             print(out)
+
+
+def ranked(probs: Any, labels: Sequence[str], top: int | None = None) -> list[dict[str, Any]]:
+    """The ``top`` most probable labels of a ``[C]`` probability vector (all of them when ``None``),
+    most probable first: the records every image command prints per file."""
+    order = probs.argsort(descending=True).tolist()[: top or len(labels)]
+    return [{"index": i, "label": labels[i], "probability": round(float(probs[i]), 6)} for i in order]
+
+
+def ranked_text(header: str, results: Sequence[Mapping[str, Any]]) -> str:
+    """``header``, then each result's ``file`` and its ranked labels, one per line."""
+    lines = [header]
+    for r in results:
+        lines.append(f"{r['file']}:")
+        lines += [f"  {t['probability']:7.2%}  {t['label']}" for t in r["top"]]
+    return "\n".join(lines)
 
 
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:

@@ -23,7 +23,7 @@ def zero_shot(args: argparse.Namespace) -> int:
     import torch
 
     import torchgraft.core as tg
-    from torchgraft.core.cli import emit, pick_weights
+    from torchgraft.core.cli import emit, pick_weights, ranked, ranked_text
 
     labels = [label.strip() for label in args.labels.split(",") if label.strip()]
     if len(labels) < 2:
@@ -43,21 +43,7 @@ def zero_shot(args: argparse.Namespace) -> int:
     with torch.inference_mode():
         for path in args.images:
             probs = classify(prepare["image"](path).unsqueeze(0)).softmax(dim=-1)[0]
-            order = probs.argsort(descending=True).tolist()
-            results.append(
-                {
-                    "file": path,
-                    "top": [{"index": i, "label": labels[i], "probability": round(float(probs[i]), 6)} for i in order],
-                }
-            )
+            results.append({"file": path, "top": ranked(probs, labels)})  # classify's records: every label
     data = {"model": args.model, "weights": str(weights), "results": results}
-
-    def text(d: dict[str, Any]) -> str:
-        lines = [f"{d['model']} ({d['weights']}), {len(labels)} labels"]
-        for r in d["results"]:
-            lines.append(f"{r['file']}:")
-            lines += [f"  {t['probability']:7.2%}  {t['label']}" for t in r["top"]]
-        return "\n".join(lines)
-
-    emit(args, data, text)
+    emit(args, data, lambda d: ranked_text(f"{d['model']} ({d['weights']}), {len(labels)} labels", d["results"]))
     return 0

@@ -21,7 +21,7 @@ def classify(args: argparse.Namespace) -> int:
     import torch
 
     import torchgraft.core as tg
-    from torchgraft.core.cli import emit, pick_weights
+    from torchgraft.core.cli import emit, pick_weights, ranked, ranked_text
 
     if args.top < 1:
         raise ValueError(f"--top must be at least 1; found {args.top}")
@@ -35,24 +35,7 @@ def classify(args: argparse.Namespace) -> int:
     with torch.inference_mode():
         for path in args.images:
             probs = model(preprocess(path).unsqueeze(0)).softmax(dim=-1)[0]
-            top = probs.topk(min(args.top, probs.numel()))
-            results.append(
-                {
-                    "file": path,
-                    "top": [
-                        {"index": int(i), "label": categories[int(i)], "probability": round(float(p), 6)}
-                        for p, i in zip(top.values, top.indices, strict=True)
-                    ],
-                }
-            )
+            results.append({"file": path, "top": ranked(probs, categories, args.top)})
     data = {"model": args.model, "weights": str(weights), "results": results}
-
-    def text(d: dict[str, Any]) -> str:
-        lines = [f"{d['model']} ({d['weights']})"]
-        for r in d["results"]:
-            lines.append(f"{r['file']}:")
-            lines += [f"  {t['probability']:7.2%}  {t['label']}" for t in r["top"]]
-        return "\n".join(lines)
-
-    emit(args, data, text)
+    emit(args, data, lambda d: ranked_text(f"{d['model']} ({d['weights']})", d["results"]))
     return 0
