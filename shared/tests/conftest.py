@@ -229,6 +229,13 @@ class FaultyServer:
         start = 0
         if rng and not (rule.ignore_range):
             start = int(rng.removeprefix("bytes=").split("-")[0])
+            if start >= len(data):  # RFC 9110: a range past the end is not satisfiable
+                hit.status = 416
+                h.send_response(416)
+                h.send_header("Content-Range", f"bytes */{len(data)}")
+                h.send_header("Content-Length", "0")
+                h.end_headers()
+                return
             hit.status = 206
             h.send_response(206)
             first = start + 7 if rule.bad_content_range else start

@@ -142,3 +142,42 @@ def test_a_local_mirror_of_an_unpinned_file_is_pinned_too(tmp_path, monkeypatch,
     (mirror / "model.pth").write_bytes(payload[::-1])  # the mirror's copy changes
     with pytest.raises(IntegrityError, match="pinned to"):
         download(url, sha256=None, progress=False)
+
+
+@pytest.mark.parametrize("damage", ["flipped byte, mtime kept", "truncated", "emptied"])
+def test_an_import_never_reblesses_a_corrupt_cached_copy(faulty, payload, tmp_path, monkeypatch, damage):
+    """A good export imported over a cache holding a corrupt copy of the same blob: the copy is
+    hashed, quarantined and replaced by the verified import; later loads get the right bytes."""
+    import os
+
+    from torchgraft.core.store import _blobs
+
+    url = faulty.add("/good.bin", payload)
+    download(url, sha256=digest(payload), progress=False)
+    export_cache(tmp_path / "carry")
+    blob = _blobs() / digest(payload)
+    stat = blob.stat()
+    data = bytearray(blob.read_bytes())
+    if damage.startswith("flipped"):
+        data[1000] ^= 0xFF
+    blob.write_bytes(bytes(data[: len(data) // 2] if damage == "truncated" else b"" if damage == "emptied" else data))
+    if damage.startswith("flipped"):
+        os.utime(blob, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the damage hides behind the old mtime
+    [result] = import_cache(tmp_path / "carry")
+    assert result["status"] == "repaired"
+    assert blob.read_bytes() == payload and any((blob.parent.parent / "quarantine").iterdir())
+    monkeypatch.setenv("TORCHGRAFT_OFFLINE", "1")
+    assert download(url, sha256=digest(payload), progress=False).read_bytes() == payload
+    # importing again over the good copy finds it present
+    assert import_cache(tmp_path / "carry")[0]["status"] == "present"
+
+
+def test_an_import_file_that_is_not_what_its_name_says_is_rejected_and_stamps_nothing(tmp_path, payload):
+    from torchgraft.core.store import _blobs
+
+    carry = tmp_path / "carry"
+    carry.mkdir()
+    (carry / digest(payload)).write_bytes(payload[:-1] + b"\x00")
+    [result] = import_cache(carry)
+    assert result["status"] == "rejected" and result["actual"] != digest(payload)
+    assert not (_blobs() / digest(payload)).exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -368,3 +369,31 @@ def test_a_lock_left_by_a_killed_process_expires(faulty, payload, cache_home):
     start = time.monotonic()
     assert download(url, sha256=digest(payload), progress=False).read_bytes() == payload
     assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize(
+    ("left", "declared"),
+    [
+        ("the whole file", True),
+        ("the whole file", False),
+        ("more than the file", False),
+        ("a wrong file of its size", False),
+    ],
+)
+def test_a_partial_that_cannot_be_resumed_never_wedges_the_download(faulty, payload, cache_home, left, declared):
+    """A partial left by a dead process that already holds the whole file (or more, or other
+    bytes): a standards-following server answers its Range request with 416; the partial is dropped
+    and the download starts over, now and for every later process."""
+    url = faulty.add("/w.bin", payload)
+    partial = cache_home / "partial"
+    partial.mkdir(parents=True, exist_ok=True)
+    body = {"the whole file": payload, "more than the file": payload + b"x" * 100}.get(left, os.urandom(len(payload)))
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())  # as the store names partial files
+    (partial / f"{digest(payload)}.{host}.999999.part").write_bytes(body)
+    size = len(payload) if declared else None
+    got = download(url, sha256=digest(payload), size=size, progress=False)
+    assert got.read_bytes() == payload and not partial_files(cache_home)
+    statuses = [h.status for h in faulty.requests("/w.bin")]
+    assert statuses[-1] == 200 and (416 in statuses or (left == "more than the file" and declared))
+    got.unlink()  # a later process, with nothing cached: no leftover state to trip on
+    assert download(url, sha256=digest(payload), progress=False).read_bytes() == payload

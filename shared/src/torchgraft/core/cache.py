@@ -71,10 +71,7 @@ def verify_cache() -> list[dict[str, Any]]:
         if ok:
             _write_stamp(blob.name, _file_stamp(blob))
         else:
-            target = cache_root() / "quarantine" / f"{blob.name}.{int(time.time())}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(blob, target)
-            entry.update(actual=actual, quarantined=str(target))
+            entry.update(actual=actual, quarantined=str(_quarantine(blob)))
         results.append(entry)
     return results
 
@@ -130,6 +127,38 @@ def prune_cache(
     return removed
 
 
+def _copy_verified(src: Path, dest: Path, sha256: str) -> str:
+    """Copies ``src`` to ``dest`` atomically, hashing the bytes as they are written: the copy lands
+    only if they hash to ``sha256``. Returns the digest of what was read (so a file that changes
+    between a check and the copy is caught on the bytes that count)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            while chunk := inp.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() == sha256:
+            os.replace(tmp, dest)
+        else:
+            Path(tmp).unlink()
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return digest.hexdigest()
+
+
+def _quarantine(blob: Path) -> Path:
+    target = cache_root() / "quarantine" / f"{blob.name}.{int(time.time())}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(blob, target)
+    return target
+
+
 def _copy_atomic(src: Path, dest: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
     try:
@@ -181,8 +210,10 @@ def _import_pins(directory: Path) -> None:
 
 def import_cache(directory: Path) -> list[dict[str, Any]]:
     """Adds the files of an exported directory to the cache. Only files named by a full sha256 are
-    considered (so no name can point outside the cache), and each is hashed: a file whose content
-    does not match its name is rejected."""
+    considered (so no name can point outside the cache), and the bytes copied are hashed as they
+    are written: a file whose content does not match its name is rejected. A cached copy already
+    there is hashed too, never trusted: a corrupt one is quarantined and replaced by the verified
+    import (``"repaired"``). Every stamp written marks bytes hashed by this call."""
     if not directory.is_dir():
         raise NotADirectoryError(f"{directory} is not a directory")
     blobs = _blobs()
@@ -191,15 +222,17 @@ def import_cache(directory: Path) -> list[dict[str, Any]]:
     for src in sorted(directory.iterdir()):
         if not _FULL.fullmatch(src.name) or not src.is_file():
             continue
-        actual = sha256_file(src)
-        if actual != src.name:
-            results.append({"sha256": src.name, "status": "rejected", "actual": actual})
-            continue
         dest = blobs / src.name
         status = "present"
+        if dest.exists() and sha256_file(dest) != src.name:
+            _quarantine(dest)
+            status = "repaired"
         if not dest.exists():
-            _copy_atomic(src, dest)
-            status = "imported"
+            actual = _copy_verified(src, dest, src.name)
+            if actual != src.name:
+                results.append({"sha256": src.name, "status": "rejected", "actual": actual})
+                continue
+            status = "imported" if status == "present" else status
         meta = src.with_name(src.name + ".json")
         if meta.exists() and not dest.with_name(dest.name + ".json").exists():
             _copy_atomic(meta, dest.with_name(dest.name + ".json"))

@@ -95,13 +95,18 @@ def sniff_not_weights(head: bytes) -> str | None:
     return None
 
 
+class RangeNotSatisfiable(NetworkError):
+    """The server cannot send from the offset asked for (416): the partial file is not a prefix of
+    what it serves now (or already holds all of it, or more)."""
+
+
 def _http_error(url: str, exc: urllib.error.HTTPError) -> WeightsSourceError:
     if exc.code == 404:
         return NotFoundError(f"{url}: 404 not found")
     if exc.code in (401, 403):
         return UnauthorizedError(f"{url}: {exc.code} {exc.reason}: the server needs credentials")
     if exc.code == 416:
-        return NetworkError(f"{url}: 416 range not satisfiable")
+        return RangeNotSatisfiable(f"{url}: 416 range not satisfiable")
     return NetworkError(f"{url}: HTTP {exc.code} {exc.reason}")
 
 
@@ -149,7 +154,15 @@ def transfer(url: str, part: Path, *, size: int | None, progress: Any = None) ->
     if size is not None and offset > size:
         part.unlink()
         offset = 0
-    resp, declared = _open(url, offset)
+    try:
+        resp, declared = _open(url, offset)
+    except RangeNotSatisfiable:
+        if not offset:
+            raise
+        # What this partial holds cannot be resumed: never keep it, or every later process would
+        # adopt it and fail the same way. The retry starts from the first byte.
+        part.unlink(missing_ok=True)
+        raise Interrupted(f"{url}: cannot resume from byte {offset} (416); discarded the partial file") from None
     with resp:
         status = resp.status
         if offset and status == 206:
