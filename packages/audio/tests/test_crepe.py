@@ -99,6 +99,14 @@ def test_frames_match_torchcrepe_on_a_voice_like_glide(crepe, monkeypatch):
 def test_bad_waveforms_are_refused(crepe):
     with pytest.raises(ValueError, match="mono waveform"):
         estimate_pitch(crepe[1], torch.zeros(2, 1600), SR)
+    for samples, rate in [(0, SR), (1023, SR), (2822, 44100)]:  # empty, and under 64 ms at any rate
+        with pytest.raises(ValueError, match=rf"at least 64 ms .*found {samples} samples at {rate} Hz"):
+            estimate_pitch(crepe[1], torch.zeros(samples), rate)
+    assert estimate_pitch(crepe[1], tone(440.0, 1024 / SR), SR).frequency.shape == (1 + 1024 // 160,)
+    with pytest.raises(ValueError, match="positive int"):
+        estimate_pitch(crepe[1], tone(440.0), 0)
+    with pytest.raises(ValueError, match="hop_seconds"):
+        estimate_pitch(crepe[1], tone(440.0), SR, hop_seconds=0)
     with pytest.raises(ValueError, match=r"expected frames \[N, 1024\]"):
         crepe[1](torch.zeros(3, 512))
 
@@ -119,6 +127,11 @@ def test_pitch_command_json(tmp_path, capsys):
     (tmp_path / "text.wav").write_text("not audio")
     assert main(["pitch", str(tmp_path / "text.wav")]) == 1
     assert "not audio soundfile can decode" in capsys.readouterr().err
+    for seconds in (0.0, 0.03):  # empty and too-short files: a one-line refusal, no pitch reported
+        soundfile.write(str(tmp_path / "short.wav"), tone(440.0, seconds, 22050).numpy(), 22050)
+        assert main(["pitch", str(tmp_path / "short.wav"), "--json"]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == "" and ("no audio samples" in captured.err or "at least 64 ms" in captured.err)
 
 
 def test_real_speech_from_espeak_ng_matches_torchcrepe_where_voiced(crepe, tmp_path, monkeypatch):

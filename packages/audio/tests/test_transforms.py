@@ -88,6 +88,39 @@ def test_bad_audio_is_refused_with_what_was_expected(tmp_path):
         transform(tmp_path / "text.wav", sample_rate=8000)
 
 
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_empty_and_over_long_files_are_refused_before_decoding_everything(tmp_path, subtype):
+    empty = tmp_path / "empty.wav"
+    soundfile.write(str(empty), torch.zeros(0, 2).numpy(), 16000, subtype=subtype)
+    with pytest.raises(ValueError, match="holds no audio samples"):
+        load_audio(empty)
+    with pytest.raises(ValueError, match="holds no audio samples"):
+        Wav2Vec2Transform()(empty)
+    path = tmp_path / "stereo.wav"
+    soundfile.write(str(path), stereo(16000).T.numpy(), 16000, subtype=subtype)  # 8000 frames x 2 channels
+    with pytest.raises(ValueError, match=r"holds 16000 samples .*expected at most 15999"):
+        load_audio(path, max_samples=15999)
+    wave, rate = load_audio(path, max_samples=16000)
+    assert wave.shape == (2, 8000) and rate == 16000
+
+
+def test_streaming_header_sizes_do_not_lift_the_bound(tmp_path):
+    """A WAV whose RIFF and data sizes are 0xFFFFFFFF (as streaming writers leave them) is still
+    measured and refused past the bound, not read to the claimed 4 GB."""
+    path = tmp_path / "stream.wav"
+    soundfile.write(str(path), torch.zeros(4000).numpy(), 8000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    data[4:8] = b"\xff\xff\xff\xff"
+    at = data.index(b"data")
+    data[at + 4 : at + 8] = b"\xff\xff\xff\xff"
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        ValueError, match=r"holds 4000 samples \(0.5 s, 1 channel\(s\) at 8000 Hz\); expected at most 3000"
+    ):
+        load_audio(path, max_samples=3000)
+    assert load_audio(path)[0].shape == (1, 4000)
+
+
 def emissions_for(path: str, labels=EN_LABELS) -> torch.Tensor:
     """One-hot frames spelling ``path`` (a string of labels)."""
     out = torch.full((len(path), len(labels)), -5.0)

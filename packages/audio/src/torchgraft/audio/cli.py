@@ -35,11 +35,12 @@ def pitch(args: argparse.Namespace) -> int:
     import torchgraft.core as tg
     from torchgraft.core.cli import emit
 
-    from .models import estimate_pitch
+    from .models import check_pitch_input, estimate_pitch
     from .transforms import load_audio, to_mono
 
     audio, rate = load_audio(args.audio)
     audio = to_mono(audio)
+    check_pitch_input(audio, rate)
     model = tg.get_model(args.model, weights="DEFAULT").eval()
     track = estimate_pitch(model, audio, rate)
     data = {
@@ -88,12 +89,13 @@ def transcribe(args: argparse.Namespace) -> int:
     if args.chunk_seconds <= 0:
         raise ValueError(f"--chunk-seconds must be positive; found {args.chunk_seconds}")
     model_name, weights = _asr_weights(args.weights)
-    model = tg.get_model(model_name, weights=weights).eval()
     transform = weights.transforms()
+    # mono, at the model's rate, normalised if it expects that; every file decodes before any download
+    waves = [transform.prepare(path) for path in args.audio]
+    model = tg.get_model(model_name, weights=weights).eval()
     meta = weights.meta
     results = []
-    for path in args.audio:
-        wave = transform.prepare(path)  # mono, at the model's rate, normalised if it expects that
+    for path, wave in zip(args.audio, waves, strict=True):
         with torch.inference_mode():
             emissions = chunked_emissions(
                 model,

@@ -17,23 +17,52 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["AudioInput", "Wav2Vec2Transform", "load_audio", "to_mono"]
+__all__ = ["MAX_AUDIO_SAMPLES", "AudioInput", "Wav2Vec2Transform", "load_audio", "to_mono"]
 
 AudioInput = str | Path | Tensor
 
 
-def load_audio(path: str | Path) -> tuple[Tensor, int]:
+MAX_AUDIO_SAMPLES = 48_000 * 3600
+"""The most samples (all channels together) ``load_audio`` decodes: an hour of 48 kHz mono, 691 MB
+as float32. A longer file is refused before it is decoded; split it, or raise this bound."""
+
+
+def load_audio(path: str | Path, *, max_samples: int | None = None) -> tuple[Tensor, int]:
     """A file's waveform ``[channels, samples]`` (float32 in [-1, 1]) and sample rate, decoded with
-    soundfile: WAV, FLAC, OGG/Vorbis, and (libsndfile >= 1.1) MP3 and Opus."""
+    soundfile: WAV, FLAC, OGG/Vorbis, and (libsndfile >= 1.1) MP3 and Opus.
+
+    A file with no samples, or with more than ``max_samples`` (default ``MAX_AUDIO_SAMPLES``) over
+    all channels, is refused with ``ValueError``; the read itself is bounded, so a header that
+    understates the length cannot make it allocate more."""
     import soundfile
 
+    limit = MAX_AUDIO_SAMPLES if max_samples is None else max_samples
     if not Path(path).is_file():
         raise FileNotFoundError(f"no audio file at {path}")
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)  # [samples, channels]
+        with soundfile.SoundFile(str(path)) as sound:
+            channels, rate = sound.channels, int(sound.samplerate)
+            if channels < 1 or rate < 1:
+                raise ValueError(f"{path} declares {channels} channels at {rate} Hz; expected at least 1 of each")
+            per_channel = limit // channels
+            if sound.frames > per_channel:
+                raise ValueError(_too_long(path, sound.frames * channels, limit, rate, channels))
+            data = sound.read(per_channel + 1, dtype="float32", always_2d=True)  # [samples, channels]
     except (RuntimeError, soundfile.LibsndfileError) as exc:
         raise ValueError(f"{path} is not audio soundfile can decode (WAV, FLAC, OGG, ...): {exc}") from exc
-    return torch.from_numpy(data.T.copy()), int(rate)
+    if data.shape[0] > per_channel:
+        raise ValueError(_too_long(path, data.shape[0] * channels, limit, rate, channels, "at least "))
+    if data.shape[0] == 0:
+        raise ValueError(f"{path} holds no audio samples (a {rate} Hz file of length 0)")
+    return torch.from_numpy(data.T.copy()), rate
+
+
+def _too_long(path: str | Path, samples: int, limit: int, rate: int, channels: int, qualifier: str = "") -> str:
+    seconds = samples / channels / rate
+    return (
+        f"{path} holds {qualifier}{samples} samples ({seconds:.1f} s, {channels} channel(s) at {rate} Hz); "
+        f"expected at most {limit} (set max_samples, or torchgraft.audio.transforms.MAX_AUDIO_SAMPLES, to allow more)"
+    )
 
 
 def to_mono(waveform: Tensor) -> Tensor:

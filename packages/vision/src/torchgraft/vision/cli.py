@@ -29,12 +29,13 @@ def classify(args: argparse.Namespace) -> int:
     categories = weights.meta.get("categories")
     if not categories or weights.transforms is None:
         raise ValueError(f"{weights} is not an image classifier's weights (no categories or preprocessing)")
-    model = tg.get_model(args.model, weights=weights).eval()
     preprocess = weights.transforms()
+    inputs = [preprocess(path) for path in args.images]  # every file decodes (bounded) before any download
+    model = tg.get_model(args.model, weights=weights).eval()
     results = []
     with torch.inference_mode():
-        for path in args.images:
-            probs = model(preprocess(path).unsqueeze(0)).softmax(dim=-1)[0]
+        for path, image in zip(args.images, inputs, strict=True):
+            probs = model(image.unsqueeze(0)).softmax(dim=-1)[0]
             results.append({"file": path, "top": ranked(probs, categories, args.top)})
     data = {"model": args.model, "weights": str(weights), "results": results}
     emit(args, data, lambda d: ranked_text(f"{d['model']} ({d['weights']})", d["results"]))

@@ -7,16 +7,32 @@ image, ``[N, 3, S, S]`` for a list.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageClassification", "ObjectDetection", "SemanticSegmentation"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "MAX_IMAGE_PIXELS",
+    "ImageClassification",
+    "ObjectDetection",
+    "SemanticSegmentation",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+MAX_IMAGE_PIXELS = 100_000_000
+"""The most pixels an image file may decode to (a 10000 x 10000 image: 300 MB as RGB). A larger
+file is refused before its pixels are decoded; a large JPEG is first decoded at 1/2, 1/4 or 1/8
+scale when the preset's resize allows it, so only what remains counts."""
+
+_DRAFT_PIXELS = 4096 * 4096  # below this, files decode at full size (bit-equal to a plain PIL decode)
 
 
 @dataclass(frozen=True)
@@ -45,8 +61,8 @@ class ImageClassification:
     def __call__(self, images: Any) -> torch.Tensor:
         pipeline = self._pipeline()
         if isinstance(images, (list, tuple)):
-            return torch.stack([pipeline(_to_rgb_uint8(image)) for image in images])
-        return pipeline(_to_rgb_uint8(images))
+            return torch.stack([pipeline(_to_rgb_uint8(image, self.resize_size)) for image in images])
+        return pipeline(_to_rgb_uint8(images, self.resize_size))
 
     def describe(self) -> str:
         return (
@@ -75,8 +91,8 @@ class SemanticSegmentation:
             ]
         )
         if isinstance(images, (list, tuple)):
-            return [pipeline(_to_rgb_uint8(image)) for image in images]
-        return pipeline(_to_rgb_uint8(images))
+            return [pipeline(_to_rgb_uint8(image, self.resize_size)) for image in images]
+        return pipeline(_to_rgb_uint8(images, self.resize_size))
 
     def describe(self) -> str:
         return f"resize {self.resize_size} (bilinear), scale to [0, 1], normalise"
@@ -97,22 +113,14 @@ class ObjectDetection:
         return "to RGB, scale to [0, 1] (the model resizes and normalises)"
 
 
-def _to_rgb_uint8(image: Any) -> torch.Tensor:
-    """A ``[3, H, W]`` uint8 tensor from a path, a PIL image or an image tensor."""
-    from PIL import Image, UnidentifiedImageError
+def _to_rgb_uint8(image: Any, min_side: int | None = None) -> torch.Tensor:
+    """A ``[3, H, W]`` uint8 tensor from a path, a PIL image or an image tensor. A file is decoded
+    no larger than needed for a shorter side of ``min_side`` (when the format allows it) and
+    within ``MAX_IMAGE_PIXELS``."""
     from torchvision.transforms.v2 import functional as F
 
     if isinstance(image, (str, Path)):
-        path = Path(image)
-        if not path.is_file():
-            raise FileNotFoundError(f"no image file at {path}")
-        try:
-            with Image.open(path) as opened:
-                return F.pil_to_tensor(opened.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ValueError(
-                f"{path} is not an image Pillow can decode (JPEG, PNG, WebP, TIFF, BMP, ...): {exc}"
-            ) from exc
+        return F.pil_to_tensor(_decode(Path(image), min_side))
     if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image
         return F.pil_to_tensor(image.convert("RGB"))
     if isinstance(image, torch.Tensor):
@@ -124,3 +132,44 @@ def _to_rgb_uint8(image: Any) -> torch.Tensor:
             return image.expand(3, -1, -1)
         return image[:3]
     raise TypeError(f"expected a path, a PIL image or a uint8 tensor [C, H, W]; found {type(image).__name__}")
+
+
+def _decode(path: Path, min_side: int | None) -> Any:
+    """An RGB PIL image from a file, bounded: the header's size is checked before any pixel is
+    decoded; a JPEG larger than ``_DRAFT_PIXELS`` decodes at the smallest DCT scale that keeps its
+    shorter side at least ``2 * min_side`` (so the final antialiased resize still downsamples)."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise FileNotFoundError(f"no image file at {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the bound below is ours
+            opened = Image.open(path)
+        with opened:
+            width, height = opened.size
+            if min_side and width * height > _DRAFT_PIXELS and min(width, height) > 2 * min_side:
+                scale = 2 * min_side / min(width, height)
+                opened.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+            width, height = opened.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ValueError(_too_large(path, width, height))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                return opened.convert("RGB")
+    except Image.DecompressionBombError as exc:
+        raise ValueError(
+            f"{path} claims more pixels than Pillow will decode ({exc}); expected an image of "
+            f"at most {MAX_IMAGE_PIXELS:,} pixels"
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"{path} is not an image Pillow can decode (JPEG, PNG, WebP, TIFF, BMP, ...): {exc}") from exc
+
+
+def _too_large(path: Path, width: int, height: int) -> str:
+    return (
+        f"{path} is {width} x {height} ({width * height:,} pixels); expected at most {MAX_IMAGE_PIXELS:,} "
+        "(downscale it first, or raise torchgraft.vision.transforms.MAX_IMAGE_PIXELS)"
+    )

@@ -30,6 +30,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "crepe_tiny",
         "Crepe_Tiny_Weights",
         "CrepeConfig",
+        "check_pitch_input",
         "estimate_pitch",
         "PitchTrack",
     ),

@@ -24,6 +24,7 @@ __all__ = [
     "Crepe_Full_Weights",
     "Crepe_Tiny_Weights",
     "PitchTrack",
+    "check_pitch_input",
     "crepe_full",
     "crepe_tiny",
     "estimate_pitch",
@@ -108,14 +109,32 @@ def _bins_to_hz(probs: Tensor) -> Tensor:
     return 10 * 2 ** (cents / 1200)
 
 
+def check_pitch_input(audio: Tensor, sample_rate: int) -> None:
+    """Refuse, with ``ValueError``, what ``estimate_pitch`` cannot track: anything but a mono
+    waveform ``[samples]`` at a positive int rate lasting at least one analysis window (64 ms).
+    Cheap, so callers run it before building a model."""
+    if audio.dim() != 1:
+        raise ValueError(f"expected a mono waveform [samples]; found shape {list(audio.shape)} (mix it down first)")
+    if not isinstance(sample_rate, int) or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive int (Hz); found {sample_rate!r}")
+    if audio.shape[0] * SAMPLE_RATE < WINDOW * sample_rate:
+        raise ValueError(
+            f"expected at least {WINDOW / SAMPLE_RATE * 1000:.0f} ms of audio (one {WINDOW}-sample window at "
+            f"{SAMPLE_RATE} Hz); found {audio.shape[0]} samples at {sample_rate} Hz "
+            f"({audio.shape[0] / sample_rate * 1000:.1f} ms)"
+        )
+
+
 @torch.inference_mode()
 def estimate_pitch(
     model: Crepe, audio: Tensor, sample_rate: int, *, hop_seconds: float = 0.01, batch_size: int = 512
 ) -> PitchTrack:
     """Pitch of a mono waveform ``[samples]`` (any sample rate; resampled to 16 kHz with
-    torchaudio) every ``hop_seconds``."""
-    if audio.dim() != 1:
-        raise ValueError(f"expected a mono waveform [samples]; found shape {list(audio.shape)} (mix it down first)")
+    torchaudio) every ``hop_seconds``. Audio shorter than one 1024-sample analysis window at
+    16 kHz (64 ms) is refused: every frame of it would be mostly padding."""
+    check_pitch_input(audio, sample_rate)
+    if not 0 < hop_seconds <= 1:
+        raise ValueError(f"hop_seconds must be in (0, 1]; found {hop_seconds!r}")
     if sample_rate != SAMPLE_RATE:
         import torchaudio.functional
 

@@ -1,0 +1,93 @@
+"""Image files that lie about their size, are too large, or are damaged: refused with a typed
+error before their pixels are decoded, and large JPEGs decoded at reduced scale."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from torchgraft.core.cli import main
+from torchgraft.vision import transforms as T
+from torchgraft.vision.transforms import ImageClassification, ObjectDetection
+
+
+def png_claiming(path: Path, width: int, height: int) -> Path:
+    """A tiny real PNG whose IHDR (with a valid CRC) claims ``width`` x ``height``."""
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(path)
+    data = bytearray(path.read_bytes())
+    assert data[12:16] == b"IHDR"
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(("width", "height"), [(20000, 20000), (12000, 10000), (200_000, 600)])
+def test_a_header_claiming_too_many_pixels_is_refused_before_decoding(tmp_path, width, height):
+    path = png_claiming(tmp_path / "bomb.png", width, height)
+    with pytest.raises(ValueError, match=r"expected (an image of )?at most 100,000,000"):
+        ImageClassification(crop_size=224)(path)
+    with pytest.raises(ValueError, match="at most"):
+        ObjectDetection()(path)
+
+
+def test_classify_refuses_a_bomb_in_one_line_without_a_traceback(tmp_path, photos, capsys):
+    bomb = png_claiming(tmp_path / "bomb.png", 20000, 20000)
+    assert main(["classify", str(photos["cat"]), str(bomb)]) == 1
+    err = capsys.readouterr().err
+    assert "bomb.png" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_classify_checks_every_file_before_it_downloads_weights(capsys, monkeypatch):
+    monkeypatch.setenv("TORCHGRAFT_OFFLINE", "1")  # a download attempt would fail with an offline error
+    assert main(["classify", "/no/such.jpg", "--model", "resnet50"]) == 1
+    err = capsys.readouterr().err
+    assert "no image file at /no/such.jpg" in err and "offline" not in err.lower()
+
+
+def test_the_bound_is_a_setting_and_a_within_bound_image_decodes(tmp_path, monkeypatch, photos):
+    monkeypatch.setattr(T, "MAX_IMAGE_PIXELS", 100 * 100)
+    with pytest.raises(ValueError, match=r"is 451 x 300 .*at most 10,000"):
+        ImageClassification(crop_size=224)(photos["cat"])
+    monkeypatch.setattr(T, "MAX_IMAGE_PIXELS", 451 * 300)
+    assert ImageClassification(crop_size=224)(photos["cat"]).shape == (3, 224, 224)
+
+
+def big_jpeg(path: Path, photo: Path, size: tuple[int, int]) -> Path:
+    with Image.open(photo) as image:
+        image.convert("RGB").resize(size, Image.Resampling.BILINEAR).save(path, quality=90)
+    return path
+
+
+def test_a_large_jpeg_decodes_at_reduced_scale_and_classifies_the_same(tmp_path, photos):
+    path = big_jpeg(tmp_path / "large.jpg", photos["astronaut"], (6000, 5000))
+    decoded = T._decode(path, 256)
+    assert decoded.size == (750, 625)  # 1/8 scale: the shorter side stays >= 2 x 256
+    full = ImageClassification(crop_size=224)
+    with Image.open(path) as image:  # what the preset gives from a full-size decode
+        reference = full(image.convert("RGB"))
+    ours = full(path)
+    assert ours.shape == reference.shape == (3, 224, 224)
+    assert (ours - reference).abs().mean() < 0.02
+
+
+def test_ordinary_photos_decode_exactly_as_pillow_does(photos):
+    for name in ("flower", "cat"):
+        with Image.open(photos[name]) as image:
+            expected = torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
+        assert torch.equal(T._to_rgb_uint8(photos[name], 256), expected)
+
+
+@pytest.mark.parametrize("cut", [0.0, 0.1, 0.5])
+def test_truncated_files_raise_a_value_error_that_names_them(tmp_path, photos, cut):
+    data = photos["flower"].read_bytes()
+    path = tmp_path / "broken.jpg"
+    path.write_bytes(data[: int(len(data) * cut)])
+    with pytest.raises(ValueError, match="broken.jpg is not an image Pillow can decode"):
+        ImageClassification(crop_size=224)(path)
