@@ -141,6 +141,7 @@ class Rule:
     trickle_s: float = 0.0
     redirect_to: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    no_length: bool = False  # no Content-Length: the body ends when the connection closes
 
 
 @dataclass
@@ -154,7 +155,7 @@ class Hit:
 class FaultyServer:
     """A real HTTP server on 127.0.0.1 (in a thread) that can drop connections, ignore or botch
     Range requests, flip bytes, serve HTML or git-lfs pointers, over-send, trickle, redirect,
-    and answer 404/401/500, counting every request."""
+    send bodies without a Content-Length, and answer 404/401/500, counting every request."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
@@ -243,7 +244,11 @@ class FaultyServer:
         else:
             h.send_response(200)
         body = data[start:]
-        h.send_header("Content-Length", str(len(body)))
+        if rule.no_length:
+            h.close_connection = True
+            h.send_header("Connection", "close")
+        else:
+            h.send_header("Content-Length", str(len(body)))
         h.send_header("Content-Type", "application/octet-stream")
         for name, value in rule.headers.items():
             h.send_header(name, value)
@@ -260,7 +265,7 @@ class FaultyServer:
                     time.sleep(rule.trickle_s)
         except (BrokenPipeError, ConnectionResetError):
             return
-        if limit < len(body):
+        if limit < len(body) or rule.no_length:
             h.close_connection = True
             h.wfile.flush()
             h.connection.shutdown(socket.SHUT_RDWR)

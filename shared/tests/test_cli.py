@@ -159,6 +159,28 @@ def test_cache_prune_removes_leftovers_and_unreferenced_files(capsys, served, ca
     assert not stray.exists() and (cache_home / "blobs" / hashlib.sha256(DATA_V2).hexdigest()).exists()
 
 
+@pytest.mark.parametrize("action", ["ls", "verify", "prune", "export"])
+@pytest.mark.parametrize("damage", ["blobs", "home"])
+def test_cache_commands_fail_on_a_cache_they_cannot_read(capsys, cache_home, tmp_path, monkeypatch, action, damage):
+    """Never "0 files verified" for a cache that was not read: blobs/ replaced by a file, or
+    TORCHGRAFT_HOME naming a file."""
+    if damage == "blobs":
+        (cache_home / "blobs").write_text("not a folder")
+    else:
+        monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "a-file"))
+        (tmp_path / "a-file").write_text("not a folder")
+    argv = ["cache", action, *([str(tmp_path / "out")] if action == "export" else []), "--json"]
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and out == "", out
+    assert err.count("\n") == 1 and ("is a file, not a directory" in err), err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_an_empty_cache_is_listed_as_empty(capsys, cache_home):
+    code, listing, _ = run(capsys, "cache", "ls", "--json")
+    assert code == 0 and listing["files"] == [] and listing["partial"] == []
+
+
 def test_console_script_is_installed():
     exe = shutil.which("torchgraft", path=os.path.dirname(sys.executable))
     assert exe, "the torchgraft console script is not installed next to this Python"

@@ -210,7 +210,7 @@ def test_pickle_that_runs_code_is_refused_and_never_runs(tmp_path, monkeypatch, 
     if force_unsafe_env:
         # Even when the environment asks torch to load pickles unsafely.
         monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
-    with pytest.raises(UnsafeCheckpointError, match="weights_only=True"):
+    with pytest.raises(UnsafeCheckpointError, match=r"weights_only=True\. Refused: the global (posix|nt)\.system"):
         read_checkpoint(path)
     assert not sentinel.exists()
 
@@ -219,9 +219,18 @@ def test_plain_pickle_is_refused(tmp_path):
     sentinel = tmp_path / "pwned"
     path = tmp_path / "evil.pth"
     path.write_bytes(pickle.dumps(_Exploit(sentinel), protocol=2))
-    with pytest.raises(UnsafeCheckpointError):
+    with pytest.raises(UnsafeCheckpointError, match=r"the global (posix|nt)\.system"):
         read_checkpoint(path)
     assert not sentinel.exists()
+
+
+def test_the_refusal_names_a_harmless_looking_class_too(tmp_path):
+    import argparse
+
+    path = tmp_path / "namespace.pth"
+    torch.save({"weight": torch.zeros(1), "args": argparse.Namespace(lr=0.1)}, path)
+    with pytest.raises(UnsafeCheckpointError, match=r"Refused: the global argparse\.Namespace\. If you trust"):
+        read_checkpoint(path)
 
 
 def test_truncated_safetensors_is_reported_as_corrupt(conv_net, save_checkpoint):

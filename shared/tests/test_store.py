@@ -397,3 +397,60 @@ def test_a_partial_that_cannot_be_resumed_never_wedges_the_download(faulty, payl
     assert statuses[-1] == 200 and (416 in statuses or (left == "more than the file" and declared))
     got.unlink()  # a later process, with nothing cached: no leftover state to trip on
     assert download(url, sha256=digest(payload), progress=False).read_bytes() == payload
+
+
+# --------------------------------------------------------------------------- https
+@pytest.fixture
+def https_server(tmp_path, monkeypatch):
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate this process trusts, serving
+    ``files`` and answering ``redirects`` with 302s."""
+    import http.server
+    import ssl
+    import threading
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    files: dict[str, bytes] = {}
+    redirects: dict[str, str] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if self.path in redirects:
+                self.send_response(302)
+                self.send_header("Location", redirects[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = files.get(self.path, b"")
+            self.send_response(200 if self.path in files else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{httpd.server_port}", files, redirects
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_an_https_download_is_never_redirected_to_plain_http(https_server, faulty, payload, cache_home):
+    base, files, redirects = https_server
+    files["/w"] = payload
+    assert download(f"{base}/w", sha256=digest(payload), progress=False).read_bytes() == payload  # TLS works
+    redirects["/moved"] = faulty.add("/w2", payload)
+    with pytest.raises(NetworkError, match="from https to plain http"):
+        download(f"{base}/moved", sha256=None, progress=False)
+    assert faulty.requests("/w2") == [], "the plain-http url is never asked"
+    assert not (cache_home / "pins").exists()

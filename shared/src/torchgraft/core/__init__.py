@@ -6,6 +6,7 @@ from .builders import architecture_only, build_model, categories_config, check_k
 from .compose import ClassifierHead, Composite, Head, Pool, classifier, compose, poolings_for
 from .errors import (
     BackboneContractError,
+    CacheError,
     CheckpointError,
     ConfigConflictError,
     CorruptCheckpointError,
@@ -19,6 +20,7 @@ from .errors import (
     NotFoundError,
     NotWeightsError,
     OfflineError,
+    SizeLimitError,
     StateDictMismatchError,
     TorchgraftError,
     UnauthorizedError,
@@ -73,6 +75,8 @@ __all__ = [
     "NotFoundError",
     "NetworkError",
     "DiskSpaceError",
+    "CacheError",
+    "SizeLimitError",
     "Backbone",
     "BackboneContractError",
     "CausalLM",

@@ -5,6 +5,7 @@ Every function returns plain data (lists of dicts) so the CLI can print it as a 
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .errors import CacheError
 from .store import _alive, _blobs, _file_stamp, _pin_path, _write_stamp, cache_root, pinned_sha256, sha256_file
 
 __all__ = ["export_cache", "import_cache", "list_cache", "prune_cache", "verify_cache"]
@@ -22,9 +24,26 @@ __all__ = ["export_cache", "import_cache", "list_cache", "prune_cache", "verify_
 _FULL = re.compile(r"[0-9a-f]{64}")
 
 
+def _listing(folder: Path, pattern: str = "*") -> list[Path]:
+    """The entries of one of the cache's folders matching ``pattern``: none while it does not exist
+    yet, and a `CacheError` when it cannot be read (no command reports success on a cache it never
+    saw; ``glob`` alone would answer an unreadable folder with nothing)."""
+    try:
+        if not folder.is_dir():
+            if folder.exists():
+                raise CacheError(f"the cache folder {folder} is a file, not a directory: the cache is damaged")
+            return []
+        if not os.access(folder, os.R_OK | os.X_OK):
+            raise PermissionError(13, "permission denied")
+        return sorted(p for p in folder.iterdir() if fnmatch.fnmatchcase(p.name, pattern))
+    except CacheError:
+        raise
+    except OSError as exc:
+        raise CacheError(f"cannot read the cache folder {folder}: {exc.strerror or exc}") from exc
+
+
 def _blob_paths() -> list[Path]:
-    blobs = _blobs()
-    return sorted(p for p in blobs.iterdir() if _FULL.fullmatch(p.name)) if blobs.is_dir() else []
+    return [p for p in _listing(_blobs()) if _FULL.fullmatch(p.name)]
 
 
 def _origin(blob: Path) -> dict[str, Any]:
@@ -49,8 +68,8 @@ def list_cache() -> dict[str, Any]:
                 "path": str(blob),
             }
         )
-    partial = sorted((root / "partial").glob("*.part")) if (root / "partial").is_dir() else []
-    quarantine = sorted((root / "quarantine").iterdir()) if (root / "quarantine").is_dir() else []
+    partial = _listing(root / "partial", "*.part")
+    quarantine = _listing(root / "quarantine")
     return {
         "root": str(root),
         "files": files,
@@ -65,7 +84,11 @@ def verify_cache() -> list[dict[str, Any]]:
     name is moved to quarantine."""
     results = []
     for blob in _blob_paths():
-        actual = sha256_file(blob)
+        try:
+            actual = sha256_file(blob)
+        except OSError as exc:
+            results.append({"sha256": blob.name, "ok": False, "path": str(blob), "error": exc.strerror or str(exc)})
+            continue
         ok = actual == blob.name
         entry = {"sha256": blob.name, "ok": ok, "path": str(blob)}
         if ok:
@@ -90,26 +113,25 @@ def prune_cache(
     files that no longer exist and, with ``unreferenced``, cached files that no weights entry in
     ``referenced`` names."""
     root = cache_root()
+    blobs = _blob_paths()  # a damaged cache is reported, not pruned around
     doomed: list[tuple[Path, str]] = []
-    for part in sorted((root / "partial").glob("*.part")) if (root / "partial").is_dir() else []:
+    for part in _listing(root / "partial", "*.part"):
         bits = part.name.split(".")
         if len(bits) == 4 and bits[2].isdigit() and _alive(int(bits[2])):
             continue  # a download in progress
         doomed.append((part, "partial download"))
-    if (root / "quarantine").is_dir():
-        doomed += [(p, "quarantined") for p in sorted((root / "quarantine").iterdir())]
-    if (root / "stamps").is_dir():
-        for stamp in sorted((root / "stamps").glob("*.json")):
-            try:
-                entries = json.loads(stamp.read_text())
-                alive = any(Path(e["path"]).exists() for e in entries)
-            except (OSError, ValueError, KeyError, TypeError):
-                alive = False
-            if not alive:
-                doomed.append((stamp, "stale stamp"))
+    doomed += [(p, "quarantined") for p in _listing(root / "quarantine")]
+    for stamp in _listing(root / "stamps", "*.json"):
+        try:
+            entries = json.loads(stamp.read_text())
+            alive = any(Path(e["path"]).exists() for e in entries)
+        except (OSError, ValueError, KeyError, TypeError):
+            alive = False
+        if not alive:
+            doomed.append((stamp, "stale stamp"))
     if unreferenced:
         keep = _referenced(referenced)
-        for blob in _blob_paths():
+        for blob in blobs:
             if blob.name not in keep:
                 doomed.append((blob, "unreferenced"))
                 meta = blob.with_name(blob.name + ".json")

@@ -252,8 +252,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
     if action == "verify":
         results = cache_ops.verify_cache()
         bad = [r for r in results if not r["ok"]]
-        emit(args, results, lambda r: f"{len(r) - len(bad)} files verified, {len(bad)} corrupt (quarantined)")
+        emit(args, results, lambda r: f"{len(r) - len(bad)} files verified, {len(bad)} corrupt or unreadable")
         for r in bad:
+            if "error" in r:
+                print(f"torchgraft: cannot read cached file {r['path']}: {r['error']}", file=sys.stderr)
+                continue
             print(
                 f"torchgraft: corrupt cached file {r['sha256']} (content hashes to {r['actual']}), quarantined",
                 file=sys.stderr,

@@ -14,6 +14,8 @@ __all__ = [
     "NotFoundError",
     "NetworkError",
     "DiskSpaceError",
+    "CacheError",
+    "SizeLimitError",
     "BackboneContractError",
     "CheckpointError",
     "ConfigConflictError",
@@ -101,6 +103,16 @@ class UnpinnedError(WeightsSourceError):
 
 class DiskSpaceError(WeightsSourceError):
     """The cache's file system has too little free space for the file."""
+
+
+class SizeLimitError(WeightsSourceError):
+    """A server sent (or announced) more bytes than the file's bound: its declared size, else its
+    entry's approximate size with a margin, else ``TORCHGRAFT_MAX_DOWNLOAD``."""
+
+
+class CacheError(WeightsSourceError):
+    """The cache directory cannot be used as asked: it is a file, unreadable, or read-only while a
+    file it lacks must be written."""
 
 
 class NotWeightsError(WeightsSourceError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import pickle
+import re
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -90,6 +91,16 @@ def _read_safetensors(path: Path, device: torch.device) -> dict[str, torch.Tenso
         raise CorruptCheckpointError(f"{path} is not a valid safetensors file: {exc}") from exc
 
 
+def _refused(exc: pickle.UnpicklingError) -> str:
+    """What torch's weights-only unpickler refused, from its message: the global it names (the
+    callable a malicious pickle would run), else its one-line reason."""
+    text = str(exc)
+    if match := re.search(r"GLOBAL\s+([\w.]+)", text):
+        return f"the global {match.group(1)}"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return next((ln for ln in lines if not ln.startswith("Weights only load failed")), lines[0] if lines else "?")
+
+
 def _read_pth(path: Path, device: torch.device) -> Any:
     # weights_only=True is passed explicitly: torch then ignores TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.
     mmap = zipfile.is_zipfile(path)  # the legacy (pre-1.6) format cannot be memory-mapped
@@ -98,7 +109,8 @@ def _read_pth(path: Path, device: torch.device) -> Any:
     except pickle.UnpicklingError as exc:
         raise UnsafeCheckpointError(
             f"{path} is a pickle that needs more than tensors to load, and torchgraft only loads "
-            f"pickles with weights_only=True. Refused: {str(exc).splitlines()[0]}"
+            f"pickles with weights_only=True. Refused: {_refused(exc)}. If you trust the file, load "
+            f"it once yourself and save its tensors with safetensors"
         ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as exc:
         raise CorruptCheckpointError(f"{path} is not a readable torch checkpoint: {exc}") from exc

@@ -37,13 +37,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import (
+    CacheError,
     IntegrityError,
     NotFoundError,
     OfflineError,
     UnpinnedError,
     WeightsSourceError,
 )
-from .transfer import Interrupted, transfer
+from .transfer import Bound, Interrupted, transfer
 from .weights import _IO, check_sha256, warn_at_caller
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ __all__ = [
     "is_cached",
     "is_offline",
     "known_sha256",
+    "max_download",
     "pinned_sha256",
     "require_pinned",
     "resolve_local",
@@ -70,6 +72,9 @@ CHUNK = 1 << 20
 ATTEMPTS = 5
 LOCK_TIMEOUT_S = float(os.environ.get("TORCHGRAFT_LOCK_TIMEOUT", "900"))
 STALE_FOREIGN_PARTIAL_S = 3600
+#: The bound on a download whose size nobody declared or estimated (``TORCHGRAFT_MAX_DOWNLOAD``).
+DEFAULT_MAX_DOWNLOAD = 16 << 30
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
 class UnpinnedDownloadWarning(UserWarning):
@@ -82,10 +87,30 @@ def cache_root() -> Path:
     (``$XDG_CACHE_HOME/torchgraft`` on Linux)."""
     env = os.environ.get("TORCHGRAFT_HOME")
     if env:
-        return Path(env).expanduser()
+        root = Path(env).expanduser()
+        if root.exists() and not root.is_dir():
+            raise CacheError(f"TORCHGRAFT_HOME={env} is a file, not a directory: point it at a directory")
+        return root
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("torchgraft", appauthor=False))
+
+
+def _check_writable(what: str) -> None:
+    """Before a download: the cache must be able to keep what arrives (a read-only cache still
+    serves the files it holds)."""
+    root = cache_root()
+    try:
+        for name in ("partial", "blobs"):
+            (root / name).mkdir(parents=True, exist_ok=True)
+            if not os.access(root / name, os.W_OK | os.X_OK):
+                raise PermissionError(13, "not writable", str(root / name))
+    except OSError as exc:
+        raise CacheError(
+            f"{what} is not in the cache, and this process cannot write to the cache {root} "
+            f"({exc.strerror or exc}{': ' + exc.filename if exc.filename else ''}): make it writable, "
+            f"or point TORCHGRAFT_HOME at a writable directory"
+        ) from exc
 
 
 def is_offline() -> bool:
@@ -104,6 +129,30 @@ def user_mirrors() -> list[tuple[str, str]]:
             raise ValueError(f"TORCHGRAFT_MIRROR entries look like PREFIX=REPLACEMENT; found {item!r}")
         pairs.append((prefix, replacement))
     return pairs
+
+
+def max_download() -> int | None:
+    """``TORCHGRAFT_MAX_DOWNLOAD``: the most bytes one download of a file without a declared size
+    may bring (``123456``, ``512M``, ``20G``, ``1.5GiB``; binary units), or ``None`` when unset."""
+    text = os.environ.get("TORCHGRAFT_MAX_DOWNLOAD", "").strip()
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", text.lower())
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"TORCHGRAFT_MAX_DOWNLOAD must be a size such as 512M, 20G or 1500000000; found {text!r}")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _limit(size: int | None, estimate: Bound | None) -> Bound | None:
+    """What bounds a download: its declared size (``None`` here: the transfer uses it), else the
+    user's ``TORCHGRAFT_MAX_DOWNLOAD``, else the caller's estimate, else `DEFAULT_MAX_DOWNLOAD`."""
+    if size is not None:
+        return None
+    if (cap := max_download()) is not None:
+        return Bound(cap, "TORCHGRAFT_MAX_DOWNLOAD")
+    if estimate is not None:
+        return estimate
+    return Bound(DEFAULT_MAX_DOWNLOAD, f"the default cap of {DEFAULT_MAX_DOWNLOAD >> 30} GiB for undeclared sizes")
 
 
 def _sources(urls: Sequence[str]) -> list[str]:
@@ -349,7 +398,7 @@ def _progress_bar(show: bool, name: str) -> Any:
     return tqdm(total=None, unit="B", unit_scale=True, unit_divisor=1024, desc=name[-32:], file=sys.stderr)
 
 
-def _fetch_from(url: str, sha256: str | None, *, key: str, size: int | None, show: bool) -> Path:
+def _fetch_from(url: str, sha256: str | None, *, key: str, size: int | None, limit: Bound | None, show: bool) -> Path:
     """Downloads ``url`` into the cache, resuming and retrying within this call. ``sha256=None``
     (an unpinned file) accepts the bytes unless a server on the way declared another digest;
     ``key`` names the partial file."""
@@ -359,7 +408,7 @@ def _fetch_from(url: str, sha256: str | None, *, key: str, size: int | None, sho
         restarted = False
         for attempt in range(ATTEMPTS):
             try:
-                result = transfer(url, part, size=size, progress=bar)
+                result = transfer(url, part, size=size, limit=limit, progress=bar)
             except Interrupted:
                 if attempt == ATTEMPTS - 1:
                     raise
@@ -441,6 +490,7 @@ def download(
     mirrors: Sequence[str] = (),
     progress: bool | None = None,
     label: str | None = None,
+    max_bytes: int | None = None,
 ) -> Path:
     """The verified local path of a file, from the cache or downloaded into it.
 
@@ -448,13 +498,30 @@ def download(
     mirrors from ``TORCHGRAFT_MIRROR`` are tried first. With ``TORCHGRAFT_OFFLINE=1`` no socket is
     opened: a cached file is served and a missing one raises `OfflineError` at once.
     ``sha256=None`` (a file published without a digest) pins the digest of the first download and
-    verifies every later one against it (see `pinned_sha256`).
+    verifies every later one against it (see `pinned_sha256`). No read is unbounded: without
+    ``size``, a server may send at most ``TORCHGRAFT_MAX_DOWNLOAD`` bytes if that is set, else
+    ``max_bytes``, else `DEFAULT_MAX_DOWNLOAD` (`SizeLimitError` past it).
     """
+    if max_bytes is not None and (not isinstance(max_bytes, int) or max_bytes <= 0):
+        raise ValueError(f"max_bytes must be a positive number of bytes; found {max_bytes!r}")
+    estimate = Bound(max_bytes, f"max_bytes={max_bytes:,}") if max_bytes is not None else None
+    return _download(url, sha256, size, mirrors, progress, label or url, estimate)
+
+
+def _download(
+    url: str,
+    sha256: str | None,
+    size: int | None,
+    mirrors: Sequence[str],
+    progress: bool | None,
+    what: str,
+    estimate: Bound | None,
+) -> Path:
     if size is not None and (not isinstance(size, int) or size <= 0):
         raise ValueError(f"size must be a positive number of bytes; found {size!r}")
-    what = label or url
+    limit = _limit(size, estimate)
     if sha256 is not None:
-        return _obtain(url, check_sha256(sha256), size=size, mirrors=mirrors, progress=progress, what=what)
+        return _obtain(url, check_sha256(sha256), size=size, limit=limit, mirrors=mirrors, progress=progress, what=what)
     pin = pinned_sha256(url)
     if pin is None:
         own = resolve_local(url) if url.startswith("file://") else None
@@ -466,7 +533,7 @@ def download(
                 f"(Weights(sha256=...)) or unset the variable to pin it on first download"
             )
     try:
-        return _obtain(url, pin, size=size, mirrors=mirrors, progress=progress, what=what, pin_as=url)
+        return _obtain(url, pin, size=size, limit=limit, mirrors=mirrors, progress=progress, what=what, pin_as=url)
     except IntegrityError as exc:
         if pin is None:
             raise
@@ -481,6 +548,7 @@ def _obtain(
     expected: str | None,
     *,
     size: int | None,
+    limit: Bound | None,
     mirrors: Sequence[str],
     progress: bool | None,
     what: str,
@@ -519,16 +587,17 @@ def _obtain(
             f"{what} is not in the cache {cache_root()} and TORCHGRAFT_OFFLINE is set: prefetch it with "
             f"`torchgraft download` on a connected machine ({digest}from {remote[0]})"
         )
+    _check_writable(what)
     key = expected or hashlib.sha256(f"unpinned:{pin_as or url}".encode()).hexdigest()
     with _download_lock(key):
         if expected is None and (pin := pinned_sha256(pin_as or url)) is not None:
             # Another process pinned it meanwhile: verify against its pin, as every later download.
-            return _obtain(url, pin, size=size, mirrors=mirrors, progress=progress, what=what)
+            return _obtain(url, pin, size=size, limit=limit, mirrors=mirrors, progress=progress, what=what)
         if expected is not None and (hit := cached_path(expected, size=size)) is not None:
             return hit  # another process finished it meanwhile
         for source in remote:
             try:
-                path = _fetch_from(source, expected, key=key, size=size, show=_show_progress(progress))
+                path = _fetch_from(source, expected, key=key, size=size, limit=limit, show=_show_progress(progress))
             except WeightsSourceError as exc:
                 errors.append(exc)
                 continue
@@ -538,15 +607,25 @@ def _obtain(
     _raise_all(errors, what)
 
 
+def weights_bound(weights: Weights) -> Bound:
+    """The most bytes a checkpoint of ``weights.num_params`` parameters can plausibly take without
+    a declared size: twice their fp32 size (room for buffers, or a second copy such as an EMA)."""
+    return Bound(
+        2 * 4 * weights.num_params + (64 << 20),
+        f"twice the fp32 size of its {weights.num_params:,} parameters, plus 64 MiB",
+    )
+
+
 def fetch_weights(weights: Weights, *, progress: bool | None = None) -> Path:
     """The verified local path of a weights entry's file."""
-    return download(
+    return _download(
         weights.url,
-        sha256=weights.sha256,
-        size=weights.size,
-        mirrors=weights.mirrors,
-        progress=progress,
-        label=f"weights {weights.url}",
+        weights.sha256,
+        weights.size,
+        weights.mirrors,
+        progress,
+        f"weights {weights.url}",
+        weights_bound(weights),
     )
 
 

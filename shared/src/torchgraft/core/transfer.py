@@ -6,6 +6,7 @@ digest; this module only moves bytes and says precisely what went wrong.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -17,7 +18,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import (
     DiskSpaceError,
@@ -25,15 +26,17 @@ from .errors import (
     NetworkError,
     NotFoundError,
     NotWeightsError,
+    SizeLimitError,
     UnauthorizedError,
     WeightsSourceError,
 )
 
-__all__ = ["Interrupted", "TransferResult", "sniff_not_weights", "transfer"]
+__all__ = ["Bound", "Interrupted", "TransferResult", "sniff_not_weights", "transfer"]
 
 CHUNK = 1 << 20
 MAX_REDIRECTS = 5
 DISK_RESERVE = 64 << 20  # keep this much free beyond the file itself
+SPACE_CHECK_EVERY = 64 << 20  # free space is checked again after this many bytes
 POOL_BLOCKS = 16
 # Writes of 1 MiB at a time were measured up to 8x slower than 64 KiB ones on this kind of VM.
 WRITE_SLICE = 64 << 10
@@ -42,6 +45,14 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 class Interrupted(NetworkError):
     """The connection broke mid-transfer; the partial file holds what arrived, so a retry resumes."""
+
+
+class Bound(NamedTuple):
+    """The most bytes a transfer accepts for a file whose size is not declared, and where that
+    number comes from (said in the error when a server sends more)."""
+
+    bytes: int
+    why: str
 
 
 @dataclass
@@ -72,6 +83,11 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
         if not newurl.lower().startswith(("http://", "https://")):
             raise NetworkError(f"{req.full_url} redirected to {newurl!r}; only http(s) redirects are followed")
+        if req.full_url.lower().startswith("https://") and not newurl.lower().startswith("https://"):
+            raise NetworkError(
+                f"{req.full_url} redirected to {newurl}, from https to plain http, where anyone on the way "
+                f"can change the bytes; refused (name the http url itself if that is what you mean)"
+            )
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         seen = getattr(req, "torchgraft_seen", None)
         if new is not None and seen is not None:
@@ -141,17 +157,37 @@ def _check_space(directory: Path, needed: int, url: str) -> None:
         )
 
 
-def transfer(url: str, part: Path, *, size: int | None, progress: Any = None) -> TransferResult:
+def write_error(exc: OSError, path: Path, what: str) -> WeightsSourceError:
+    """The typed error for a failed write of ``path``: a full disk or quota, a file-size limit, a
+    read-only or otherwise unwritable cache."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskSpaceError(f"{what}: the disk holding {path.parent} is full ({reason}) while writing {path.name}")
+    if exc.errno == errno.EFBIG:
+        return DiskSpaceError(
+            f"{what}: {path} grew past the largest file the file system or this process's limit "
+            f"(ulimit -f) allows ({reason})"
+        )
+    return WeightsSourceError(f"{what}: cannot write {path} ({reason}); is the cache directory writable?")
+
+
+def transfer(
+    url: str, part: Path, *, size: int | None, limit: Bound | None = None, progress: Any = None
+) -> TransferResult:
     """Appends the rest of ``url`` to ``part`` (resuming with a Range request when ``part`` holds
     data) and returns the digest of the whole file.
 
     A 206 answer must carry a Content-Range that starts where ``part`` ends; a 200 answer to a Range
     request (a server that ignores ranges) restarts the file instead of appending a second copy.
-    More bytes than ``size`` abort the transfer. A broken connection raises `Interrupted`
-    with the partial data kept.
+    More bytes than ``size`` abort the transfer; so do more than ``limit`` when no size is
+    declared (nothing is read to EOF unbounded). Free space is checked before the body when its
+    length is known and again as it streams. A broken connection raises `Interrupted` with the
+    partial data kept.
     """
+    if size is not None:
+        limit = Bound(size, "the declared size")
     offset = part.stat().st_size if part.exists() else 0
-    if size is not None and offset > size:
+    if limit is not None and offset > limit.bytes:
         part.unlink()
         offset = 0
     try:
@@ -184,6 +220,9 @@ def transfer(url: str, part: Path, *, size: int | None, progress: Any = None) ->
         remaining = int(length) if length and length.isdigit() else None
         if size is not None and remaining is not None and offset + remaining > size:
             raise IntegrityError(f"{url} announces {offset + remaining} bytes, but the file is declared {size}")
+        if limit is not None and remaining is not None and offset + remaining > limit.bytes:
+            part.unlink(missing_ok=True)
+            raise _too_large(url, limit, f"announces {offset + remaining:,} bytes")
         expected_total = size if size is not None else (offset + remaining if remaining is not None else None)
         if expected_total is not None:
             _check_space(part.parent, expected_total - offset, url)
@@ -195,21 +234,38 @@ def transfer(url: str, part: Path, *, size: int | None, progress: Any = None) ->
         if progress is not None:
             progress.reset(total=expected_total)
             progress.update(offset)
-        with open(part, "ab" if offset else "wb") as out:
-            received = _stream(resp, out, digest, url=url, offset=offset, size=size, progress=progress)
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            with open(part, "ab" if offset else "wb") as out:
+                received = _stream(resp, out, digest, url=url, offset=offset, limit=limit, progress=progress)
+                out.flush()
+                os.fsync(out.fileno())
+        except (SizeLimitError, IntegrityError):
+            part.unlink(missing_ok=True)  # nothing of a body longer than the file's bound is kept
+            raise
+        except WeightsSourceError:
+            raise
+        except OSError as exc:  # opening, writing or syncing the partial file
+            raise write_error(exc, part, url) from exc
     total = offset + received
     if remaining is not None and received < remaining:
         raise Interrupted(f"{url}: connection closed after {total} of {offset + remaining} bytes")
     return TransferResult(sha256=digest.hexdigest(), size=total, resumed_from=offset, declared_sha256=declared)
 
 
-def _stream(resp: Any, out: Any, digest: Any, *, url: str, offset: int, size: int | None, progress: Any) -> int:
+def _too_large(url: str, limit: Bound, found: str) -> SizeLimitError:
+    return SizeLimitError(
+        f"{url} {found}, more than the {limit.bytes:,} bytes allowed ({limit.why}); if the file is "
+        f"really that large, declare its size (Weights(size=...)) or raise TORCHGRAFT_MAX_DOWNLOAD"
+    )
+
+
+def _stream(resp: Any, out: Any, digest: Any, *, url: str, offset: int, limit: Bound | None, progress: Any) -> int:
     """Copies the body to ``out`` while a second thread hashes it, so reading, writing and hashing
     overlap (hashlib releases the GIL). Blocks are read into a fixed pool of buffers: streaming
     allocates nothing per block. Measured on a 2-CPU VM: one hand-off per block beats a separate
-    writer thread, and one fsync at the end beats periodic flushing."""
+    writer thread, and one fsync at the end beats periodic flushing. Past ``limit`` the transfer
+    stops; free space is re-checked every `SPACE_CHECK_EVERY` bytes, so a body of unknown length
+    (or a disk another process fills) stops `DISK_RESERVE` short of a full disk."""
     pool: queue.Queue[bytearray] = queue.Queue()
     for _ in range(POOL_BLOCKS):
         pool.put(bytearray(CHUNK))
@@ -223,6 +279,8 @@ def _stream(resp: Any, out: Any, digest: Any, *, url: str, offset: int, size: in
     worker = threading.Thread(target=hasher, name="torchgraft-hasher", daemon=True)
     worker.start()
     received = 0
+    unchecked = 0
+    directory = Path(out.name).parent
     try:
         while True:
             buf = pool.get()
@@ -235,12 +293,23 @@ def _stream(resp: Any, out: Any, digest: Any, *, url: str, offset: int, size: in
             if not received and not offset and (what := sniff_not_weights(bytes(buf[:64]))):
                 raise NotWeightsError(f"{url} sent {what}, not weights")
             received += n
-            if size is not None and offset + received > size:
-                raise IntegrityError(f"{url} sent more than the declared {size} bytes; aborted")
+            if limit is not None and offset + received > limit.bytes:
+                if limit.why == "the declared size":
+                    raise IntegrityError(f"{url} sent more than the declared {limit.bytes} bytes; aborted")
+                raise _too_large(url, limit, f"sent more than {limit.bytes:,} bytes")
             view = memoryview(buf)
             for i in range(0, n, WRITE_SLICE):  # before the hand-off: the hasher recycles the buffer
                 out.write(view[i : min(i + WRITE_SLICE, n)])
             hash_q.put((buf, n))
+            unchecked += n
+            if unchecked >= SPACE_CHECK_EVERY:
+                unchecked = 0
+                if (free := shutil.disk_usage(directory).free) < DISK_RESERVE + CHUNK:
+                    raise DiskSpaceError(
+                        f"{url}: the disk holding {directory} has {free / 2**20:.1f} MiB free after "
+                        f"{offset + received:,} bytes; the partial download {Path(out.name).name} is "
+                        f"kept to resume once there is room (`torchgraft cache prune` removes it)"
+                    )
             if progress is not None:
                 progress.update(n)
     finally:
