@@ -122,8 +122,43 @@ def test_pins_travel_with_an_exported_cache(faulty, payload, tmp_path, monkeypat
     assert record["url"] == url and record["sha256"] == digest(payload)
     monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "airgapped"))
     monkeypatch.setenv("TORCHGRAFT_OFFLINE", "1")
-    import_cache(tmp_path / "carry")
+    pins = [r for r in import_cache(tmp_path / "carry") if r.get("kind") == "pin"]
+    assert [r["status"] for r in pins] == ["skipped"], "another machine's first-use trust needs consent"
+    assert pinned_sha256(url) is None
+    pins = [r for r in import_cache(tmp_path / "carry", trust_pins=True) if r.get("kind") == "pin"]
+    assert [r["status"] for r in pins] == ["imported"]
     assert download(url, sha256=None, progress=False).read_bytes() == payload
+
+
+def test_an_import_folder_is_untrusted_input(faulty, payload, tmp_path, monkeypatch):
+    """Symlinks are never followed, records are read bounded, and a pin only vouches for a file the
+    cache holds."""
+    url = faulty.add("/w.bin", payload)
+    with pytest.warns(UnpinnedDownloadWarning):
+        download(url, sha256=None, progress=False)
+    carry = tmp_path / "carry"
+    export_cache(carry)
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"not for the cache")
+    (carry / digest(b"not for the cache")).symlink_to(secret)
+    (carry / f"{digest(payload)}.json").unlink()
+    (carry / f"{digest(payload)}.json").write_bytes(b"{" + b" " * (1 << 20) + b"}")  # 1 MiB record
+    orphan = f"{url}-elsewhere"
+    from torchgraft.core.store import _pin_path
+
+    (carry / "pins" / _pin_path(orphan).name).write_text(json.dumps({"url": orphan, "sha256": "ab" * 32}))
+    monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "airgapped"))
+    results = {r["sha256"]: r for r in import_cache(carry, trust_pins=True) if r.get("kind") != "pin"}
+    assert results[digest(b"not for the cache")] == {
+        "sha256": digest(b"not for the cache"),
+        "status": "rejected",
+        "reason": "not a regular file",
+    }
+    assert not (tmp_path / "airgapped" / "blobs" / digest(b"not for the cache")).exists()
+    assert results[digest(payload)]["status"] == "imported"
+    assert not (tmp_path / "airgapped" / "blobs" / f"{digest(payload)}.json").exists(), "oversized record dropped"
+    assert pinned_sha256(orphan) is None, "a pin for a file the cache does not hold vouches for nothing"
+    assert pinned_sha256(url) == digest(payload)
 
 
 def test_a_local_mirror_of_an_unpinned_file_is_pinned_too(tmp_path, monkeypatch, payload):

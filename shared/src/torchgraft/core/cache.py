@@ -10,14 +10,26 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import CacheError
-from .store import _alive, _blobs, _file_stamp, _pin_path, _write_stamp, cache_root, pinned_sha256, sha256_file
+from .errors import CacheError, DiskSpaceError
+from .store import (
+    _alive,
+    _atomic_write_text,
+    _blobs,
+    _file_stamp,
+    _pin_path,
+    _write_stamp,
+    cache_root,
+    pinned_sha256,
+    sha256_file,
+)
+from .transfer import DISK_RESERVE
 
 __all__ = ["export_cache", "import_cache", "list_cache", "prune_cache", "verify_cache"]
 
@@ -214,37 +226,89 @@ def export_cache(directory: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _import_pins(directory: Path) -> None:
-    """Digests pinned on the exporting machine (files published without one), kept where this
-    cache has no pin of its own for the url."""
-    for src in sorted((directory / "pins").glob("*.json")) if (directory / "pins").is_dir() else []:
-        try:
-            record = json.loads(src.read_text())
-            url, digest = record["url"], record["sha256"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
+#: The largest origin record or pin an import folder may hand over (they are a few hundred bytes).
+MAX_RECORD_BYTES = 64 << 10
+
+
+def _regular(path: Path) -> bool:
+    """Whether ``path`` is a regular file itself (a symlink is not followed: an import folder is
+    untrusted input and may point anywhere)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """A small JSON record from an import folder, or ``None`` when it is not a regular file, is
+    larger than `MAX_RECORD_BYTES` or is not a JSON object (read with a bounded read)."""
+    if not _regular(path):
+        return None
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_RECORD_BYTES + 1)
+        record = json.loads(data) if len(data) <= MAX_RECORD_BYTES else None
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _import_pins(directory: Path, *, trust_pins: bool, present: set[str]) -> list[dict[str, Any]]:
+    """Digests pinned on the exporting machine (first-use pins of files published without one).
+    They are that machine's trust, not this one's: taken only with ``trust_pins``, only for a
+    blob this cache now holds, and never over a pin of this cache's own."""
+    results: list[dict[str, Any]] = []
+    folder = directory / "pins"
+    if folder.is_symlink() or not folder.is_dir():
+        return results
+    for src in sorted(folder.glob("*.json")):
+        record = _read_record(src)
+        url, digest = (record or {}).get("url"), (record or {}).get("sha256")
         if not isinstance(url, str) or not _FULL.fullmatch(str(digest)) or _pin_path(url).name != src.name:
+            results.append({"kind": "pin", "path": str(src), "status": "rejected", "reason": "malformed"})
             continue
-        if pinned_sha256(url) is None:
+        entry = {"kind": "pin", "url": url, "sha256": digest}
+        if pinned_sha256(url) is not None:
+            results.append({**entry, "status": "present" if pinned_sha256(url) == digest else "kept own"})
+        elif not trust_pins:
+            results.append({**entry, "status": "skipped", "reason": "pins are imported only with trust_pins"})
+        elif digest not in present:
+            results.append({**entry, "status": "skipped", "reason": "no such file in the cache"})
+        else:
             _pin_path(url).parent.mkdir(parents=True, exist_ok=True)
-            _copy_atomic(src, _pin_path(url))
+            _atomic_write_text(_pin_path(url), json.dumps({"url": url, "sha256": digest, "imported": time.time()}))
+            results.append({**entry, "status": "imported"})
+    return results
 
 
-def import_cache(directory: Path) -> list[dict[str, Any]]:
-    """Adds the files of an exported directory to the cache. Only files named by a full sha256 are
-    considered (so no name can point outside the cache), and the bytes copied are hashed as they
-    are written: a file whose content does not match its name is rejected. A cached copy already
-    there is hashed too, never trusted: a corrupt one is quarantined and replaced by the verified
-    import (``"repaired"``). Every stamp written marks bytes hashed by this call."""
-    if not directory.is_dir():
-        raise NotADirectoryError(f"{directory} is not a directory")
+def import_cache(directory: Path, *, trust_pins: bool = False) -> list[dict[str, Any]]:
+    """Adds the files of an exported directory to the cache; the directory is untrusted input.
+
+    Only regular files (no symlinks) named by a full sha256 are considered, so no name can point
+    outside the cache, and the bytes copied are hashed as they are written: a file whose content
+    does not match its name is rejected. A cached copy already there is hashed too, never trusted:
+    a corrupt one is quarantined and replaced by the verified import (``"repaired"``). Every stamp
+    written marks bytes hashed by this call. Origin records and pins are read bounded
+    (`MAX_RECORD_BYTES`); pins, which vouch for files published without a digest, are taken only
+    with ``trust_pins`` (see `_import_pins`)."""
+    if directory.is_symlink() or not directory.is_dir():
+        raise NotADirectoryError(f"{directory} is not a directory (a symlink to one is not followed)")
     blobs = _blobs()
     blobs.mkdir(parents=True, exist_ok=True)
-    results = []
+    results: list[dict[str, Any]] = []
     for src in sorted(directory.iterdir()):
-        if not _FULL.fullmatch(src.name) or not src.is_file():
+        if not _FULL.fullmatch(src.name):
+            continue
+        if not _regular(src):
+            results.append({"sha256": src.name, "status": "rejected", "reason": "not a regular file"})
             continue
         dest = blobs / src.name
+        if not dest.exists():
+            needed = src.stat().st_size
+            if needed + DISK_RESERVE > (free := shutil.disk_usage(blobs).free):
+                raise DiskSpaceError(
+                    f"importing {src} needs {needed / 2**20:.1f} MiB in {blobs}, which has {free / 2**20:.1f} MiB free"
+                )
         status = "present"
         if dest.exists() and sha256_file(dest) != src.name:
             _quarantine(dest)
@@ -255,10 +319,10 @@ def import_cache(directory: Path) -> list[dict[str, Any]]:
                 results.append({"sha256": src.name, "status": "rejected", "actual": actual})
                 continue
             status = "imported" if status == "present" else status
-        meta = src.with_name(src.name + ".json")
-        if meta.exists() and not dest.with_name(dest.name + ".json").exists():
-            _copy_atomic(meta, dest.with_name(dest.name + ".json"))
+        origin = _read_record(src.with_name(src.name + ".json"))
+        if origin is not None and not dest.with_name(dest.name + ".json").exists():
+            _atomic_write_text(dest.with_name(dest.name + ".json"), json.dumps(origin))
         _write_stamp(dest.name, _file_stamp(dest))
         results.append({"sha256": src.name, "status": status, "size": dest.stat().st_size})
-    _import_pins(directory)
-    return results
+    present = {p.name for p in _blob_paths()}
+    return results + _import_pins(directory, trust_pins=trust_pins, present=present)

@@ -276,11 +276,25 @@ def cmd_cache(args: argparse.Namespace) -> int:
             out = cache_ops.export_cache(directory)
             emit(args, out, lambda r: f"exported {len(r)} files to {directory}")
             return 0
-        out = cache_ops.import_cache(directory)
-        rejected = [r for r in out if r["status"] == "rejected"]
-        emit(args, out, lambda r: f"imported {sum(x['status'] == 'imported' for x in r)} files into {cache_root()}")
+        out = cache_ops.import_cache(directory, trust_pins=args.trust_pins)
+        files = [r for r in out if r.get("kind") != "pin"]
+        pins = [r for r in out if r.get("kind") == "pin"]
+        rejected = [r for r in files if r["status"] == "rejected"]
+        skipped = [r for r in pins if r["status"] == "skipped"]
+
+        def summary(_: Any) -> str:
+            text = f"imported {sum(x['status'] == 'imported' for x in files)} files into {cache_root()}"
+            text += f", {sum(x['status'] == 'imported' for x in pins)} pins"
+            if skipped:
+                text += (
+                    f"; {len(skipped)} pins skipped (--trust-pins accepts the exporting machine's first-use digests)"
+                )
+            return text
+
+        emit(args, out, summary)
         for r in rejected:
-            print(f"torchgraft: rejected {r['sha256']}: its content hashes to {r['actual']}", file=sys.stderr)
+            why = f"its content hashes to {r['actual']}" if "actual" in r else r["reason"]
+            print(f"torchgraft: rejected {r['sha256']}: {why}", file=sys.stderr)
         return 1 if rejected else 0
     raise UsageError(f"unknown cache action {action!r}")  # pragma: no cover - argparse restricts it
 
@@ -320,6 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("directory", nargs="?", help="for export/import")
     p.add_argument("--unreferenced", action="store_true", help="prune: also files no installed weights entry names")
     p.add_argument("--dry-run", action="store_true", help="prune: only say what would go")
+    p.add_argument(
+        "--trust-pins",
+        action="store_true",
+        help="import: also accept the export's first-use pins (digests of files published without one)",
+    )
     p.set_defaults(func=cmd_cache)
 
     for ep in metadata.entry_points(group=CLI_ENTRY_POINT_GROUP):
