@@ -7,7 +7,8 @@ Each measurement runs in a fresh process: time is the build+load wall time (medi
 peak is the growth of peak RSS (VmHWM, reset after imports) over the process's baseline, and "+touch" is the RSS
 after every weight has been read once (pages of the memory-mapped file faulted in). The sha256 is
 verified once beforehand (torchgraft then trusts a stamp until the file changes); "first" is the
-torchgraft time including that one-off hash. Targets: time <= 0.25x, peak(+touch) <= 1.1x weight bytes.
+torchgraft time including that one-off hash; "verify=always" is every load re-hashing the file
+(``TORCHGRAFT_VERIFY=always``, stamps ignored). Targets: time <= 0.25x, peak(+touch) <= 1.1x weight bytes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -23,6 +25,7 @@ from pathlib import Path
 from _harness import run_child
 
 MODELS = {"resnet50": "~25 M params", "vit_b_16": "~87 M params"}
+VERIFY_ALWAYS = {**os.environ, "TORCHGRAFT_VERIFY": "always"}
 
 CHILD = r"""
 import torch, torchvision
@@ -52,8 +55,8 @@ report(time=elapsed, peak=peak, touch=peak_mb())
 """
 
 
-def run(arch: str, path: Path, sha: str, method: str) -> dict:
-    return run_child(CHILD, arch, str(path), sha, method)
+def run(arch: str, path: Path, sha: str, method: str, env: dict[str, str] | None = None) -> dict:
+    return run_child(CHILD, arch, str(path), sha, method, env=env)
 
 
 def main() -> int:
@@ -83,6 +86,7 @@ def main() -> int:
                 verify_file(path, sha)
                 usual = [run(arch, path, sha, "usual") for _ in range(args.repeat)]
                 fast = [run(arch, path, sha, "torchgraft") for _ in range(args.repeat)]
+                always = [run(arch, path, sha, "torchgraft", VERIFY_ALWAYS) for _ in range(args.repeat)]
                 med = lambda rs, k: statistics.median(r[k] for r in rs)  # noqa: E731
                 mb = path.stat().st_size / 2**20
                 rows.append(
@@ -94,6 +98,7 @@ def main() -> int:
                         "usual_s": med(usual, "time"),
                         "torchgraft_s": med(fast, "time"),
                         "first_s": first,
+                        "always_s": med(always, "time"),
                         "usual_peak_MB": med(usual, "peak"),
                         "tg_peak_MB": med(fast, "peak"),
                         "tg_touch_MB": med(fast, "touch"),
@@ -106,7 +111,7 @@ def main() -> int:
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, 1 thread, median of {args.repeat}")
     head = (
         "| model | params | format | weights MB | usual s | torchgraft s | time ratio | first (hash) s "
-        "| usual peak MB | tg peak MB | tg +touch MB | usual peak / weights | tg +touch / weights |"
+        "| verify=always s | usual peak MB | tg peak MB | tg +touch MB | usual peak / weights | tg +touch / weights |"
     )
     print(head)
     print("|" + "|".join("---" for _ in range(head.count("|") - 1)) + "|")
@@ -114,6 +119,7 @@ def main() -> int:
         print(
             f"| {r['model']} | {r['params_M']:.1f} M | {r['format']} | {r['weights_MB']:.0f} | {r['usual_s']:.3f} "
             f"| {r['torchgraft_s']:.3f} | {r['torchgraft_s'] / r['usual_s']:.3f}x | {r['first_s']:.3f} "
+            f"| {r['always_s']:.3f} ({r['always_s'] / r['usual_s']:.2f}x) "
             f"| {r['usual_peak_MB']:.0f} | {r['tg_peak_MB']:.0f} | {r['tg_touch_MB']:.0f} "
             f"| {r['usual_peak_MB'] / r['weights_MB']:.2f}x | {r['tg_touch_MB'] / r['weights_MB']:.2f}x |"
         )

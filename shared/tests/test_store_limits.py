@@ -151,3 +151,20 @@ def test_torchgraft_home_naming_a_file_is_a_typed_error(faulty, payload, monkeyp
     url = faulty.add("/w", payload)
     with pytest.raises(WeightsSourceError, match="TORCHGRAFT_HOME=.* is a file, not a directory"):
         download(url, sha256=digest(payload), progress=False)
+
+
+def test_bit_rot_that_keeps_the_mtime_is_caught_by_verify_always(faulty, payload, monkeypatch, cache_home):
+    """A stamp proves (inode, size, mtime) only, as documented; TORCHGRAFT_VERIFY=always re-hashes
+    on every use, quarantines the altered copy and fetches the file again."""
+    url = faulty.add("/w", payload)
+    path = download(url, sha256=digest(payload), progress=False)
+    st = path.stat()
+    with open(path, "r+b") as fh:  # one flipped byte, in place: same inode and size
+        fh.seek(12345)
+        fh.write(bytes([payload[12345] ^ 0xFF]))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert download(url, sha256=digest(payload), progress=False).read_bytes() != payload, "the stamp's limit"
+    monkeypatch.setenv("TORCHGRAFT_VERIFY", "always")
+    with pytest.warns(RuntimeWarning, match="quarantine"):
+        assert download(url, sha256=digest(payload), progress=False).read_bytes() == payload
+    assert len(faulty.requests("/w")) == 2

@@ -11,7 +11,9 @@ Layout under the cache root (``$TORCHGRAFT_HOME``, else the platform cache direc
     quarantine/                 cached files that failed verification
 
 Promises: the full sha256 is checked on every download (while it streams) and again whenever a
-cached file's stamp no longer matches; the final path only ever holds a complete, verified file
+cached file's stamp (inode, size, mtime) no longer matches, or on every use with
+``TORCHGRAFT_VERIFY=always`` (bytes altered with the mtime kept pass a stamp: `torchgraft cache
+verify` or that setting catches them); the final path only ever holds a complete, verified file
 (temporary file, fsync, ``os.replace``); an interrupted download resumes with a Range request, in
 the same call or the next process; N processes wanting one file make one download, and correctness
 does not depend on the lock. Local files (``file://``, ``pkg://``) are read in place, hashed once.
@@ -218,7 +220,16 @@ def _write_stamp(sha256: str, stamp: dict[str, Any]) -> None:
         _atomic_write_text(_stamp_path(sha256), json.dumps(stamps))
 
 
+def verify_always() -> bool:
+    """``TORCHGRAFT_VERIFY=always``: re-hash every file on every use, stamps ignored. A stamp
+    proves a file is unchanged by (inode, size, mtime); bytes altered with the mtime kept (bit rot,
+    a careless tool) pass it, and only a full hash catches them."""
+    return os.environ.get("TORCHGRAFT_VERIFY", "").strip().lower() == "always"
+
+
 def _is_stamped(path: Path, sha256: str) -> bool:
+    if verify_always():
+        return False
     try:
         return _file_stamp(path) in _read_stamps(sha256)
     except OSError:
@@ -235,7 +246,7 @@ def verify_file(path: Path, sha256: str, *, what: str = "file") -> Path:
         raise NotFoundError(f"{what}: no file at {path}") from None
     except OSError as exc:
         raise WeightsSourceError(f"cannot read {what} at {path}: {exc.strerror or exc}") from exc
-    if stamp in _read_stamps(sha256):
+    if not verify_always() and stamp in _read_stamps(sha256):
         return path
     actual = sha256_file(path)
     if not actual.startswith(sha256):
