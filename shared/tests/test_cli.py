@@ -71,6 +71,13 @@ def test_list_json(capsys):
     assert rows == [{"name": "clinet", "domain": "user", "weights": 2, "default": "CliNet_Weights.V2"}]
 
 
+def test_list_domain_is_checked_and_case_insensitive(capsys):
+    code, rows, _ = run(capsys, "list", "clinet*", "--domain", "USER", "--json")
+    assert code == 0 and [r["name"] for r in rows] == ["clinet"]
+    code, out, err = run(capsys, "list", "--domain", "visoin")
+    assert code == 2 and out == "" and "domain 'visoin': expected one of" in err and "user" in err
+
+
 def test_info_shows_hashes_metrics_licence_and_cache_state(capsys, served):
     code, data, _ = run(capsys, "info", "clinet", "--json")
     assert code == 0

@@ -19,7 +19,7 @@ from typing import Any
 from . import cache as cache_ops
 from ._version import __version__
 from .errors import TorchgraftError, UnknownWeightsError
-from .registry import _entry, get_model_weights, get_weight, list_models, resolve_target
+from .registry import _entry, domains, get_model_weights, get_weight, list_models, resolve_target
 from .store import cache_root, fetch_weights, is_cached, known_sha256
 from .weights import WeightsEnum
 
@@ -135,6 +135,11 @@ def _pin_state(pinned: str | None) -> str:
 
 # --------------------------------------------------------------------------- commands
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.domain is not None and args.domain.lower() not in (known := domains()):
+        raise UsageError(
+            f"no installed package registers models of domain {args.domain!r}: expected one of "
+            f"{', '.join(known)} (pip install torchgraft-{args.domain.lower()} adds a domain)"
+        )
     names = list_models(args.pattern, domain=args.domain)
     rows = []
     for name in names:

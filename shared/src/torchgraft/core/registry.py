@@ -27,6 +27,7 @@ from .weights import _MODEL_NAMES, _RENAMED_MEMBERS, WeightsEnum, warn_deprecate
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "domains",
     "LEGACY_REMOVED_IN",
     "get_model",
     "get_model_weights",
@@ -291,13 +292,13 @@ def list_models(
     *,
     domain: str | None = None,
 ) -> list[str]:
-    """Sorted names of registered models, filtered by fnmatch patterns and domain (deprecated
-    names are not listed; they still resolve)."""
+    """Sorted names of registered models, filtered by fnmatch patterns and domain (in any case;
+    deprecated names are not listed; they still resolve)."""
     _load_plugins()
     inc, exc = _as_patterns(include), _as_patterns(exclude)
     names = []
     for name, entry in _MODELS.items():
-        if domain is not None and entry.domain != domain:
+        if domain is not None and entry.domain.lower() != domain.lower():
             continue
         if inc and not any(fnmatch.fnmatchcase(name, p) for p in inc):
             continue
@@ -309,6 +310,12 @@ def list_models(
 
 def model_domain(name: str) -> str:
     return _entry(name).domain
+
+
+def domains() -> list[str]:
+    """The domains of the registered models (one per installed package that registers any)."""
+    _load_plugins()
+    return sorted({entry.domain for entry in _MODELS.values()})
 
 
 def get_model_builder(name: str) -> Callable[..., nn.Module]:
