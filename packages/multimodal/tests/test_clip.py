@@ -267,6 +267,10 @@ def test_zero_shot_refuses_before_any_download(capsys, monkeypatch, tmp_path):
     assert "at least two comma-separated class names" in capsys.readouterr().err
     assert main(["zero-shot", __file__, "--labels", "a,b", "--model", "efficientnet_lite0"]) == 1
     assert "not a zero-shot image-text model" in capsys.readouterr().err
+    # A file that is not an image is refused from its bytes, not after the model (offline here).
+    assert main(["zero-shot", __file__, "--labels", "a cat,a dog"]) == 1
+    err = capsys.readouterr().err
+    assert "is not an image Pillow can decode" in err and "OFFLINE" not in err, err
     assert not list((tmp_path / "cache").rglob("*.safetensors"))
 
 

@@ -35,14 +35,18 @@ def zero_shot(args: argparse.Namespace) -> int:
     templates = weights.meta.get("prompt_templates")
     if not templates:  # decided before any download
         raise ValueError(f"{weights} is not a zero-shot image-text model's weights (no prompt templates)")
+    image_only = getattr(weights.transforms, "image", None)
+    # Every image decoded (bounded, checked) before the model and its tokenizer are fetched.
+    pixels = [image_only()(path) for path in args.images] if image_only is not None else None
     model = tg.get_model(args.model, weights=weights).eval()
     prepare = model.transforms()
     head = tg.zero_shot_classifier(model, labels, templates, tokenize=prepare["text"])
     classify = tg.compose(model.towers["image"], head).eval()
     results = []
     with torch.inference_mode():
-        for path in args.images:
-            probs = classify(prepare["image"](path).unsqueeze(0)).softmax(dim=-1)[0]
+        for i, path in enumerate(args.images):
+            x = pixels[i] if pixels is not None else prepare["image"](path)
+            probs = classify(x.unsqueeze(0)).softmax(dim=-1)[0]
             results.append({"file": path, "top": ranked(probs, labels)})  # classify's records: every label
     data = {"model": args.model, "weights": str(weights), "results": results}
     emit(args, data, lambda d: ranked_text(f"{d['model']} ({d['weights']}), {len(labels)} labels", d["results"]))

@@ -397,13 +397,19 @@ class CLIPTransforms:
     def __init__(self, mean: tuple[float, float, float], std: tuple[float, float, float]) -> None:
         self.mean, self.std = mean, std
 
-    def __call__(self) -> dict[str, Any]:
-        from torchgraft.text.transforms import TokenizerFromAsset
+    def image(self) -> Any:
+        """The image tower's preprocessing alone: it needs no download, so inputs can be decoded
+        and checked before anything is fetched."""
         from torchgraft.vision.transforms import ImageClassification
 
-        image = ImageClassification(
+        return ImageClassification(
             crop_size=224, resize_size=224, mean=self.mean, std=self.std, interpolation="bicubic"
         )
+
+    def __call__(self) -> dict[str, Any]:
+        from torchgraft.text.transforms import TokenizerFromAsset
+
+        image = self.image()
         # CLIP's tokenizer file names no pad token; it pads with its end-of-text token, as transformers'
         # CLIP tokenizer does (the attention mask keeps the padding out of the pooling).
         text = TokenizerFromAsset(TOKENIZER, max_length=77, with_token_types=False, pad_token="<|endoftext|>")
