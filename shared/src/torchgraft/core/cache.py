@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import CacheError, DiskSpaceError
+from .errors import CacheError
 from .store import (
     _alive,
     _atomic_write_text,
@@ -29,7 +29,7 @@ from .store import (
     pinned_sha256,
     sha256_file,
 )
-from .transfer import DISK_RESERVE
+from .transfer import check_space
 
 __all__ = ["export_cache", "import_cache", "list_cache", "prune_cache", "verify_cache"]
 
@@ -40,16 +40,14 @@ def _listing(folder: Path, pattern: str = "*") -> list[Path]:
     """The entries of one of the cache's folders matching ``pattern``: none while it does not exist
     yet, and a `CacheError` when it cannot be read (no command reports success on a cache it never
     saw; ``glob`` alone would answer an unreadable folder with nothing)."""
+    if not folder.is_dir():
+        if folder.exists():
+            raise CacheError(f"the cache folder {folder} is a file, not a directory: the cache is damaged")
+        return []
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise CacheError(f"cannot read the cache folder {folder}: permission denied")
     try:
-        if not folder.is_dir():
-            if folder.exists():
-                raise CacheError(f"the cache folder {folder} is a file, not a directory: the cache is damaged")
-            return []
-        if not os.access(folder, os.R_OK | os.X_OK):
-            raise PermissionError(13, "permission denied")
         return sorted(p for p in folder.iterdir() if fnmatch.fnmatchcase(p.name, pattern))
-    except CacheError:
-        raise
     except OSError as exc:
         raise CacheError(f"cannot read the cache folder {folder}: {exc.strerror or exc}") from exc
 
@@ -304,11 +302,7 @@ def import_cache(directory: Path, *, trust_pins: bool = False) -> list[dict[str,
             continue
         dest = blobs / src.name
         if not dest.exists():
-            needed = src.stat().st_size
-            if needed + DISK_RESERVE > (free := shutil.disk_usage(blobs).free):
-                raise DiskSpaceError(
-                    f"importing {src} needs {needed / 2**20:.1f} MiB in {blobs}, which has {free / 2**20:.1f} MiB free"
-                )
+            check_space(blobs, src.stat().st_size, f"importing {src}")
         status = "present"
         if dest.exists() and sha256_file(dest) != src.name:
             _quarantine(dest)
