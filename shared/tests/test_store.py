@@ -266,14 +266,51 @@ def test_hash_prefix_downloads_are_stored_under_the_full_digest(faulty, payload,
     assert cached_path(prefix) == path
 
 
-def test_progress_bar_only_when_asked(faulty, payload, capsys):
-    url = faulty.add("/w", payload)
-    download(url, sha256=digest(payload), progress=False)
-    assert capsys.readouterr().err == ""
-    faulty.add("/w2", payload + b"x")
-    download(f"{faulty.url}/w2", sha256=digest(payload + b"x"), progress=True)
+def test_progress_bar_only_on_a_terminal_or_when_asked(faulty, payload, capsys, monkeypatch):
+    """Builders pass progress=True by default: from a script or a pipe (no terminal) that prints
+    nothing; TORCHGRAFT_PROGRESS=1 asks for bars anyway, progress=False silences them."""
+    monkeypatch.delenv("CI", raising=False)
+    for i, progress in enumerate((False, True, None)):
+        url = faulty.add(f"/w{i}", payload + bytes([i]))
+        download(url, sha256=digest(payload + bytes([i])), progress=progress)
+        assert capsys.readouterr().err == ""
+    monkeypatch.setenv("TORCHGRAFT_PROGRESS", "1")
+    faulty.add("/asked", payload + b"x")
+    download(f"{faulty.url}/asked", sha256=digest(payload + b"x"), progress=True)
     err = capsys.readouterr().err
-    assert "w2" in err and "2.00M/2.00M" in err, err
+    assert "asked" in err and "2.00M/2.00M" in err, err
+    faulty.add("/silenced", payload + b"y")
+    download(f"{faulty.url}/silenced", sha256=digest(payload + b"y"), progress=False)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_every_file_the_store_writes_honours_the_umask(faulty, payload, cache_home, tmp_path, umask):
+    """A cache shared by a group: blobs, origin records, stamps, pins, locks and everything an
+    import writes get mode 0666 less the umask (0644, or 0664 for a group), never mkstemp's 0600."""
+    import warnings
+
+    from torchgraft.core.cache import export_cache, import_cache
+    from torchgraft.core.store import UnpinnedDownloadWarning
+
+    old = os.umask(umask)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnpinnedDownloadWarning)
+            download(faulty.add("/pinned-on-first-use", payload), sha256=None)
+        export_cache(tmp_path / "carry")
+        os.environ["TORCHGRAFT_HOME"] = str(tmp_path / "other")
+        statuses = {r["status"] for r in import_cache(tmp_path / "carry", trust_pins=True)}
+    finally:
+        os.umask(old)
+        os.environ["TORCHGRAFT_HOME"] = str(cache_home)
+    assert statuses == {"imported"}
+    expected = {"blobs", "pins", "stamps", "locks"}
+    for root, kinds in ((cache_home, expected), (tmp_path / "other", expected - {"locks"}), (tmp_path / "carry", None)):
+        files = [p for p in root.rglob("*") if p.is_file()]
+        assert kinds is None or {p.parent.name for p in files} == kinds
+        modes = {str(p.relative_to(root)): oct(p.stat().st_mode & 0o777) for p in files}
+        assert set(modes.values()) == {oct(0o666 & ~umask)}, modes
 
 
 def test_pickle_served_where_safetensors_was_declared(faulty, tmp_path):

@@ -5,13 +5,13 @@ Every function returns plain data (lists of dicts) so the CLI can print it as a 
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
 import re
 import shutil
 import stat
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +25,7 @@ from .store import (
     _file_stamp,
     _pin_path,
     _write_stamp,
+    atomic_file,
     cache_root,
     pinned_sha256,
     sha256_file,
@@ -159,6 +160,10 @@ def prune_cache(
     return removed
 
 
+class _Mismatch(Exception):
+    """The bytes copied do not hash to the name they were imported under (the copy is dropped)."""
+
+
 def _copy_verified(src: Path, dest: Path, sha256: str) -> str:
     """Copies ``src`` to ``dest`` atomically, hashing the bytes as they are written: the copy lands
     only if they hash to ``sha256``. Returns the digest of what was read (so a file that changes
@@ -166,21 +171,12 @@ def _copy_verified(src: Path, dest: Path, sha256: str) -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            while chunk := inp.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        if digest.hexdigest() == sha256:
-            os.replace(tmp, dest)
-        else:
-            Path(tmp).unlink()
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with contextlib.suppress(_Mismatch), atomic_file(dest, durable=True) as out, open(src, "rb") as inp:
+        while chunk := inp.read(1 << 20):
+            digest.update(chunk)
+            out.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise _Mismatch
     return digest.hexdigest()
 
 
@@ -192,16 +188,8 @@ def _quarantine(blob: Path) -> Path:
 
 
 def _copy_atomic(src: Path, dest: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(dest, durable=True) as out, open(src, "rb") as inp:
+        shutil.copyfileobj(inp, out, 1 << 20)
 
 
 def export_cache(directory: Path) -> list[dict[str, Any]]:

@@ -26,9 +26,9 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import socket
 import sys
-import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -36,7 +36,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 from .errors import (
     CacheError,
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UnpinnedDownloadWarning",
+    "atomic_file",
     "cache_root",
     "cached_path",
     "download",
@@ -168,9 +169,18 @@ def _sources(urls: Sequence[str]) -> list[str]:
 
 
 def _show_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return progress
-    return sys.stderr.isatty() and not os.environ.get("CI")
+    """Whether a download shows a progress bar. ``progress=False`` never; otherwise (``True``, the
+    builders' default, or ``None``) only where someone watches: on a terminal (stderr), outside
+    CI, or in a notebook. ``TORCHGRAFT_PROGRESS=1`` asks for bars anywhere (a log file), ``=0`` for none."""
+    if progress is False:
+        return False
+    asked = os.environ.get("TORCHGRAFT_PROGRESS", "").strip().lower()
+    if asked in ("1", "true", "yes", "on", "always"):
+        return True
+    if asked in ("0", "false", "no", "off", "never"):
+        return False
+    watched = sys.stderr.isatty() or "ipykernel" in sys.modules  # a terminal or a notebook
+    return watched and not os.environ.get("CI")
 
 
 # --------------------------------------------------------------------------- hashing and stamps
@@ -201,16 +211,30 @@ def _read_stamps(sha256: str) -> list[dict[str, Any]]:
     return data if isinstance(data, list) else []
 
 
-def _atomic_write_text(target: Path, text: str) -> None:
+@contextlib.contextmanager
+def atomic_file(target: Path, *, durable: bool = False) -> Iterator[BinaryIO]:
+    """A new file, open for binary writing, that replaces ``target`` only when the block ends
+    without an exception; otherwise nothing is left. It is created with mode 0666 less the umask,
+    as downloaded blobs are (0644 with the usual umask; group-writable with 002), so every file of
+    a cache shared by a group is readable by it. ``durable`` fsyncs it before the rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies (mkstemp's 0600 would not)
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _atomic_write_text(target: Path, text: str) -> None:
+    with atomic_file(target) as fh:
+        fh.write(text.encode())
 
 
 def _write_stamp(sha256: str, stamp: dict[str, Any]) -> None:
