@@ -18,6 +18,7 @@ from torchgraft.core.cli import main
 
 DATA_V1 = os.urandom(300_000)
 DATA_V2 = os.urandom(200_000)
+VOCAB = b"a\nb\n"
 
 
 class CliNet_Weights(tg.WeightsEnum):
@@ -37,13 +38,25 @@ class CliNet_Weights(tg.WeightsEnum):
         url="http://127.0.0.1:9/clinet-v2.safetensors",
         sha256=hashlib.sha256(DATA_V2).hexdigest(),
         meta={"num_params": 10, "license": "MIT", "categories": ["a", "b"]},
+        assets={"vocab.txt": tg.Asset("http://127.0.0.1:9/clinet-vocab.txt", sha256=hashlib.sha256(VOCAB).hexdigest())},
     )
     DEFAULT = V2
 
 
 @tg.register_model()
 def clinet(*, weights: CliNet_Weights | str | None = None, progress: bool = True, **config: Any) -> nn.Module:
-    """A tiny model for CLI tests."""
+    """A tiny model for CLI tests, from [A Paper](https://example.org/paper): ``nn.Linear`` with
+    :class:`~torch.nn.Linear`'s defaults, 12 parameters (e.g. 3.0 x 4). Nothing more.
+
+    Args:
+        weights: none that load.
+    """
+    return nn.Linear(3, 3, **config)
+
+
+@tg.register_model()
+def clinet_nowts(*, weights: tg.Weights | None = None, progress: bool = True, **config: Any) -> nn.Module:
+    """A model without published weights, named closer to 'clinet_nowt' than clinet is."""
     return nn.Linear(3, 3, **config)
 
 
@@ -52,6 +65,7 @@ def served(faulty, monkeypatch):
     """Serves both files and points the entries' host at the test server through the user mirror."""
     faulty.add("/clinet-v1.safetensors", DATA_V1)
     faulty.add("/clinet-v2.safetensors", DATA_V2)
+    faulty.add("/clinet-vocab.txt", VOCAB)
     monkeypatch.setenv("TORCHGRAFT_MIRROR", f"http://127.0.0.1:9/={faulty.url}/")
     return faulty
 
@@ -68,19 +82,41 @@ def run(capsys, *argv: str) -> tuple[int, Any, str]:
 def test_list_json(capsys):
     code, rows, _ = run(capsys, "list", "clinet*", "--json")
     assert code == 0
-    assert rows == [{"name": "clinet", "domain": "user", "weights": 2, "default": "CliNet_Weights.V2"}]
+    assert rows[0] == {
+        "model": "clinet",
+        "domain": "user",
+        "weights": ["CliNet_Weights.V1", "CliNet_Weights.V2"],
+        "default": "CliNet_Weights.V2",
+    }
+    assert rows[1]["model"] == "clinet_nowts" and rows[1]["weights"] == [] and rows[1]["default"] is None
+
+
+def test_no_arguments_prints_help(capsys):
+    code, out, err = run(capsys)
+    assert code == 0 and err == ""
+    assert out.startswith("usage: torchgraft") and all(c in out for c in ("list", "info", "download", "cache"))
+
+
+def test_unknown_names_suggest_models_with_weights_first(capsys):
+    # 'clinet_nowt' is closest to clinet_nowts (no weights); clinet, which has weights, comes first
+    code, _, err = run(capsys, "info", "clinet_nowt")
+    assert code == 1 and "did you mean clinet, clinet_nowts?" in err
 
 
 def test_list_domain_is_checked_and_case_insensitive(capsys):
-    code, rows, _ = run(capsys, "list", "clinet*", "--domain", "USER", "--json")
-    assert code == 0 and [r["name"] for r in rows] == ["clinet"]
+    code, rows, _ = run(capsys, "list", "clinet", "--domain", "USER", "--json")
+    assert code == 0 and [r["model"] for r in rows] == ["clinet"]
     code, out, err = run(capsys, "list", "--domain", "visoin")
     assert code == 2 and out == "" and "domain 'visoin': expected one of" in err and "user" in err
 
 
 def test_info_shows_hashes_metrics_licence_and_cache_state(capsys, served):
     code, data, _ = run(capsys, "info", "clinet", "--json")
-    assert code == 0
+    assert code == 0 and data["model"] == "clinet"
+    # the whole first sentence, joined across lines, without markup
+    assert data["summary"] == (
+        "A tiny model for CLI tests, from A Paper: nn.Linear with torch.nn.Linear's defaults, 12 parameters (e.g. 3.0 x 4)."
+    )
     v1, v2 = data["weights"]
     assert v1["hash"] == "sha256-prefix (weaker)" and v2["hash"] == "sha256"
     assert v1["metrics"] == {"ImageNet-1K": {"acc@1": 70.1}} and v1["deprecated"] and v1["superseded_by"] == "V2"
@@ -91,17 +127,32 @@ def test_info_shows_hashes_metrics_licence_and_cache_state(capsys, served):
 
 
 def test_download_named_default_and_all(capsys, served, cache_home):
-    code, results, _ = run(capsys, "download", "clinet", "--json")
-    assert code == 0 and results[0]["weights"] == "CliNet_Weights.V2" and results[0]["ok"]
+    code, data, _ = run(capsys, "download", "clinet", "--json")
+    assert code == 0 and data == {
+        "results": [
+            {
+                "model": "clinet",
+                "weights": "CliNet_Weights.V2",
+                "ok": True,
+                "path": str(cache_home / "blobs" / hashlib.sha256(DATA_V2).hexdigest()),
+            }
+        ],
+        "ok": 1,
+        "failed": 0,
+    }
     assert (cache_home / "blobs" / hashlib.sha256(DATA_V2).hexdigest()).is_file()
     with pytest.warns(tg.TorchgraftDeprecationWarning):
-        code, results, _ = run(capsys, "download", "clinet.V1", "--json")
-    assert code == 0 and results[0]["path"].endswith(hashlib.sha256(DATA_V1).hexdigest())
+        code, data, _ = run(capsys, "download", "clinet.V1", "--json")
+    assert code == 0 and data["results"][0]["path"].endswith(hashlib.sha256(DATA_V1).hexdigest())
     # --all covers every registered model; other test modules register unreachable ones, so only
-    # this module's entries are asserted on.
-    _, results, _ = run(capsys, "download", "--all", "--json")
-    ours = {r["weights"]: r["ok"] for r in results if r["weights"].startswith("CliNet_Weights.")}
+    # this module's entries are asserted on, and the summary counts them all.
+    _, data, _ = run(capsys, "download", "--all", "--json")
+    ours = {r["weights"]: r["ok"] for r in data["results"] if r["weights"].startswith("CliNet_Weights.")}
     assert ours == {"CliNet_Weights.V1": True, "CliNet_Weights.V2": True}
+    assert data["ok"] + data["failed"] == len(data["results"]) and data["ok"] == sum(r["ok"] for r in data["results"])
+    code, text, _ = run(capsys, "download", "--all")
+    assert text.rstrip().endswith(f"{data['ok']} ok, {data['failed']} failed")
+    assert code == (1 if data["failed"] else 0)
 
 
 def test_download_failure_exits_non_zero_with_a_one_line_reason(capsys, faulty, monkeypatch):
@@ -115,6 +166,7 @@ def test_usage_errors_exit_2(capsys):
     assert run(capsys, "download")[0] == 2
     assert run(capsys, "download", "clinet.V9")[0] == 1
     assert run(capsys, "nosuchcommand")[0] == 2
+    assert run(capsys, "download", "clinet_nowts")[0] == 1  # no weights to download: one line, exit 1
 
 
 def test_cache_ls_verify_prune_export_import(capsys, served, cache_home, tmp_path, monkeypatch):
@@ -122,6 +174,9 @@ def test_cache_ls_verify_prune_export_import(capsys, served, cache_home, tmp_pat
     code, listing, _ = run(capsys, "cache", "ls", "--json")
     assert code == 0 and listing["files"][0]["sha256"] == hashlib.sha256(DATA_V2).hexdigest()
     assert listing["files"][0]["url"].endswith("/clinet-v2.safetensors")
+    assert listing["files"][0]["weights"] == ["CliNet_Weights.V2"]  # which entry a blob belongs to
+    code, text, _ = run(capsys, "cache", "ls")
+    assert "CliNet_Weights.V2" in text
 
     code, results, _ = run(capsys, "cache", "verify", "--json")
     assert code == 0 and all(r["ok"] for r in results)
@@ -138,8 +193,8 @@ def test_cache_ls_verify_prune_export_import(capsys, served, cache_home, tmp_pat
     code, imported, err = run(capsys, "cache", "import", str(export), "--json")
     assert code == 1 and "rejected" in err
     assert {r["status"] for r in imported} == {"imported", "rejected"}
-    code, results, _ = run(capsys, "download", "clinet", "--json")
-    assert code == 0 and results[0]["ok"]
+    code, data, _ = run(capsys, "download", "clinet", "--json")
+    assert code == 0 and data["results"][0]["ok"]
 
 
 def test_cache_verify_quarantines_corruption(capsys, served, cache_home):
@@ -153,6 +208,7 @@ def test_cache_verify_quarantines_corruption(capsys, served, cache_home):
 
 def test_cache_prune_removes_leftovers_and_unreferenced_files(capsys, served, cache_home):
     run(capsys, "download", "clinet")
+    vocab = CliNet_Weights.V2.value.fetch_asset("vocab.txt")  # an asset is referenced by its entry too
     partial = cache_home / "partial"
     partial.mkdir(exist_ok=True)
     (partial / f"{'ab' * 32}.host.999999.part").write_bytes(b"left by a dead process")
@@ -164,6 +220,7 @@ def test_cache_prune_removes_leftovers_and_unreferenced_files(capsys, served, ca
     code, removed, _ = run(capsys, "cache", "prune", "--unreferenced", "--json")
     assert {r["reason"] for r in removed} == {"partial download", "unreferenced"}
     assert not stray.exists() and (cache_home / "blobs" / hashlib.sha256(DATA_V2).hexdigest()).exists()
+    assert vocab.read_bytes() == VOCAB
 
 
 @pytest.mark.parametrize("action", ["ls", "verify", "prune", "export"])

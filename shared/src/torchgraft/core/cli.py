@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
@@ -18,12 +19,12 @@ from typing import Any
 
 from . import cache as cache_ops
 from ._version import __version__
-from .errors import TorchgraftError, UnknownWeightsError
-from .registry import _entry, domains, get_model_weights, get_weight, list_models, resolve_target
-from .store import cache_root, fetch_weights, is_cached, known_sha256
+from .errors import NotFoundError, TorchgraftError, UnknownWeightsError
+from .registry import _entry, domains, get_model_weights, get_weight, list_models, model_of, resolve_target
+from .store import cache_root, fetch_weights, is_cached, known_sha256, resolve_local
 from .weights import WeightsEnum
 
-__all__ = ["build_parser", "main", "pick_weights", "weights_of"]
+__all__ = ["build_parser", "catalog", "first_sentence", "main", "pick_weights", "weights_of"]
 
 CLI_ENTRY_POINT_GROUP = "torchgraft.cli"
 
@@ -72,6 +73,29 @@ def _size(n: int | None) -> str:
     return str(n)  # pragma: no cover
 
 
+_MARKUP = (
+    (re.compile(r":[\w:.-]+:`~?([^`]+)`"), r"\1"),  # Sphinx roles: :class:`X`
+    (re.compile(r"``([^`]+)``"), r"\1"),
+    (re.compile(r"`([^`]+)`"), r"\1"),
+    (re.compile(r"\[([^\]]+)\]\([^)]+\)"), r"\1"),  # Markdown links: the text
+)
+
+
+def first_sentence(doc: str | None) -> str:
+    """The first sentence of a docstring's first paragraph, whole (joined across lines), as plain
+    text: roles, literals and links reduced to their text."""
+    lines = []
+    for line in (doc or "").strip().splitlines():
+        if not line.strip():
+            break
+        lines.append(line.strip())
+    text = " ".join(lines)
+    for pattern, replacement in _MARKUP:
+        text = pattern.sub(replacement, text)
+    # A sentence ends at . ! or ? before a space and a capital (not inside "e.g. the" or "2.0").
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z])", text, maxsplit=1)[0]
+
+
 # --------------------------------------------------------------------------- weights lookup
 def weights_of(name: str) -> list[WeightsEnum]:
     try:
@@ -80,11 +104,19 @@ def weights_of(name: str) -> list[WeightsEnum]:
         return []
 
 
-def _resolve_target(target: str) -> WeightsEnum:
-    """``resnet50`` (its DEFAULT), ``resnet50.IMAGENET1K_V2`` or ``ResNet50_Weights.IMAGENET1K_V2``."""
-    member = resolve_target(target)[1]
-    assert member is not None
-    return member
+def catalog() -> list[WeightsEnum]:
+    """Every weights entry of every installed model, once each (models may share an enum)."""
+    return list(dict.fromkeys(m for name in list_models() for m in weights_of(name)))
+
+
+def catalog_files(members: Sequence[WeightsEnum]) -> list[tuple[str, str | None, str]]:
+    """``(url, digest, name)`` of every file the entries name: each checkpoint (named like the
+    entry) and each asset (``Entry:asset``); the digest is the published one, else the pin, else ``None``."""
+    files = []
+    for m in members:
+        for name, f in [(str(m), m.value), *((f"{m}:{k}", a) for k, a in m.value.assets.items())]:
+            files.append((f.url, known_sha256(f), name))
+    return files
 
 
 def pick_weights(model: str | None, weights: str | None, default_model: str) -> tuple[str, WeightsEnum]:
@@ -147,9 +179,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         default = next((m for m in members if type(m).default() is m), None)
         rows.append(
             {
-                "name": name,
+                "model": name,
                 "domain": _entry(name).domain,
-                "weights": len(members),
+                "weights": [str(m) for m in members],
                 "default": str(default) if default else None,
             }
         )
@@ -158,7 +190,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows,
         lambda r: (
             table(
-                [(x["name"], x["domain"], x["weights"], x["default"] or "-") for x in r],
+                [(x["model"], x["domain"], len(x["weights"]), x["default"] or "-") for x in r],
                 ("model", "domain", "weights", "default"),
             )
             if r
@@ -171,17 +203,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     name, chosen = resolve_target(args.name, default=False)  # a model, or any weights name form
     entry = _entry(name)
-    doc = (entry.builder.__doc__ or "").strip().splitlines()
     members = [chosen] if chosen is not None else weights_of(name)
     data = {
-        "name": name,
+        "model": name,
         "domain": entry.domain,
-        "summary": doc[0] if doc else "",
+        "summary": first_sentence(entry.builder.__doc__),
         "weights": [_weights_record(m) for m in members],
     }
 
     def text(d: dict[str, Any]) -> str:
-        lines = [f"{d['name']} ({d['domain']}): {d['summary']}".rstrip(": ")]
+        lines = [f"{d['model']} ({d['domain']}): {d['summary']}".rstrip(": ")]
         for w in d["weights"]:
             flags = [
                 f
@@ -215,21 +246,24 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_download(args: argparse.Namespace) -> int:
     if args.all == bool(args.targets):
         raise UsageError("name the weights to download (NAME or NAME.WEIGHTS), or pass --all")
-    members = (
-        [m for name in list_models() for m in weights_of(name)]
-        if args.all
-        else [_resolve_target(t) for t in args.targets]
-    )
-    results, failed = [], 0
-    for member in dict.fromkeys(members):
+    targets = [(model_of(m), m) for m in catalog()] if args.all else [resolve_target(t) for t in args.targets]
+    results = []
+    for model, member in dict.fromkeys(targets):
+        record = {"model": model, "weights": str(member)}
         try:
             path = fetch_weights(member.value, progress=None if not args.json else False)
-            results.append({"weights": str(member), "path": str(path), "ok": True})
+            results.append({**record, "ok": True, "path": str(path)})
         except TorchgraftError as exc:
-            failed += 1
-            results.append({"weights": str(member), "ok": False, "error": str(exc).splitlines()[0]})
+            results.append({**record, "ok": False, "error": str(exc).splitlines()[0]})
             print(f"torchgraft: {member}: {str(exc).splitlines()[0]}", file=sys.stderr)
-    emit(args, results, lambda r: "\n".join(f"{x['weights']}: {x['path']}" for x in r if x["ok"]))
+    failed = sum(not r["ok"] for r in results)
+    data = {"results": results, "ok": len(results) - failed, "failed": failed}
+
+    def text(d: dict[str, Any]) -> str:
+        lines = [f"{x['weights']}: {x['path']}" for x in d["results"] if x["ok"]]
+        return "\n".join([*lines, f"{d['ok']} ok, {d['failed']} failed"])
+
+    emit(args, data, text)
     return 1 if failed else 0
 
 
@@ -237,22 +271,26 @@ def cmd_cache(args: argparse.Namespace) -> int:
     action = args.action
     if action == "ls":
         data = cache_ops.list_cache()
-        emit(
-            args,
-            data,
-            lambda d: "\n".join(
-                [
-                    f"cache: {d['root']} ({len(d['files'])} files, {_size(d['total_bytes'])})",
-                    table(
-                        [(f["sha256"][:16], _size(f["size"]), f["url"] or "-") for f in d["files"]],
-                        ("sha256", "size", "source"),
-                    )
-                    if d["files"]
-                    else "",
-                    f"{len(d['partial'])} partial downloads, {len(d['quarantined'])} quarantined files",
+        files = catalog_files(catalog())
+        for f in data["files"]:
+            f["weights"] = [name for _, d, name in files if d and f["sha256"].startswith(d)]
+        data["packaged"] = _packaged(files)
+
+        def text(d: dict[str, Any]) -> str:
+            lines = [f"cache: {d['root']} ({len(d['files'])} files, {_size(d['total_bytes'])})"]
+            if d["files"]:
+                rows = [
+                    (f["sha256"][:16], _size(f["size"]), ", ".join(f["weights"]) or f["url"] or "-") for f in d["files"]
                 ]
-            ),
-        )
+                lines.append(table(rows, ("sha256", "size", "weights / source")))
+            lines.append(f"{len(d['partial'])} partial downloads, {len(d['quarantined'])} quarantined files")
+            if d["packaged"]:
+                lines.append(f"\nread in place from installed packages ({len(d['packaged'])} files, not in the cache):")
+                rows = [(_size(p["size"]), ", ".join(p["weights"]), p["path"]) for p in d["packaged"]]
+                lines.append(table(rows, ("size", "weights", "path")))
+            return "\n".join(lines)
+
+        emit(args, data, text)
         return 0
     if action == "verify":
         results = cache_ops.verify_cache()
@@ -268,7 +306,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
             )
         return 1 if bad else 0
     if action == "prune":
-        referenced = [d for name in list_models() for m in weights_of(name) if (d := known_sha256(m.value))]
+        referenced = [d for _, d, _ in catalog_files(catalog()) if d]  # checkpoints and their assets
         removed = cache_ops.prune_cache(unreferenced=args.unreferenced, referenced=referenced, dry_run=args.dry_run)
         verb = "would remove" if args.dry_run else "removed"
         emit(args, removed, lambda r: f"{verb} {len(r)} entries ({_size(sum(x['size'] for x in r))})")
@@ -304,6 +342,24 @@ def cmd_cache(args: argparse.Namespace) -> int:
     raise UsageError(f"unknown cache action {action!r}")  # pragma: no cover - argparse restricts it
 
 
+def _packaged(files: Sequence[tuple[str, str | None, str]]) -> list[dict[str, Any]]:
+    """The ``pkg://`` files among ``files`` (see `catalog_files`) whose package is installed: read
+    in place from it, never copied into the cache."""
+    users: dict[str, list[str]] = {}
+    for url, _, name in files:
+        if url.startswith("pkg://"):
+            users.setdefault(url, []).append(name)
+    out = []
+    for url, names in users.items():
+        try:
+            path = resolve_local(url)
+        except NotFoundError:  # the shipping package is not installed
+            continue
+        if path is not None and path.is_file():
+            out.append({"url": url, "path": str(path), "size": path.stat().st_size, "weights": names})
+    return out
+
+
 class UsageError(Exception):
     pass
 
@@ -316,7 +372,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="torchgraft", description="torchgraft models, weights and cache")
     parser.add_argument("--version", action="version", version=f"torchgraft-core {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -353,7 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:  # `torchgraft` alone: what it can do
+            parser.print_help()
+            return 0
         return int(args.func(args))
     except UsageError as exc:
         print(f"torchgraft: usage error: {exc} (see torchgraft --help)", file=sys.stderr)

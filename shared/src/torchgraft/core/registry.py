@@ -273,7 +273,8 @@ def _unknown_model_message(name: str) -> str:
             domain = dist.removeprefix("torchgraft-")
             if not any(e.domain == domain for e in _MODELS.values()):
                 return f"model {name!r} is provided by {dist}, which is not installed: pip install {dist}"
-    close = difflib.get_close_matches(name, list(_MODELS), n=3)
+    close = difflib.get_close_matches(name, list(_MODELS), n=6)
+    close = sorted(close, key=lambda n: not len(_MODELS[n].weights or ()))[:3]  # with weights first, then closest
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     missing = [d for d in PROVIDERS if not any(e.domain == d.removeprefix("torchgraft-") for e in _MODELS.values())]
     more = f" (not installed: {', '.join(missing)})" if missing else ""
