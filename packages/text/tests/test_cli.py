@@ -37,6 +37,10 @@ def test_embed_with_a_model_that_cannot_embed_fails_clearly(capsys, monkeypatch)
     assert "encoder weights, not a sentence-embedding model" in capsys.readouterr().err
     assert main(["embed", "hello", "--model", "minilm_l6_h384"]) == 1
     assert "no published weights" in capsys.readouterr().err
+    for model in ("gpt2", "t5_small"):  # generative weights: refused by the entry, not after a download
+        assert main(["embed", "hello", "--model", model]) == 1
+        err = capsys.readouterr().err
+        assert "not a sentence-embedding model's weights" in err and "offline" not in err.lower()
 
 
 # --------------------------------------------------------------------------- generate

@@ -53,8 +53,11 @@ def _embed(args: argparse.Namespace) -> tuple[Any, str]:
             f"{weights} are encoder weights, not a sentence-embedding model: use a model such as "
             f"{DEFAULT_MODEL}, or build one with torchgraft.text.models.sentence_embedder(backbone={args.model!r})"
         )
-    if weights.transforms is None:
-        raise ValueError(f"{weights} has no tokenizer to turn text into model inputs")
+    if "embedding_dim" not in weights.meta or weights.transforms is None:  # resnet50, gpt2, ...: before any download
+        raise ValueError(
+            f"{weights} is not a sentence-embedding model's weights (its entry declares no embedding_dim and "
+            f"tokenizer): use a model such as {DEFAULT_MODEL}"
+        )
     model = tg.get_model(args.model, weights=weights).eval()
     with torch.inference_mode():
         vectors = model(**weights.transforms()(args.texts))
