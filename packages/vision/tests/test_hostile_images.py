@@ -77,6 +77,22 @@ def test_a_large_jpeg_decodes_at_reduced_scale_and_classifies_the_same(tmp_path,
     assert (ours - reference).abs().mean() < 0.02
 
 
+@pytest.mark.parametrize("suffix", [".png", ".webp"])
+def test_a_large_image_in_a_format_without_reduced_decoding_is_shrunk_at_once(tmp_path, photos, suffix):
+    """PNG and WebP decode at full size only: the decoded image is box-filtered to a shorter side
+    of 2 x 256 before it becomes a tensor, and gives what the full image gives."""
+    path = tmp_path / f"large{suffix}"
+    with Image.open(photos["astronaut"]) as image:
+        image.convert("RGB").resize((6000, 5000), Image.Resampling.BILINEAR).save(path)
+    decoded = T._decode(path, 256)
+    assert decoded.size == (615, 512)
+    full = ImageClassification(crop_size=224)
+    with Image.open(path) as image:
+        reference = full(image.convert("RGB"))
+    assert (full(path) - reference).abs().mean() < 0.02
+    assert T._decode(path, None).size == (6000, 5000)  # detection keeps every pixel
+
+
 def test_ordinary_photos_decode_exactly_as_pillow_does(photos):
     for name in ("flower", "cat"):
         with Image.open(photos[name]) as image:

@@ -137,7 +137,10 @@ def _to_rgb_uint8(image: Any, min_side: int | None = None) -> torch.Tensor:
 def _decode(path: Path, min_side: int | None) -> Any:
     """An RGB PIL image from a file, bounded: the header's size is checked before any pixel is
     decoded; a JPEG larger than ``_DRAFT_PIXELS`` decodes at the smallest DCT scale that keeps its
-    shorter side at least ``2 * min_side`` (so the final antialiased resize still downsamples)."""
+    shorter side at least ``2 * min_side`` (so the final antialiased resize still downsamples).
+    Other formats (PNG, WebP, TIFF, ...) cannot decode at a reduced scale: one that large is shrunk
+    with a box filter right after decoding, to a shorter side of ``2 * min_side``, so the pixels that
+    go on to the tensor and the resize are no more than a JPEG's would be."""
     import warnings
 
     from PIL import Image, UnidentifiedImageError
@@ -158,7 +161,11 @@ def _decode(path: Path, min_side: int | None) -> Any:
                 raise ValueError(_too_large(path, width, height))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                return opened.convert("RGB")
+                rgb = opened.convert("RGB")
+        if min_side and width * height > _DRAFT_PIXELS and min(width, height) > 4 * min_side:
+            scale = 2 * min_side / min(width, height)  # a box filter keeps the geometry (fractional boxes)
+            return rgb.resize((math.ceil(width * scale), math.ceil(height * scale)), Image.Resampling.BOX)
+        return rgb
     except Image.DecompressionBombError as exc:
         raise ValueError(
             f"{path} claims more pixels than Pillow will decode ({exc}); expected an image of "
