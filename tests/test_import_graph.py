@@ -15,7 +15,7 @@ CORE_LAYERS = [
     {"errors", "weights", "features", "packing", "lazy", "_providers", "_version"},  # data and contracts
     {"transfer", "store", "cache", "loading"},  # I/O
     {"builders", "compose", "registry", "generation", "towers"},  # composition, generation and the registry
-    {"testing", "conformance", "cli", "__main__", ""},  # tools, and the package itself
+    {"testing", "conformance", "fuzz", "cli", "__main__", ""},  # tools, and the package itself
 ]
 
 

@@ -103,8 +103,8 @@ def _refused(exc: pickle.UnpicklingError) -> str:
 
 def _read_pth(path: Path, device: torch.device) -> Any:
     # weights_only=True is passed explicitly: torch then ignores TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.
-    mmap = zipfile.is_zipfile(path)  # the legacy (pre-1.6) format cannot be memory-mapped
     try:
+        mmap = zipfile.is_zipfile(path)  # the legacy (pre-1.6) format cannot be memory-mapped
         return torch.load(path, map_location=device, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
         raise UnsafeCheckpointError(
@@ -112,8 +112,12 @@ def _read_pth(path: Path, device: torch.device) -> Any:
             f"pickles with weights_only=True. Refused: {_refused(exc)}. If you trust the file, load "
             f"it once yourself and save its tensors with safetensors"
         ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as exc:
-        raise CorruptCheckpointError(f"{path} is not a readable torch checkpoint: {exc}") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # torch.load's many failure types on damaged bytes (EINVAL, IndexError, ...)
+        raise CorruptCheckpointError(
+            f"{path} is not a readable torch checkpoint: {type(exc).__name__}: {exc}".rstrip(": ")
+        ) from exc
 
 
 def _as_flat_tensors(state: Any, path: Path) -> dict[str, torch.Tensor]:
