@@ -36,7 +36,7 @@ from .errors import (
 from .transfer import sniff_not_weights
 from .weights import _IO, Weights, WeightsEnum
 
-__all__ = ["LoadReport", "init_empty", "load_weights", "read_checkpoint", "sniff_format"]
+__all__ = ["LoadPlan", "LoadReport", "init_empty", "load_weights", "plan_load", "read_checkpoint", "sniff_format"]
 
 _WRAPPER_KEYS = ("state_dict", "model", "module", "model_state_dict")
 
@@ -346,6 +346,58 @@ def load_weights(
     must equal the model's (`config_value`), or `ConfigConflictError` names the key and
     both values. Nothing in ``model`` changes when an error is raised.
     """
+    plan = plan_load(
+        model,
+        weights_or_path,
+        strict=strict,
+        prefix=prefix,
+        fresh_ok=fresh_ok,
+        ignore_mismatched=ignore_mismatched,
+        device=device,
+        progress=progress,
+    )
+    target_device = torch.device(device) if device is not None else None
+    with torch.no_grad():
+        for key in sorted(plan.provided):
+            _put(plan.slots[key], plan.state[key], target_device)
+        for key in plan.provided:
+            for alias in plan.ties.get(key, ()):
+                module, name, _ = plan.slots[alias]
+                owner, owner_name, _ = plan.slots[key]
+                module._parameters[name] = owner._parameters[owner_name]
+    plan.report.fresh = _apply_fresh(plan.fresh, target_device)
+    return plan.report
+
+
+@dataclass
+class LoadPlan:
+    """Everything `load_weights` decides before it changes a model: the checkpoint tensors by
+    model key (``state``, memory-mapped), the keys they provide, tied aliases, the modules that
+    will initialise the rest (``fresh``), and the report to return. `plan_load` makes one; the
+    sharded loader (`torchgraft.core.distributed.build_sharded`) applies it to shards instead."""
+
+    state: dict[str, torch.Tensor]
+    provided: set[str]
+    slots: dict[str, tuple[nn.Module, str, bool]]
+    ties: dict[str, list[str]]
+    fresh: _Plan
+    report: LoadReport
+
+
+def plan_load(
+    model: nn.Module,
+    weights_or_path: Weights | WeightsEnum | str | Path | Mapping[str, torch.Tensor],
+    *,
+    strict: bool = True,
+    prefix: str | None = None,
+    fresh_ok: tuple[str, ...] = (),
+    ignore_mismatched: tuple[str, ...] = (),
+    device: torch.device | str | None = None,
+    progress: bool | None = None,
+) -> LoadPlan:
+    """Reads and checks a checkpoint against ``model`` as `load_weights` does (same arguments,
+    same errors) without changing anything: the `LoadPlan` says what a load would do. The
+    report's ``fresh`` is filled in when the plan is applied."""
     source = _source_name(weights_or_path)
     converted: dict[str, str] = {}
     if isinstance(weights_or_path, (Weights, WeightsEnum)):
@@ -403,29 +455,19 @@ def load_weights(
     # Decided before anything changes: a fresh tensor nobody can initialise fails the whole load.
     provided_ids = {id(_current(slots[k])) for k in covered}
     pending = {id(t) for t in [*model.parameters(), *model.buffers()] if t.device.type == "meta"} - provided_ids
-    plan = _plan_fresh(model, pending)
-    target_device = torch.device(device) if device is not None else None
-    with torch.no_grad():
-        for key in sorted(provided):
-            _put(slots[key], state[key], target_device)
-        for key in provided:
-            for alias in ties.get(key, ()):
-                module, name, _ = slots[alias]
-                owner, owner_name, _ = slots[key]
-                module._parameters[name] = owner._parameters[owner_name]
-    fresh = _apply_fresh(plan, target_device)
+    fresh = _plan_fresh(model, pending)
     entry = weights_or_path if isinstance(weights_or_path, (Weights, WeightsEnum)) else None
-    return LoadReport(
+    report = LoadReport(
         weights=str(entry) if isinstance(entry, WeightsEnum) else None,
         sha256=entry.sha256 if entry is not None else None,
         source=source,
         loaded=sorted(covered),
-        fresh=fresh,
         unexpected=unexpected,
         converted={k: v for k, v in sorted(converted.items()) if k in provided},
         mismatched=sorted(mismatched),
         discarded=discarded,
     )
+    return LoadPlan(state=state, provided=provided, slots=slots, ties=ties, fresh=fresh, report=report)
 
 
 def _removed_classifiers(model: nn.Module) -> tuple[str, ...]:
