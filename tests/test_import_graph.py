@@ -14,7 +14,7 @@ SOURCES = [ROOT / "shared" / "src", *sorted((ROOT / "packages").glob("*/src"))]
 CORE_LAYERS = [
     {"errors", "weights", "features", "packing", "lazy", "_providers", "_version"},  # data and contracts
     {"transfer", "store", "cache", "loading"},  # I/O
-    {"builders", "compose", "registry", "generation", "towers"},  # composition, generation and the registry
+    {"builders", "compose", "registry", "generation", "towers", "distributed"},  # composition, generation, the registry
     {"testing", "conformance", "fuzz", "cli", "__main__", ""},  # tools, and the package itself
 ]
 

@@ -18,6 +18,7 @@ import contextlib
 import contextvars
 import inspect
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from torch import nn
@@ -27,7 +28,16 @@ from .generation import config_for
 from .loading import init_empty, load_weights
 from .weights import Weights, WeightsEnum
 
-__all__ = ["architecture_only", "build_model", "categories_config", "check_keywords", "fixed_config", "own_weights"]
+__all__ = [
+    "DeferredLoad",
+    "architecture_only",
+    "build_model",
+    "deferred_loads",
+    "categories_config",
+    "check_keywords",
+    "fixed_config",
+    "own_weights",
+]
 
 _ARCHITECTURE_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("torchgraft_architecture_only", default=False)
 
@@ -42,6 +52,36 @@ def architecture_only() -> Iterator[None]:
         yield
     finally:
         _ARCHITECTURE_ONLY.reset(token)
+
+
+@dataclass
+class DeferredLoad:
+    """A load `build_model` was asked to leave to its caller (`deferred_loads`): the module built
+    on ``meta``, the weights, and the `load_weights` arguments it would have used."""
+
+    model: nn.Module
+    weights: Weights | WeightsEnum
+    options: dict[str, Any]
+
+
+_DEFERRED: contextvars.ContextVar[list[DeferredLoad] | None] = contextvars.ContextVar(
+    "torchgraft_deferred_loads", default=None
+)
+
+
+@contextlib.contextmanager
+def deferred_loads() -> Iterator[list[DeferredLoad]]:
+    """Within this context builders build with parameters on ``meta`` and, instead of loading
+    their weights, append each load they would make (a task builder's backbone included) to the
+    list it yields: how a sharded build loads every checkpoint into shards (see
+    `torchgraft.core.distributed.build_sharded`)."""
+    loads: list[DeferredLoad] = []
+    token = _DEFERRED.set(loads)
+    try:
+        with init_empty():
+            yield loads
+    finally:
+        _DEFERRED.reset(token)
 
 
 M = TypeVar("M", bound=nn.Module)
@@ -110,15 +150,18 @@ def build_model(
         model = factory(**config)
     if _ARCHITECTURE_ONLY.get():
         return model
-    # The report names the concrete entry (never "DEFAULT"): kept on the model for reproducibility.
-    model.load_report = load_weights(
-        model,
-        weights,
-        strict=True,
-        progress=progress,
-        fresh_ok=head if weights.role == "backbone" else (),
-        ignore_mismatched=head if resized else (),
-    )
+    options = {
+        "strict": True,
+        "progress": progress,
+        "fresh_ok": head if weights.role == "backbone" else (),
+        "ignore_mismatched": head if resized else (),
+    }
+    deferred = _DEFERRED.get()
+    if deferred is not None:
+        deferred.append(DeferredLoad(model, weights, options))
+    else:
+        # The report names the concrete entry (never "DEFAULT"): kept on the model for reproducibility.
+        model.load_report = load_weights(model, weights, **options)
     if "generation" in weights.meta and hasattr(model, "generation_config"):
         model.generation_config = config_for(model, None).merged(dict(weights.meta["generation"]))
     return model

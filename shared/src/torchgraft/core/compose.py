@@ -163,6 +163,11 @@ class Composite(nn.Module):
     def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         return self.head(self.backbone.forward_features(*args, **kwargs))
 
+    def shard_units(self) -> list[nn.Module]:
+        """The backbone's shard units (see `torchgraft.core.distributed.build_sharded`)."""
+        declare = getattr(self.backbone, "shard_units", None)
+        return list(declare()) if callable(declare) else []
+
     def freeze_backbone(self, frozen: bool = True) -> Composite:
         """Stops (or restarts) gradient flow into the backbone's parameters; returns ``self``."""
         for param in self.backbone.parameters():

@@ -15,6 +15,8 @@ __all__ = [
     "NetworkError",
     "DiskSpaceError",
     "CacheError",
+    "PrefetchError",
+    "DistributedSetupError",
     "SizeLimitError",
     "BackboneContractError",
     "CheckpointError",
@@ -108,6 +110,22 @@ class DiskSpaceError(WeightsSourceError):
 class SizeLimitError(WeightsSourceError):
     """A server sent (or announced) more bytes than the file's bound: its declared size, else its
     entry's approximate size with a margin, else ``TORCHGRAFT_MAX_DOWNLOAD``."""
+
+
+class PrefetchError(WeightsSourceError):
+    """A rank-coordinated download failed somewhere: every rank raises this same error, naming
+    the rank, its host and the url that failed (``rank``, ``host``, ``url``, ``kind``: the
+    original error's class name)."""
+
+    def __init__(self, message: str, *, rank: int | None = None, host: str | None = None, url: str | None = None,
+                 kind: str | None = None) -> None:  # fmt: skip
+        super().__init__(message)
+        self.rank, self.host, self.url, self.kind = rank, host, url, kind
+
+
+class DistributedSetupError(TorchgraftError, RuntimeError):
+    """A distributed helper was called without what it needs: no initialised process group, or a
+    device mesh that does not fit the group."""
 
 
 class CacheError(WeightsSourceError):

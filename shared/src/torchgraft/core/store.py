@@ -387,13 +387,19 @@ def _download_lock(sha256: str) -> Iterator[None]:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` (on this host) still runs. A killed process its parent has not
+    reaped yet (a zombie, as a launcher's killed worker is for a while) is gone: it writes nothing."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _claim_partial(sha256: str) -> Path:

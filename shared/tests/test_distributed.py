@@ -1,0 +1,191 @@
+"""torchgraft under torch.distributed, on CPU with gloo: rank-coordinated downloads against the
+fault-injecting server, sharded builds from ``meta`` (FSDP2), distributed checkpoints, export."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+WORKER = Path(__file__).with_name("distributed_worker.py")
+
+
+def torchrun(tmp_path: Path, scenario: str, nproc: int, args: dict[str, Any]) -> list[dict]:
+    out = tmp_path / f"out-{scenario}-{nproc}"
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    env = {**os.environ, "TG_TEST_OUT": str(out), "TG_TEST_ARGS": json.dumps(args), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*cmd, str(WORKER), scenario], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return [json.loads((out / f"{scenario}-{r}.json").read_text()) for r in range(nproc)]
+
+
+def _worker() -> Any:
+    """The worker module, imported by path (its toy model is the reference)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tg_distributed_worker", WORKER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- prefetch
+@pytest.mark.parametrize("nproc", [2, 4])
+def test_prefetch_makes_one_download_per_shared_cache(faulty, cache_home, tmp_path, nproc):
+    data = os.urandom(3 << 20)
+    url = faulty.add("/shared.bin", data)
+    results = torchrun(tmp_path, "prefetch", nproc, {"files": [[url, digest(data)]]})
+    assert len(faulty.requests("/shared.bin")) == 1
+    assert {r["paths"][0] for r in results} == {str(cache_home / "blobs" / digest(data))}
+    assert all(r["again"] == r["paths"] and r["hashed_after"] == 0 for r in results)  # no request, no re-hash
+
+
+def test_prefetch_with_node_local_caches_downloads_once_per_node(faulty, tmp_path):
+    """Two "nodes" of two ranks, each with its own cache folder: one download per cache."""
+    data = os.urandom(2 << 20)
+    url = faulty.add("/local.bin", data)
+    homes = [str(tmp_path / "node-a")] * 2 + [str(tmp_path / "node-b")] * 2
+    results = torchrun(tmp_path, "prefetch", 4, {"files": [[url, digest(data)]], "homes": homes})
+    assert len(faulty.requests("/local.bin")) == 2
+    for rank, result in enumerate(results):
+        assert result["paths"][0].startswith(homes[rank]) and result["hashed_after"] == 0
+    global_scope = torchrun(tmp_path / "g", "prefetch", 2, {"files": [[url, digest(data)]], "scope": "global"})
+    assert len(faulty.requests("/local.bin")) == 3 and global_scope[0]["paths"] == global_scope[1]["paths"]
+
+
+def test_a_failure_on_one_rank_is_raised_by_every_rank_within_seconds(faulty, rule, tmp_path):
+    """Node b cannot download (offline) while node a is busy with a slow file: all four ranks raise
+    the same PrefetchError, naming rank 2 and the url, long before node a's download would end."""
+    slow = os.urandom(4 << 20)
+    url = faulty.add("/slow.bin", slow, always=rule(trickle_s=0.05))  # 16 KiB per 50 ms: ~13 s
+    homes = [str(tmp_path / "node-a")] * 2 + [str(tmp_path / "node-b")] * 2
+    args = {"files": [[url, digest(slow)]], "homes": homes, "offline_ranks": [2, 3]}
+    results = torchrun(tmp_path, "prefetch", 4, args)
+    assert len({r["error"] for r in results}) == 1 and all(r["rank"] == 2 and r["url"] == url for r in results)
+    assert "rank 2" in results[0]["error"] and "OfflineError" in results[0]["error"]
+    assert max(r["seconds"] for r in results) < 5
+
+
+def test_a_killed_downloader_is_replaced_and_its_partial_resumed(faulty, rule, cache_home, tmp_path):
+    """The downloading rank is killed mid-file (two plain processes, no launcher to tear the job
+    down): the other rank sees it die, takes over, and resumes its partial file with a Range
+    request instead of starting over."""
+    import socket
+
+    data = os.urandom(4 << 20)
+    url = faulty.add("/killed.bin", data, always=rule(trickle_s=0.02))  # ~5 s in all
+    out = tmp_path / "out"
+    out.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = torch.distributed.TCPStore("127.0.0.1", port, 2, is_master=True, wait_for_workers=False)
+    args = {"files": [[url, digest(data)]], "die_after": 1.5, "store_port": port}
+    env = {**os.environ, "TG_TEST_OUT": str(out), "TG_TEST_ARGS": json.dumps(args), "WORLD_SIZE": "2"}
+    env["OMP_NUM_THREADS"] = "1"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), "prefetch"],
+            env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for r in range(2)
+    ]
+    leader, follower = procs
+    _, err = follower.communicate(timeout=120)  # the leader stays a zombie meanwhile: dead, not reaped
+    assert follower.returncode == 0, err[-3000:]
+    assert leader.wait(timeout=10) == -9
+    del store
+    result = json.loads((out / "prefetch-1.json").read_text())
+    assert result["paths"] == [str(cache_home / "blobs" / digest(data))]
+    hits = faulty.requests("/killed.bin")
+    assert len(hits) == 2 and hits[0].range is None and hits[1].range is not None
+    assert faulty.bytes_sent("/killed.bin") < len(data) * 1.1  # resumed, not downloaded twice
+
+
+# --------------------------------------------------------------------------- sharded builds
+def _toy_checkpoint(tmp_path: Path) -> tuple[Path, str, Any]:
+    from safetensors.torch import save_file
+
+    worker = _worker()
+    torch.manual_seed(0)
+    model = worker.ToyLM()
+    state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "head.weight"}  # tied: stored once
+    path = tmp_path / "toy.safetensors"
+    save_file(state, str(path))
+    return path, digest(path.read_bytes()), model
+
+
+@pytest.fixture
+def toy(tmp_path):
+    return _toy_checkpoint(tmp_path)
+
+
+IDS = [[1, 5, 9, 2, 7], [3, 3, 8, 0, 1]]
+
+
+def test_build_sharded_equals_one_process_and_keeps_ties_buffers_and_fresh_heads(toy, tmp_path):
+    path, sha, model = toy
+    args = {"checkpoint": str(path), "sha256": sha, "ids": IDS}
+    with torch.no_grad():
+        expected = model(torch.tensor(IDS))
+    runs = {n: torchrun(tmp_path, "build", n, args) for n in (1, 2, 4)}
+    for n, results in runs.items():
+        for r in results:
+            assert r["sharded"] == "DTensor" and r["tied"], (n, r["sharded"], r["tied"])
+            torch.testing.assert_close(torch.tensor(r["logits"]), expected, atol=1e-5, rtol=0)
+            for key, value in model.state_dict().items():
+                torch.testing.assert_close(torch.tensor(r["state"][key]), value, atol=0, rtol=0)
+            torch.testing.assert_close(torch.tensor(r["buffer"]), model.positions)  # non-persistent, recomputed
+            assert r["report"]["fresh"] == [] and "head.weight" in r["report"]["loaded"]
+            assert r["clf_report"]["fresh"] == ["head.fc.bias", "head.fc.weight"]
+    heads = [r["head"] for results in runs.values() for r in results]
+    assert all(h == heads[0] for h in heads), "a fresh head must not depend on the world size or the rank"
+    scores = [r["scores"] for results in runs.values() for r in results]
+    for s in scores:
+        torch.testing.assert_close(torch.tensor(s), torch.tensor(scores[0]), atol=1e-5, rtol=0)
+
+
+def test_training_checkpoint_resume_and_export(toy, tmp_path):
+    """A few steps lower the loss; a DCP checkpoint taken mid-way restores model and optimizer
+    exactly (the resumed losses equal a run that never stopped); the exported file loads in one
+    process with get_model and gives the sharded model's outputs."""
+    import torchgraft.core as tg
+
+    path, sha, _ = toy
+    args = {
+        "checkpoint": str(path),
+        "sha256": sha,
+        "ids": IDS,
+        "dcp": str(tmp_path / "ckpt"),
+        "export": str(tmp_path / "export.safetensors"),
+    }
+    results = torchrun(tmp_path, "train", 2, args)
+    first = results[0]
+    assert first["losses"][-1] < first["losses"][0]
+    assert first["resumed"] == pytest.approx(first["continued"], abs=1e-6)  # model and optimizer restored
+    assert first["continued"][0] != pytest.approx(first["losses"][-1], abs=1e-4)  # the steps did move it
+    assert all(r["resumed"] == first["resumed"] for r in results)
+    assert (tmp_path / "ckpt" / ".metadata").is_file() and not list(tmp_path.glob("ckpt.partial-*"))
+    url, exported_sha = first["exported"]
+    worker = _worker()
+    weights = tg.Weights(url=url, sha256=exported_sha, meta={"num_params": 1})
+    reloaded = worker.toy_lm(weights=weights).eval()
+    assert reloaded.load_report.complete and reloaded.embed.weight is reloaded.head.weight
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(torch.tensor(IDS)), torch.tensor(first["final"]), atol=1e-5, rtol=0)
