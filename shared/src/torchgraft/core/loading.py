@@ -587,7 +587,7 @@ def _plan_fresh(model: nn.Module, pending: set[int]) -> _Plan:
     def left(t: torch.Tensor) -> bool:
         return t.device.type == "meta" and id(t) in pending
 
-    def visit(module: nn.Module, name: str) -> None:
+    def visit(module: nn.Module, name: str, covered: bool = False) -> None:
         tensors = list(module.parameters()) + list(module.buffers())
         if not any(left(t) for t in tensors):
             return
@@ -595,18 +595,23 @@ def _plan_fresh(model: nn.Module, pending: set[int]) -> _Plan:
         reset = getattr(module, "reset_parameters", None) or getattr(module, "_reset_parameters", None)
         params = list(module.parameters())
         if params and all(left(p) for p in params) and reset is not None:
-            plan.append((module, prefix, reset, None))  # by convention reset_parameters() covers the subtree
+            # The subtree is initialised as construction does it: each child by its own reset
+            # first, then this module's (which may redo some of them, as its __init__ would). A
+            # parent's reset alone can miss children (MultiheadAttention's skips out_proj.weight).
+            for child_name, child in module.named_children():
+                visit(child, prefix + child_name, covered=True)
+            plan.append((module, prefix, reset, None))
             return
         own = [k for k, p in module._parameters.items() if p is not None and left(p)]
-        if own:
-            if reset is None:
-                raise InitializationError(
-                    f"cannot initialise fresh parameters {[prefix + k for k in own]}: "
-                    f"{type(module).__name__} has no reset_parameters(); define one, or load a checkpoint that provides them"
-                )
+        if own and reset is not None:
             plan.append((module, prefix, reset, own))
+        elif own and not covered:  # under a resettable parent, that parent initialises them
+            raise InitializationError(
+                f"cannot initialise fresh parameters {[prefix + k for k in own]}: "
+                f"{type(module).__name__} has no reset_parameters(); define one, or load a checkpoint that provides them"
+            )
         for child_name, child in module.named_children():
-            visit(child, prefix + child_name)
+            visit(child, prefix + child_name, covered)
 
     visit(model, "")
     return plan
@@ -616,23 +621,30 @@ def _apply_fresh(plan: _Plan, device: torch.device | None) -> list[str]:
     """Gives real storage and a proper initialisation to the tensors still on ``meta``."""
     fresh: list[str] = []
     device = device or torch.device("cpu")
+    made: dict[int, torch.Tensor] = {}  # meta tensor -> its real one: tied parameters stay one
+
+    def real(t: torch.Tensor, make: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+        if id(t) not in made:
+            made[id(t)] = make(t)
+        return made[id(t)]
 
     def materialize(module: nn.Module, recurse: bool) -> None:
         for mod in module.modules() if recurse else (module,):
             for key, p in mod._parameters.items():
                 if p is not None and p.device.type == "meta":
-                    mod._parameters[key] = nn.Parameter(
-                        torch.empty_like(p, device=device), requires_grad=p.requires_grad
+                    mod._parameters[key] = real(
+                        p, lambda t: nn.Parameter(torch.empty_like(t, device=device), requires_grad=t.requires_grad)
                     )
             for key, b in mod._buffers.items():
                 if b is not None and b.device.type == "meta":
-                    mod._buffers[key] = torch.empty_like(b, device=device)
+                    mod._buffers[key] = real(b, lambda t: torch.empty_like(t, device=device))
 
     for module, prefix, reset, own in plan:
         if own is None:
             fresh.extend(prefix + k for k, _ in module.named_parameters())
-            materialize(module, recurse=True)
-            reset()
+            reparametrized = _fresh_parametrizations(module)
+            materialize(module, recurse=True)  # children reset before are real already: kept
+            _reset(reset, reparametrized)
             continue
         # reset_parameters() re-initialises the whole module: keep what was loaded.
         kept_params = {k: p for k, p in module._parameters.items() if p is not None and k not in own}
@@ -642,7 +654,44 @@ def _apply_fresh(plan: _Plan, device: torch.device | None) -> list[str]:
         module._parameters.update(kept_params)
         module._buffers.update(kept_buffers)
         fresh.extend(prefix + k for k in own)
-    return sorted(fresh)
+    return sorted(set(fresh))
+
+
+def _fresh_parametrizations(module: nn.Module) -> list[tuple[nn.Module, str]]:
+    """``(module, tensor name)`` of the parametrized tensors (weight norm) under ``module`` whose
+    originals are still on ``meta``."""
+    from torch.nn.utils import parametrize
+
+    return [
+        (m, name)
+        for m in module.modules()
+        if parametrize.is_parametrized(m)
+        for name, originals in m.parametrizations.items()
+        if any(p.device.type == "meta" for p in originals.parameters())
+    ]
+
+
+def _reset(reset: Callable[[], Any], parametrized: list[tuple[nn.Module, str]]) -> None:
+    """Runs ``reset``; a parametrized tensor (weight norm's ``weight``) is initialised as its
+    module's constructor did before the parametrization was added: ``reset`` writes a plain value
+    (the parametrization's cached output), which then sets the originals (its right inverse). A
+    reset alone would write into a temporary and leave the originals uninitialised."""
+    if not parametrized:
+        reset()
+        return
+    from torch.nn.utils import parametrize
+
+    with torch.no_grad():
+        for module, name in parametrized:
+            for original in module.parametrizations[name].parameters():
+                original.zero_()  # no NaN from uninitialised memory reaches the cached value
+        with parametrize.cached():
+            for module, name in parametrized:
+                getattr(module, name)  # computed once: what reset() now initialises in place
+            reset()
+            values = [(module, name, getattr(module, name).detach().clone()) for module, name in parametrized]
+        for module, name, value in values:
+            setattr(module, name, value)
 
 
 _IO["read"] = read_checkpoint
