@@ -144,3 +144,30 @@ def test_masked_lm_takes_the_pretrained_head_of_a_roberta_checkpoint(tmp_path):
             atol=1e-4,
             rtol=0,
         )
+
+
+@pytest.mark.parametrize("task", ["masked_lm", "causal_lm"])
+def test_a_tied_task_model_saved_whole_reloads_tied_and_complete(task, tmp_path):
+    """A task model's own checkpoint (safetensors keeps a tied weight once): rebuilt from it, the
+    output layer is still the embeddings' weight and every tensor loads (the backbone used to be
+    built eagerly, so the head tied itself to a real tensor that the meta build then copied)."""
+    from safetensors.torch import save_model
+
+    backbone = "gpt2" if task == "causal_lm" else "bert_base"
+    torch.manual_seed(0)
+    model = tg.get_model(task, backbone=backbone, backbone_config=TINY).eval()
+    path = tmp_path / "task.safetensors"
+    save_model(model, str(path))
+    weights = tg.Weights(
+        url=path.as_uri(), sha256=hashlib.sha256(path.read_bytes()).hexdigest(), meta={"num_params": 1}
+    )
+    again = tg.get_model(task, weights=weights, backbone=backbone, backbone_config=TINY).eval()
+    assert again.load_report.complete, again.load_report
+    assert (
+        again.head.decoder.weight is again.backbone.input_embeddings.weight
+        if task == "causal_lm"
+        else (again.head.decoder.weight is again.backbone.embeddings.word.weight)
+    )
+    ids, mask = batch(0)
+    with torch.no_grad():
+        torch.testing.assert_close(again(ids, mask), model(ids, mask))

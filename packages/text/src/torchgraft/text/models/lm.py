@@ -18,6 +18,7 @@ from torchgraft.core import (
     build_model,
     check_backbone,
     register_model,
+    shard_units,
 )
 from torchgraft.core.generation import GenerationConfig, KVCache
 
@@ -83,13 +84,15 @@ def causal_lm(
         ids = generate(model, **DistilGPT2_Weights.DEFAULT.transforms()(["Once upon a time"]))
     """
     weights = own_task_weights(weights)
-    trunk = built_part(backbone, backbone_weights, backbone_config)
-    spec = check_backbone(trunk)
-    embeddings = getattr(trunk, "input_embeddings", None)
-    if not isinstance(embeddings, nn.Embedding):
-        raise IncompatibleHeadError(f"causal_lm needs the backbone's input_embeddings; {type(trunk).__name__} has none")
 
-    def factory() -> CausalLMModel:
+    def factory() -> CausalLMModel:  # the trunk built inside: on meta with the task's own weights, ties kept
+        trunk = built_part(backbone, backbone_weights, backbone_config)
+        spec = check_backbone(trunk)
+        embeddings = getattr(trunk, "input_embeddings", None)
+        if not isinstance(embeddings, nn.Embedding):
+            raise IncompatibleHeadError(
+                f"causal_lm needs the backbone's input_embeddings; {type(trunk).__name__} has none"
+            )
         head = (
             LMHead(spec.width, tie_to=embeddings) if tie else LMHead(spec.width, vocab_size=embeddings.num_embeddings)
         )
@@ -126,6 +129,10 @@ class Seq2Seq(nn.Module):
         if not decoder.cfg.cross_attention:
             decoder.add_cross_attention()
         self.generation_config = decoder.generation_config.merged({"decoder_start_token_id": start})
+
+    def shard_units(self) -> list[nn.Module]:
+        """The encoder's and the decoder's shard units."""
+        return shard_units(self, self.encoder, self.decoder)
 
     @property
     def vocab_size(self) -> int:
@@ -194,12 +201,17 @@ def seq2seq(
         print(model.load_report.fresh[:2])  # ['decoder.layers.0.cross.k.bias', 'decoder.layers.0.cross.k.weight']
     """
     weights = own_task_weights(weights)
-    enc = built_part(encoder, encoder_weights, encoder_config, "encoder")
-    dec = built_part(decoder, decoder_weights, decoder_config, "decoder")
-    model = build_model(
-        lambda: Seq2Seq(enc, dec, decoder_start_token_id=decoder_start_token_id), weights=weights, progress=progress
-    )
+
+    def factory() -> Seq2Seq:  # the parts built inside: on meta with the model's own weights
+        enc = built_part(encoder, encoder_weights, encoder_config, "encoder")
+        dec = built_part(decoder, decoder_weights, decoder_config, "decoder")
+        return Seq2Seq(enc, dec, decoder_start_token_id=decoder_start_token_id)
+
+    model = build_model(factory, weights=weights, progress=progress)
     if weights is None:
-        parts = {"encoder.": getattr(enc, "load_report", None), "decoder.": getattr(dec, "load_report", None)}
+        parts = {
+            "encoder.": getattr(model.encoder, "load_report", None),
+            "decoder.": getattr(model.decoder, "load_report", None),
+        }
         model.load_report = LoadReport.combined(model, parts)
     return model

@@ -69,9 +69,15 @@ def _task(
     backbone_config: dict[str, Any] | None,
 ) -> Composite:
     weights = own_task_weights(weights)
-    trunk = built_part(backbone, backbone_weights, backbone_config)
-    check_backbone(trunk)
-    return build_model(lambda: compose(trunk, make_head(trunk)), weights=weights, progress=progress)
+
+    def factory() -> Composite:
+        # Built inside build_model: with the task's own weights the trunk too is built on meta, so the
+        # head's ties to it (an output layer sharing the word embeddings) are ties between meta tensors.
+        trunk = built_part(backbone, backbone_weights, backbone_config)
+        check_backbone(trunk)
+        return compose(trunk, make_head(trunk))
+
+    return build_model(factory, weights=weights, progress=progress)
 
 
 @register_model()
