@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import torchgraft.core as tg
-from torchgraft.core.conformance import RULES, Case, pytest_check
+from torchgraft.core.conformance import RULES, Case, check_sharding, pytest_check
 
 BIG = {
     "efficientnet_b6",
@@ -47,3 +47,9 @@ def case(name: str) -> Case:
 )
 def test_conformance(name, rule):
     pytest_check(rule, case(name))
+
+
+def test_every_model_builds_shards_and_loads_at_world_size_2():
+    """Each model built on meta, sharded with FSDP2 on two gloo processes and filled from a
+    checkpoint equals the unsharded model (one torchrun job for all of them)."""
+    assert check_sharding([case(name) for name in tg.list_models(domain="vision")]) == {}

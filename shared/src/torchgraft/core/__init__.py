@@ -34,7 +34,7 @@ from .errors import (
     WeightsMismatchError,
     WeightsSourceError,
 )
-from .features import Backbone, Features, FeatureSpec, StageSpec, check_backbone
+from .features import Backbone, Features, FeatureSpec, StageSpec, check_backbone, shard_units
 from .generation import CausalLM, GenerationConfig, KVCache, Seq2SeqLM, generate
 from .loading import LoadReport, init_empty, load_weights, read_checkpoint
 from .packing import Packing
@@ -125,6 +125,7 @@ __all__ = [
     "fixed_config",
     "categories_config",
     "check_backbone",
+    "shard_units",
     "check_keywords",
     "classifier",
     "compose",

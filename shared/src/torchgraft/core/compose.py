@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .errors import IncompatibleHeadError
-from .features import Features, FeatureSpec, check_backbone
+from .features import Features, FeatureSpec, check_backbone, shard_units
 from .registry import get_model
 
 __all__ = ["ClassifierHead", "Composite", "Head", "Pool", "classifier", "compose", "poolings_for"]
@@ -165,8 +165,7 @@ class Composite(nn.Module):
 
     def shard_units(self) -> list[nn.Module]:
         """The backbone's shard units (see `torchgraft.core.distributed.build_sharded`)."""
-        declare = getattr(self.backbone, "shard_units", None)
-        return list(declare()) if callable(declare) else []
+        return shard_units(self, self.backbone)
 
     def freeze_backbone(self, frozen: bool = True) -> Composite:
         """Stops (or restarts) gradient flow into the backbone's parameters; returns ``self``."""

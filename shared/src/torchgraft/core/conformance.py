@@ -24,6 +24,7 @@ from torch import nn
 
 from .builders import fixed_config
 from .errors import UnknownWeightsError
+from .features import shard_units
 from .registry import get_model_builder, get_model_weights, get_weight, model_domain
 from .testing import (
     _outputs_close,
@@ -36,7 +37,7 @@ from .testing import (
 )
 from .weights import WeightsEnum
 
-__all__ = ["RULES", "Case", "NotApplicable", "check", "pytest_check"]
+__all__ = ["RULES", "Case", "NotApplicable", "check", "check_sharding", "pytest_check"]
 
 
 class NotApplicable(Exception):
@@ -272,6 +273,22 @@ def rule_compile(case: Case) -> None:
         assert _outputs_close(case.run(model), case.run(compiled), atol=1e-4), f"{case.name}: compiled outputs differ"
 
 
+def rule_shardable(case: Case) -> None:
+    """No 0-D parameter (FSDP2 shards along dimension 0; a scalar cannot be split, so a learned
+    scale is a ``[1]`` tensor), and ``shard_units()``, where declared, gives distinct submodules
+    of the model that do not nest."""
+    model = case.build()
+    scalars = [name for name, p in model.named_parameters() if p.dim() == 0]
+    assert not scalars, f"{case.name}: 0-D parameters cannot be sharded: {scalars} (make them shape [1])"
+    units = shard_units(model)
+    inside = {id(m) for m in model.modules()}
+    assert all(id(u) in inside for u in units), f"{case.name}: shard_units() gives modules outside the model"
+    assert len({id(u) for u in units}) == len(units), f"{case.name}: shard_units() repeats a module"
+    for unit in units:
+        nested = [type(u).__name__ for u in units if u is not unit and any(m is u for m in unit.modules())]
+        assert not nested, f"{case.name}: shard unit {type(unit).__name__} contains other units {nested}"
+
+
 RULES: dict[str, Callable[[Case], None]] = {
     "signature": rule_signature,
     "exported": rule_exported,
@@ -287,6 +304,7 @@ RULES: dict[str, Callable[[Case], None]] = {
     "reset_classifier": rule_reset_classifier,
     "deepcopy": rule_deepcopy,
     "compile": rule_compile,
+    "shardable": rule_shardable,
 }
 
 
@@ -306,3 +324,119 @@ def pytest_check(rule: str, case: Case) -> None:
         check(rule, case)
     except NotApplicable as reason:
         pytest.skip(f"{rule} does not apply to {case.name}: {reason}")
+
+
+# --------------------------------------------------------------------------- sharded builds
+def check_sharding(cases: Sequence[Case], *, world_size: int = 2, timeout: float = 1200.0) -> dict[str, str]:
+    """Builds, shards and loads every case from ``meta`` at ``world_size`` (one ``torchrun`` job,
+    gloo on CPU): each model is built with seeded random weights and saved, then rebuilt with
+    `torchgraft.core.distributed.build_sharded` from that file on every rank; its gathered state
+    dict must equal the file and its outputs the unsharded model's. Returns ``{name: what failed}``
+    (empty when every model passes)."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "cases.pkl").write_bytes(pickle.dumps(list(cases)))
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={world_size}"]
+        cmd += ["-m", "torchgraft.core.conformance", str(folder)]
+        job = subprocess.Popen(
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            start_new_session=True,  # the launcher and its workers, killed together on a timeout
+        )
+        try:
+            _, err = job.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.communicate()
+            return {
+                "(job)": f"the sharding job did not finish in {timeout:.0f} s (a collective waiting on a failed rank?)"
+            }
+        results = [folder / f"sharding-{r}.json" for r in range(world_size)]
+        if job.returncode != 0 or not all(r.is_file() for r in results):
+            return {"(job)": f"the sharding job failed (status {job.returncode}): {err[-3000:]}"}
+        failures: dict[str, str] = {}
+        for result in results:
+            failures |= json.loads(result.read_text())
+        return failures
+
+
+def _as_built_with_weights(case: Case, path: Any) -> nn.Module:
+    """The architecture ``case``'s builder makes when given weights (which may differ from a
+    build without: a detector freezes its batch norms), with seeded random values."""
+    from .builders import architecture_only
+    from .loading import _apply_fresh, _plan_fresh
+    from .weights import Weights
+
+    placeholder = Weights(url=path.as_uri(), sha256="0" * 64, meta={"num_params": 1})
+    torch.manual_seed(0)  # anything a builder still initialises itself is the same on every rank
+    with architecture_only():
+        model = case.builder(weights=placeholder, **case.config)
+    torch.manual_seed(0)
+    meta = {id(t) for t in [*model.parameters(), *model.buffers()] if t.device.type == "meta"}
+    _apply_fresh(_plan_fresh(model, meta), torch.device("cpu"))
+    return model
+
+
+def _sharding_main(folder: str) -> None:
+    """What each rank of `check_sharding` runs."""
+    import json
+    import traceback
+    from pathlib import Path
+
+    import torch.distributed as dist
+    from safetensors.torch import save_model
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    from .distributed import build_sharded
+    from .store import sha256_file
+    from .weights import Weights
+
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    cases: list[Case] = pickle.loads(Path(folder, "cases.pkl").read_bytes())
+    failures: dict[str, str] = {}
+    for case in cases:
+        path = Path(folder, f"{case.name}.safetensors")
+        try:
+            reference = _as_built_with_weights(case, path).eval()
+            if rank == 0:
+                save_model(reference, str(path))
+            dist.barrier()
+            weights = Weights(url=path.as_uri(), sha256=sha256_file(path), meta={"num_params": 1})
+            sharded = build_sharded(case.builder, weights=weights, **case.config).eval()
+            # Every collective first, on every rank; the checks after (an assertion between two
+            # collectives would leave the other rank waiting in the second).
+            full = get_model_state_dict(sharded, options=StateDictOptions(full_state_dict=True))
+            with torch.no_grad():
+                outputs = case.run(sharded)
+                expected_outputs = case.run(reference)
+            expected = reference.state_dict()
+            assert not sharded.load_report.fresh, f"left fresh: {sharded.load_report.fresh[:4]}"
+            assert full.keys() == expected.keys(), (
+                f"state-dict keys differ: {sorted(full.keys() ^ expected.keys())[:4]}"
+            )
+            differ = [k for k in expected if not torch.equal(full[k].cpu(), expected[k])]
+            assert not differ, f"tensors differ after sharding: {differ[:4]}"
+            assert _outputs_close(expected_outputs, outputs, atol=1e-5), "outputs differ from the unsharded model's"
+        except Exception as exc:  # recorded per model; every rank runs the same collectives
+            failures[case.name] = f"rank {rank}: {type(exc).__name__}: {exc}\n{traceback.format_exc()[-1500:]}"
+        dist.barrier()
+    Path(folder, f"sharding-{rank}.json").write_text(json.dumps(failures))
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    import sys
+
+    _sharding_main(sys.argv[1])

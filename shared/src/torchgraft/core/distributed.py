@@ -37,6 +37,7 @@ from torch import nn
 
 from .builders import deferred_loads
 from .errors import DistributedSetupError, PrefetchError, TorchgraftError
+from .features import shard_units
 from .loading import LoadReport, _apply_fresh, _plan_fresh, plan_load
 from .registry import _weights_enum_of, get_model_builder, get_weight
 from .store import _alive, atomic_file, cache_root, sha256_file
@@ -267,17 +268,6 @@ class _Prefetch:
 
 
 # --------------------------------------------------------------------------- sharded builds
-def shard_units(model: nn.Module) -> list[nn.Module]:
-    """The submodules a model shards one by one (transformer blocks, ResNet stages): its
-    ``shard_units()`` when it declares them, else none (the whole model is one unit)."""
-    declare = getattr(model, "shard_units", None)
-    units = list(declare()) if callable(declare) else []
-    bad = [type(u).__name__ for u in units if not isinstance(u, nn.Module) or u is model]
-    if bad:
-        raise TypeError(f"{type(model).__name__}.shard_units() must give submodules; found {bad}")
-    return units
-
-
 def _default_mesh(group: ProcessGroup | None) -> DeviceMesh:
     from torch.distributed.device_mesh import init_device_mesh
 
@@ -409,19 +399,28 @@ def build_sharded(
     # Decide everything before changing anything: every checkpoint read and checked.
     names = {id(m): name for name, m in net.named_modules(remove_duplicate=False)}
     sources: dict[str, torch.Tensor] = {}
-    reports: dict[str, LoadReport] = {}
+    reports: list[tuple[LoadReport, list[str]]] = []
     provided_ids: set[int] = set()
     for load in loads:
         plan = plan_load(load.model, load.weights, **load.options)
-        prefix = f"{names[id(load.model)]}." if names[id(load.model)] else ""
+        # Keys in the built model's namespace, found through the modules that own the tensors: a
+        # builder may keep part of what it loaded into (a sentence model's encoder, not its head).
+        where = {key: _net_key(plan.slots[key], names) for key in plan.report.loaded}
         for key in plan.provided:
-            sources[prefix + key] = plan.state[key]
-        reports[prefix] = plan.report
+            if where[key] is not None:
+                sources[where[key]] = plan.state[key]
+        reports.append((plan.report, sorted(k for k in where.values() if k is not None)))
         provided_ids |= {id(_owner_tensor(plan.slots[k])) for k in plan.report.loaded}
     real = {name: t for name, t in [*net.named_parameters(), *net.named_buffers()] if t.device.type != "meta"}
     pending = {id(t) for t in [*net.parameters(), *net.buffers()] if t.device.type == "meta"} - provided_ids
     fresh_plan = _plan_fresh(net, pending)
-    twins = [(copy.deepcopy(module), prefix, reset.__name__, own) for module, prefix, reset, own in fresh_plan]
+    # Copies (on meta, before sharding) of the outermost modules that initialise fresh tensors.
+    whole = [prefix for _, prefix, _, own in fresh_plan if own is None]
+    twins = [
+        (copy.deepcopy(module), prefix, reset.__name__, own)
+        for module, prefix, reset, own in fresh_plan
+        if not any(prefix != outer and prefix.startswith(outer) for outer in whole)
+    ]
 
     mesh = mesh or _default_mesh(group)
     policy = mp_policy if mp_policy is not None else MixedPrecisionPolicy()
@@ -440,7 +439,7 @@ def build_sharded(
             _fill(targets[name], sources[name], release)
         fresh = _initialise_fresh(twins, targets, seed)
     del sources
-    net.load_report = _report(net, reports, fresh)
+    net.load_report = _report(reports, fresh)
     return net
 
 
@@ -456,10 +455,15 @@ def _initialise_fresh(
     the model (so every rank, at any world size, draws the same values), and copies this rank's part
     of it into the shards."""
     fresh: list[str] = []
+    cpu = torch.device("cpu")
     for index, (twin, prefix, reset_name, own) in enumerate(twins):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed * 1_000_003 + index)
-            names = _apply_fresh([(twin, "", getattr(twin, reset_name), own)], torch.device("cpu"))
+            if own is None:  # the whole subtree, children first, as load_weights initialises it
+                meta = {id(t) for t in [*twin.parameters(), *twin.buffers()] if t.device.type == "meta"}
+                names = _apply_fresh(_plan_fresh(twin, meta), cpu)
+            else:
+                names = _apply_fresh([(twin, "", getattr(twin, reset_name), own)], cpu)
         values = dict(twin.named_parameters()) | dict(twin.named_buffers())
         for name in names:
             _fill(targets[prefix + name], values[name], lambda _: None)
@@ -467,15 +471,27 @@ def _initialise_fresh(
     return sorted(fresh)
 
 
-def _report(net: nn.Module, reports: dict[str, LoadReport], fresh: list[str]) -> LoadReport:
-    """The model's load report: its one checkpoint's, or one joined from its parts' (a task model
-    whose backbone loaded its own weights), with the fresh tensors this build initialised."""
-    if set(reports) == {""}:
-        report = reports[""]
-    elif reports:
-        report = LoadReport.combined(net, reports)
+def _net_key(slot: tuple[nn.Module, str, bool], names: dict[int, str]) -> str | None:
+    """The built model's key of a tensor slot (owning module, attribute), or ``None`` when the
+    builder did not keep that module."""
+    name = names.get(id(slot[0]))
+    if name is None:
+        return None
+    return f"{name}.{slot[1]}" if name else slot[1]
+
+
+def _report(reports: list[tuple[LoadReport, list[str]]], fresh: list[str]) -> LoadReport:
+    """The model's load report, keys in its namespace: its one checkpoint's, or one naming each
+    loaded key's checkpoint (a task model whose backbone loaded its own weights)."""
+    if len(reports) == 1:
+        report, loaded = reports[0]
+        report.loaded = loaded
     else:
-        report = LoadReport(source="no checkpoint")
+        sources = {key: r.weights or r.source for r, loaded in reports for key in loaded}
+        checkpoints = sorted(set(sources.values()))
+        report = LoadReport(
+            source=" + ".join(checkpoints) if checkpoints else "no checkpoint", loaded=sorted(sources), sources=sources
+        )
     report.fresh = fresh
     return report
 

@@ -18,6 +18,13 @@ A backbone that carries its own task output (an ImageNet ``fc``, a CTC ``aux`` l
 no dead parameters, and a full checkpoint still loads into the headless backbone (its classifier
 keys are reported as ``discarded``). Builders take ``num_classes=0`` for a headless model.
 
+A backbone may also declare, for sharding across processes (FSDP2, see
+`torchgraft.core.distributed.build_sharded`),
+
+* ``shard_units() -> list[nn.Module]``: the submodules sharded one by one (transformer blocks,
+  ResNet stages), so a rank gathers one unit's weights at a time; models that wrap a backbone
+  (composites, dual encoders) give their parts' units (`shard_units`).
+
 Shapes, by ``kind``:
 
 * ``"spatial"``:  ``last`` is ``[B, C, H, W]``; ``stages`` maps each stage name to its map
@@ -129,3 +136,19 @@ def check_backbone(module: object) -> FeatureSpec:
             f"{type(module).__name__} is not a torchgraft backbone: it needs " + " and ".join(missing) + hint
         )
     return spec  # type: ignore[return-value]
+
+
+def shard_units(module: nn.Module, *parts: nn.Module | None) -> list[nn.Module]:
+    """The shard units ``module`` declares (its ``shard_units()``), or, with ``parts``, those
+    the parts declare (a composite's backbone, a dual encoder's towers); none when nothing is
+    declared (the model is then one unit)."""
+    owners = parts if parts else (module,)
+    units: list[nn.Module] = []
+    for owner in owners:
+        declare = getattr(owner, "shard_units", None) if owner is not None else None
+        found = list(declare()) if callable(declare) else []
+        bad = [type(u).__name__ for u in found if not isinstance(u, nn.Module) or u is owner]
+        if bad:
+            raise TypeError(f"{type(owner).__name__}.shard_units() must give submodules; found {bad}")
+        units += found
+    return units

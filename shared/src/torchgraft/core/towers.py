@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from .compose import Composite, Pool, poolings_for
 from .errors import IncompatibleHeadError, TorchgraftError
-from .features import Features, FeatureSpec, check_backbone
+from .features import Features, FeatureSpec, check_backbone, shard_units
 from .loading import LoadReport
 from .registry import get_model, get_model_weights
 
@@ -127,6 +127,9 @@ class Embedder(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
+    def shard_units(self) -> list[nn.Module]:
+        return shard_units(self, self.backbone)
+
     def forward_features(self, *args: Any, **kwargs: Any) -> Features:
         return Features(last=self(*args, **kwargs))
 
@@ -225,6 +228,9 @@ class DualEncoder(nn.Module):
         if name not in self.towers:
             raise KeyError(f"this dual encoder's towers are {list(self.names)}; found {name!r}")
         return _call(self.towers[name], inputs)
+
+    def shard_units(self) -> list[nn.Module]:
+        return shard_units(self, *self.towers.values())
 
     def forward(self, inputs: Mapping[str, Any]) -> dict[str, Tensor]:
         unknown = [k for k in inputs if k not in self.towers]
@@ -440,6 +446,9 @@ class Fusion(nn.Module):
             else:
                 out[name] = self.stand_ins[name].expand(batch, -1)
         return out
+
+    def shard_units(self) -> list[nn.Module]:
+        return shard_units(self, *self.towers.values())
 
     def forward(self, inputs: Mapping[str, Any]) -> Tensor:
         embedded = self.embed(inputs)

@@ -352,6 +352,10 @@ class Wav2Vec2Model(nn.Module):
         outputs = self.encoder.transformer.layer_outputs(x, bias, num_layers, packing)
         return [packing.pad(o) for o in outputs] if packing is not None else outputs, lengths
 
+    def shard_units(self) -> list[nn.Module]:
+        """The transformer layers, sharded one by one."""
+        return list(self.encoder.transformer.layers)
+
     def forward_features(self, waveforms: Tensor, lengths: Tensor | None = None) -> Features:
         features, frame_lengths = self.feature_extractor(waveforms, lengths)
         x, real, bias = self.encoder.preprocess(features, frame_lengths)

@@ -106,6 +106,10 @@ class EncoderDecoder(nn.Module):
     decoder: nn.Module
     lm_head: nn.Linear | None
 
+    def shard_units(self) -> list[nn.Module]:
+        """The encoder's and the decoder's layers, sharded one by one (shared embeddings stay with the root)."""
+        return [*self.encoder.layers, *self.decoder.layers]
+
     @property
     def vocab_size(self) -> int:
         return self.cfg.vocab_size

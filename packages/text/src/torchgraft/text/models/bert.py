@@ -192,6 +192,10 @@ class TextEncoder(nn.Module):
             elif isinstance(m, nn.LayerNorm):
                 m.reset_parameters()
 
+    def shard_units(self) -> list[nn.Module]:
+        """The encoder layers, sharded one by one (`torchgraft.core.distributed.build_sharded`)."""
+        return list(self.layers)
+
     def forward_features(
         self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None
     ) -> Features:

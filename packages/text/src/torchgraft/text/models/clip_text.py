@@ -115,6 +115,10 @@ class CLIPTextTransformer(nn.Module):
             block.ln_2.reset_parameters()
         self.ln_final.reset_parameters()
 
+    def shard_units(self) -> list[nn.Module]:
+        """The residual blocks, sharded one by one."""
+        return list(self.resblocks)
+
     def forward_features(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Features:
         length = input_ids.shape[1]
         if length > self.cfg.context_length:

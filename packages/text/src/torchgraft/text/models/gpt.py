@@ -227,6 +227,10 @@ class GPT2(nn.Module):
             device=device or ref.device,
         )
 
+    def shard_units(self) -> list[nn.Module]:
+        """The decoder layers, sharded one by one (the tied embedding stays with the root)."""
+        return list(self.layers)
+
     def forward_features(
         self,
         input_ids: Tensor,

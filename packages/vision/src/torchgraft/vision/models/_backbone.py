@@ -33,6 +33,10 @@ class SequentialBackbone(nn.Module):
     feature_spec: FeatureSpec
     _stage_at: dict[int, str]
 
+    def shard_units(self) -> list[nn.Module]:
+        """The blocks of ``features`` (EfficientNet: its stages), sharded one by one."""
+        return list(self.features)
+
     def forward_features(self, x: torch.Tensor) -> Features:
         stages = {}
         for index, layer in enumerate(self.features):

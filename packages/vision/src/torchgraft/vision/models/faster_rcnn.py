@@ -26,6 +26,7 @@ from torchgraft.core import (
     get_model,
     own_weights,
     register_model,
+    shard_units,
 )
 
 from .._imagenet import coco_categories
@@ -170,6 +171,10 @@ class FasterRCNN(nn.Module):
             nms_thresh=box_nms_thresh,
             detections_per_img=box_detections_per_img,
         )
+
+    def shard_units(self) -> list[nn.Module]:
+        """The backbone's shard units (`torchgraft.core.distributed.build_sharded`)."""
+        return shard_units(self, self.backbone.body)
 
     def forward(self, images: Sequence[Tensor], targets: Sequence[dict[str, Tensor]] | None = None) -> Any:
         if isinstance(images, Tensor):

@@ -212,6 +212,10 @@ class ResNet(nn.Module):
                 if isinstance(m, (Bottleneck, BasicBlock)) and last is not None and last.weight is not None:
                     nn.init.zeros_(last.weight)
 
+    def shard_units(self) -> list[nn.Module]:
+        """The four stages, sharded one by one (`torchgraft.core.distributed.build_sharded`)."""
+        return [self.layer1, self.layer2, self.layer3, self.layer4]
+
     def forward_features(self, x: torch.Tensor) -> Features:
         stem = self.relu(self.bn1(self.conv1(x)))  # [B, 64, H/2, W/2]
         stages = {"stem": stem}

@@ -23,6 +23,7 @@ from torchgraft.core import (
     get_model,
     own_weights,
     register_model,
+    shard_units,
 )
 
 from .._imagenet import voc_categories
@@ -131,6 +132,10 @@ class _Segmenter(nn.Module):
         self._aux_stage = spec.stages[-2].name if aux_loss else None
         self.classifier = self.head_factory(spec.stages[-1].channels, num_classes)
         self.aux_classifier = FCNHead(spec.stages[-2].channels, num_classes) if aux_loss else None
+
+    def shard_units(self) -> list[nn.Module]:
+        """The backbone's shard units (`torchgraft.core.distributed.build_sharded`)."""
+        return shard_units(self, self.backbone)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         size = x.shape[-2:]

@@ -204,6 +204,10 @@ class VisionTransformer(nn.Module):
             nn.init.zeros_(self.heads.head.weight)
             nn.init.zeros_(self.heads.head.bias)
 
+    def shard_units(self) -> list[nn.Module]:
+        """The encoder blocks, sharded one by one."""
+        return list(self.encoder.layers)
+
     def forward_features(self, x: torch.Tensor) -> Features:
         n, _, h, w = x.shape
         size = self.cfg.image_size
