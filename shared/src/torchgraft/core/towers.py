@@ -286,22 +286,29 @@ def dual_encoder(
 
 
 def contrastive_loss(
-    a: Tensor, b: Tensor, logit_scale: Tensor, logit_bias: Tensor | None = None, *, gather: bool = False
+    a: Tensor,
+    b: Tensor,
+    logit_scale: Tensor,
+    logit_bias: Tensor | None = None,
+    *,
+    gather: bool = False,
+    group: Any = None,
 ) -> Tensor:
     """CLIP's symmetric InfoNCE loss on normalised embeddings ``a``, ``b`` ``[B, D]`` (row ``i`` of
     each is a pair); with ``logit_bias``, SigLIP's pairwise sigmoid loss. ``logit_scale`` is the
     multiplier (``exp`` of the learned log-scale, as `DualEncoder` returns it). ``gather=True``
     all-gathers both sides across the ranks of ``torch.distributed`` with gradients, so every rank
-    scores its rows against the whole global batch."""
+    scores its rows against the whole global batch. ``group`` is the process group to gather over
+    (default: every rank), as in `torchgraft.core.distributed`."""
     if a.shape != b.shape or a.dim() != 2:
         raise ValueError(f"expected paired embeddings of one shape [B, D]; found {list(a.shape)} and {list(b.shape)}")
     rank, others_a, others_b = 0, a, b
     if gather:
         import torch.distributed as dist
 
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            rank = dist.get_rank()
-            others_a, others_b = _gathered(a), _gathered(b)  # [B * world, D]
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size(group) > 1:
+            rank = dist.get_rank(group)
+            others_a, others_b = _gathered(a, group), _gathered(b, group)  # [B * world, D]
     rows = torch.arange(a.shape[0], device=a.device) + rank * a.shape[0]  # each row's partner among all
     logits_ab = logit_scale * a @ others_b.T  # [B, B_global]
     if logit_bias is not None:
@@ -313,14 +320,14 @@ def contrastive_loss(
     return (F.cross_entropy(logits_ab, rows) + F.cross_entropy(logits_ba, rows)) / 2
 
 
-def _gathered(x: Tensor) -> Tensor:
+def _gathered(x: Tensor, group: Any = None) -> Tensor:
     """Every rank's ``x`` stacked in rank order, differentiable (the backward sums each rank's
     gradient for this rank's rows into them)."""
     from torch.distributed import _functional_collectives as collectives
-    from torch.distributed import group
+    from torch.distributed import group as groups
 
     gather = getattr(collectives, "all_gather_single_autograd", None) or collectives.all_gather_tensor_autograd
-    return gather(x.contiguous(), gather_dim=0, group=group.WORLD)
+    return gather(x.contiguous(), gather_dim=0, group=group if group is not None else groups.WORLD)
 
 
 class ZeroShotHead(nn.Module):
