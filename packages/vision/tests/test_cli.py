@@ -50,7 +50,7 @@ def test_every_weights_name_form_works_in_classify_and_info(photos, capsys):
     for target in ("efficientnet_lite0.IMAGENET1K_TF_V1", "EfficientNet_Lite0_Weights.IMAGENET1K_TF_V1"):
         assert main(["info", target, "--json"]) == 0
         info = json.loads(capsys.readouterr().out)
-        assert info["name"] == "efficientnet_lite0"
+        assert info["model"] == "efficientnet_lite0"
         assert [w["name"] for w in info["weights"]] == ["EfficientNet_Lite0_Weights.IMAGENET1K_TF_V1"]
     assert main(["classify", str(photos["cat"]), "--model", "resnet50", "--weights", "efficientnet_lite0.DEFAULT"]) == 2
     assert "belongs to efficientnet_lite0, not to --model resnet50" in capsys.readouterr().err
