@@ -38,7 +38,7 @@ from torch import nn
 from .builders import deferred_loads
 from .errors import DistributedSetupError, PrefetchError, TorchgraftError
 from .features import shard_units
-from .loading import LoadReport, _apply_fresh, _plan_fresh, plan_load
+from .loading import LoadReport, _apply_fresh, _current, _plan_fresh, plan_load
 from .registry import _weights_enum_of, get_model_builder, get_weight
 from .store import _alive, atomic_file, cache_root, sha256_file
 from .weights import Asset, Weights, WeightsEnum
@@ -188,11 +188,11 @@ class _Prefetch:
         )
 
     def _fetch_all(self, out: dict[str, Any]) -> None:
-        for label, f in self.files:
+        for _, f in self.files:
             try:
                 out.setdefault("paths", []).append(f.fetch(progress=self.progress))
             except BaseException as exc:  # published, then raised on every rank
-                out["failed"] = (f.url, exc, label)
+                out["failed"] = (f.url, exc)
                 return
 
     def _download(self, deadline: float) -> list[Path]:
@@ -210,7 +210,7 @@ class _Prefetch:
                 raise PrefetchError(f"prefetch timed out on rank {self.rank} while downloading", rank=self.rank)
             worker.join(POLL_S)
         if "failed" in out:
-            url, exc, _ = out["failed"]
+            url, exc = out["failed"]
             self._fail(url, exc)
             raise self._error() from exc
         return out["paths"]
@@ -410,7 +410,7 @@ def build_sharded(
             if where[key] is not None:
                 sources[where[key]] = plan.state[key]
         reports.append((plan.report, sorted(k for k in where.values() if k is not None)))
-        provided_ids |= {id(_owner_tensor(plan.slots[k])) for k in plan.report.loaded}
+        provided_ids |= {id(_current(plan.slots[k])) for k in plan.report.loaded}
     real = {name: t for name, t in [*net.named_parameters(), *net.named_buffers()] if t.device.type != "meta"}
     pending = {id(t) for t in [*net.parameters(), *net.buffers()] if t.device.type == "meta"} - provided_ids
     fresh_plan = _plan_fresh(net, pending)
@@ -441,11 +441,6 @@ def build_sharded(
     del sources
     net.load_report = _report(reports, fresh)
     return net
-
-
-def _owner_tensor(slot: tuple[nn.Module, str, bool]) -> torch.Tensor:
-    module, name, is_param = slot
-    return module._parameters[name] if is_param else module._buffers[name]  # type: ignore[return-value]
 
 
 def _initialise_fresh(
