@@ -195,6 +195,26 @@ def scenario_memory(args: dict[str, Any]) -> None:
     write("memory", {"growth": status("VmHWM") - before, "params": sum(p.numel() for p in lm.parameters())})
 
 
+def scenario_teardown(args: dict[str, Any]) -> None:
+    """What FSDP leaves behind, without FSDP: a device mesh held in a reference cycle, and
+    collectives on tensors Python made. Once this returns nothing refers to the group but the
+    cycle, which only a garbage collection frees: at exit, unless torchgraft's teardown collects
+    it first, the interpreter's final collection frees the group and its worker thread, releasing
+    these tensors, aborts the process (about one run in two without the teardown)."""
+    from torch.distributed.device_mesh import init_device_mesh
+
+    class Holder:
+        def __init__(self) -> None:
+            self.me = self
+            self.mesh = init_device_mesh("cpu", (dist.get_world_size(),))
+
+    holder = Holder()
+    works = [dist.broadcast(torch.full((4,), float(i)), src=0, async_op=True) for i in range(8)]
+    for work in works:
+        work.wait()
+    write("teardown", {"group": str(holder.mesh.get_group().size())})
+
+
 def main() -> None:
     scenario, args = sys.argv[1], json.loads(os.environ["TG_TEST_ARGS"])
     rank = int(os.environ["RANK"])

@@ -1,6 +1,7 @@
 """torchgraft-core: versioned pre-trained weights, the model registry, fast and safe loading, and
 the composition contract that attaches any task head to any backbone."""
 
+from . import distributed  # noqa: F401  (registers the exit teardown of process groups)
 from ._version import __version__
 from .builders import architecture_only, build_model, categories_config, check_keywords, fixed_config, own_weights
 from .compose import ClassifierHead, Composite, Head, Pool, classifier, compose, poolings_for

@@ -18,13 +18,16 @@ function runs, so ``import torchgraft.core`` stays light.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import ctypes
+import gc
 import json
 import os
 import shutil
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -47,7 +50,7 @@ if TYPE_CHECKING:
     from torch.distributed import ProcessGroup
     from torch.distributed.device_mesh import DeviceMesh
 
-__all__ = ["build_sharded", "export_full", "load_sharded", "prefetch", "save_sharded", "shard_units"]
+__all__ = ["build_sharded", "export_full", "load_sharded", "prefetch", "save_sharded", "shard_units", "teardown"]
 
 POLL_S = 0.05
 #: A leader on another host whose heartbeat is older than this is taken for dead and replaced.
@@ -562,3 +565,48 @@ def export_full(model: nn.Module, path: str | Path, *, meta: dict[str, Any] | No
         box = [sha256_file(path)]
     dist.broadcast_object_list(box, src=0)
     return Weights(url=path.as_uri(), sha256=box[0], meta={"num_params": num_params, **(meta or {})})
+
+
+# --------------------------------------------------------------------------- teardown
+def _gloo_threads() -> int:
+    """How many gloo worker threads this process runs (Linux names them; 0 where it cannot tell)."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 0
+    count = 0
+    for task in tasks:
+        with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/comm") as fh:
+            count += fh.read().strip() == "pt_gloo_runloop"
+    return count
+
+
+def teardown() -> int:
+    """Ends this process's part in torch.distributed so that nothing of it is left for the
+    interpreter's exit: destroys the default process group (and every group made from it) if one
+    is initialised, then collects the garbage that still refers to the groups (FSDP modules,
+    DTensors and device meshes refer to each other in cycles), so each group's worker threads are
+    joined now, while Python is fully alive. Returns how many gloo worker threads still run (on
+    Linux; 0 elsewhere): a group something still holds, such as a model or mesh in a global
+    variable, or the one DDP's reducer keeps (torch leaks it for the life of the process, and it
+    is never torn down, so it is harmless).
+
+    torchgraft runs this at interpreter exit (an `atexit` handler registered when
+    ``torchgraft.core`` is imported), after the program's functions have returned, so programs
+    that call ``destroy_process_group()`` themselves are covered too. Why it matters: a group that
+    ``destroy_process_group()`` leaves referenced is only freed by the interpreter's final garbage
+    collection, and its gloo worker thread, releasing the last collective's tensors, then needs
+    the GIL the finalising interpreter no longer grants; the thread is unwound through a
+    ``noexcept`` destructor and the process aborts (``terminate called without an active
+    exception``, SIGABRT) after its work is done. See docs/distributed.md."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available():
+        return 0
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    if _gloo_threads():
+        gc.collect()
+    return _gloo_threads()
+
+
+atexit.register(teardown)
