@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 import torchgraft.core as tg
+from torchgraft.core.testing import torchrun
 
 WORKER = Path(__file__).with_name("distributed_models_worker.py")
 MODELS = {
@@ -26,6 +24,7 @@ MODELS = {
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
 def test_real_architectures_built_sharded_equal_one_process_in_less_memory(tmp_path):
     from safetensors.torch import save_model
 
@@ -52,15 +51,8 @@ def test_real_architectures_built_sharded_equal_one_process_in_less_memory(tmp_p
             }
         )
         del model
-    env = {
-        **os.environ,
-        "TG_TEST_OUT": str(tmp_path),
-        "TG_TEST_ARGS": json.dumps({"models": models}),
-        "OMP_NUM_THREADS": "1",
-    }
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", str(WORKER)]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-4000:]
+    env = {"TG_TEST_OUT": str(tmp_path), "TG_TEST_ARGS": json.dumps({"models": models})}
+    torchrun(str(WORKER), nproc=2, env=env, timeout=600)
     for rank in range(2):
         results = json.loads((tmp_path / f"models-{rank}.json").read_text())
         for name, r in results.items():

@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 import torch
 
+from torchgraft.core.testing import torchrun as run_ranks
+
 WORKER = Path(__file__).with_name("distributed_worker.py")
 
 
 def torchrun(tmp_path: Path, scenario: str, nproc: int, args: dict[str, Any]) -> list[dict]:
     out = tmp_path / f"out-{scenario}-{nproc}"
     out.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
-    env = {**os.environ, "TG_TEST_OUT": str(out), "TG_TEST_ARGS": json.dumps(args), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([*cmd, str(WORKER), scenario], capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-4000:]
+    env = {"TG_TEST_OUT": str(out), "TG_TEST_ARGS": json.dumps(args)}
+    run_ranks(str(WORKER), scenario, nproc=nproc, env=env)
     return [json.loads((out / f"{scenario}-{r}.json").read_text()) for r in range(nproc)]
 
 
@@ -43,6 +43,7 @@ def digest(data: bytes) -> str:
 
 
 # --------------------------------------------------------------------------- prefetch
+@pytest.mark.multiprocess
 @pytest.mark.parametrize("nproc", [2, 4])
 def test_prefetch_makes_one_download_per_shared_cache(faulty, cache_home, tmp_path, nproc):
     data = os.urandom(3 << 20)
@@ -53,6 +54,7 @@ def test_prefetch_makes_one_download_per_shared_cache(faulty, cache_home, tmp_pa
     assert all(r["again"] == r["paths"] and r["hashed_after"] == 0 for r in results)  # no request, no re-hash
 
 
+@pytest.mark.multiprocess
 def test_prefetch_with_node_local_caches_downloads_once_per_node(faulty, tmp_path):
     """Two "nodes" of two ranks, each with its own cache folder: one download per cache."""
     data = os.urandom(2 << 20)
@@ -66,6 +68,7 @@ def test_prefetch_with_node_local_caches_downloads_once_per_node(faulty, tmp_pat
     assert len(faulty.requests("/local.bin")) == 3 and global_scope[0]["paths"] == global_scope[1]["paths"]
 
 
+@pytest.mark.multiprocess
 def test_a_failure_on_one_rank_is_raised_by_every_rank_within_seconds(faulty, rule, tmp_path):
     """Node b cannot download (offline) while node a is busy with a slow file: all four ranks raise
     the same PrefetchError, naming rank 2 and the url, long before node a's download would end."""
@@ -79,43 +82,72 @@ def test_a_failure_on_one_rank_is_raised_by_every_rank_within_seconds(faulty, ru
     assert max(r["seconds"] for r in results) < 5
 
 
+@pytest.mark.multiprocess
 def test_a_killed_downloader_is_replaced_and_its_partial_resumed(faulty, rule, cache_home, tmp_path):
     """The downloading rank is killed mid-file (two plain processes, no launcher to tear the job
     down): the other rank sees it die, takes over, and resumes its partial file with a Range
     request instead of starting over."""
-    import socket
-
     data = os.urandom(4 << 20)
     url = faulty.add("/killed.bin", data, always=rule(trickle_s=0.02))  # ~5 s in all
     out = tmp_path / "out"
     out.mkdir()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    store = torch.distributed.TCPStore("127.0.0.1", port, 2, is_master=True, wait_for_workers=False)
-    args = {"files": [[url, digest(data)]], "die_after": 1.5, "store_port": port}
+    store = torch.distributed.TCPStore("127.0.0.1", 0, 2, is_master=True, wait_for_workers=False)  # a free port
+    args = {"files": [[url, digest(data)]], "die_after": 1.5, "store_port": store.port}
     env = {**os.environ, "TG_TEST_OUT": str(out), "TG_TEST_ARGS": json.dumps(args), "WORLD_SIZE": "2"}
-    env["OMP_NUM_THREADS"] = "1"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), "prefetch"],
-            env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for r in range(2)
-    ]
+    env |= {"OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
+    logs = [(tmp_path / f"rank{r}.out", tmp_path / f"rank{r}.err") for r in range(2)]
+    procs = []
+    for r, (stdout, stderr) in enumerate(logs):
+        with open(stdout, "w") as o, open(stderr, "w") as e:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, str(WORKER), "prefetch"],
+                    env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+                    stdin=subprocess.DEVNULL,
+                    stdout=o,
+                    stderr=e,
+                )
+            )
     leader, follower = procs
-    _, err = follower.communicate(timeout=120)  # the leader stays a zombie meanwhile: dead, not reaped
-    assert follower.returncode == 0, err[-3000:]
-    assert leader.wait(timeout=10) == -9
+    late = ""
+    try:
+        follower.wait(timeout=120)  # the leader stays a zombie meanwhile: dead, not reaped
+        leader.wait(timeout=30)
+    except subprocess.TimeoutExpired as exc:
+        late = f"timed out: {exc}\n"
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    shown = late + "\n".join(
+        f"--- rank {r} ---\n{o.read_text()[-3000:]}{e.read_text()[-6000:]}" for r, (o, e) in enumerate(logs)
+    )
+    assert not late and follower.returncode == 0 and leader.returncode == -9, shown
     del store
     result = json.loads((out / "prefetch-1.json").read_text())
     assert result["paths"] == [str(cache_home / "blobs" / digest(data))]
     hits = faulty.requests("/killed.bin")
     assert len(hits) == 2 and hits[0].range is None and hits[1].range is not None
     assert faulty.bytes_sent("/killed.bin") < len(data) * 1.1  # resumed, not downloaded twice
+
+
+# --------------------------------------------------------------------------- teardown
+@pytest.mark.multiprocess
+def test_a_group_kept_alive_by_a_cycle_is_torn_down_before_the_interpreter_exits(tmp_path):
+    """destroy_process_group() leaves a group alive while a cycle (as FSDP modules make) refers to
+    it; torchgraft's exit teardown collects it while Python is alive, so the ranks exit 0 instead
+    of aborting in the interpreter's finalisation. Three runs: without the teardown at least one
+    aborts in all but about one case in ten."""
+    for run in range(3):
+        results = torchrun(tmp_path / str(run), "teardown", 2, {})
+        assert [r["group"] for r in results] == ["2", "2"]
+
+
+def test_teardown_without_a_process_group_does_nothing():
+    from torchgraft.core.distributed import teardown
+
+    assert teardown() == 0
 
 
 # --------------------------------------------------------------------------- sharded builds
@@ -139,6 +171,7 @@ def toy(tmp_path):
 IDS = [[1, 5, 9, 2, 7], [3, 3, 8, 0, 1]]
 
 
+@pytest.mark.multiprocess
 def test_build_sharded_equals_one_process_and_keeps_ties_buffers_and_fresh_heads(toy, tmp_path):
     path, sha, model = toy
     args = {"checkpoint": str(path), "sha256": sha, "ids": IDS}
@@ -161,6 +194,7 @@ def test_build_sharded_equals_one_process_and_keeps_ties_buffers_and_fresh_heads
         torch.testing.assert_close(torch.tensor(s), torch.tensor(scores[0]), atol=1e-5, rtol=0)
 
 
+@pytest.mark.multiprocess
 def test_training_checkpoint_resume_and_export(toy, tmp_path):
     """A few steps lower the loss; a DCP checkpoint taken mid-way restores model and optimizer
     exactly (the resumed losses equal a run that never stopped); the exported file loads in one

@@ -174,16 +174,16 @@ dist.destroy_process_group()
 """
 
 
+@pytest.mark.multiprocess
 def test_the_gathered_loss_scores_every_rank_against_the_global_batch(tmp_path):
     """Two gloo ranks under torchrun, half the batch each: their mean loss is the single-process
     loss of the whole batch, and each rank's rows get the whole loss's gradient."""
     import json
-    import subprocess
-    import sys
+
+    from torchgraft.core.testing import torchrun
 
     (tmp_path / "worker.py").write_text(WORKER)
-    run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    subprocess.run([*run, str(tmp_path / "worker.py"), str(tmp_path)], check=True, timeout=300, capture_output=True)
+    torchrun(str(tmp_path / "worker.py"), str(tmp_path), nproc=2)
     got = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     torch.manual_seed(0)
     a, b = torch.randn(8, 6, requires_grad=True), torch.randn(8, 6, requires_grad=True)

@@ -49,6 +49,7 @@ def test_conformance(name, rule):
     pytest_check(rule, case(name))
 
 
+@pytest.mark.multiprocess
 def test_every_model_builds_shards_and_loads_at_world_size_2():
     """Each model built on meta, sharded with FSDP2 on two gloo processes and filled from a
     checkpoint equals the unsharded model (one torchrun job for all of them)."""

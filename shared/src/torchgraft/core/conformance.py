@@ -27,6 +27,7 @@ from .errors import UnknownWeightsError
 from .features import shard_units
 from .registry import get_model_builder, get_model_weights, get_weight, model_domain
 from .testing import (
+    RankFailure,
     _outputs_close,
     check_builder_signature,
     check_builds_on_meta,
@@ -34,6 +35,7 @@ from .testing import (
     check_num_params,
     check_state_dict_roundtrip,
     check_weights_enum,
+    torchrun,
 )
 from .weights import WeightsEnum
 
@@ -334,37 +336,19 @@ def check_sharding(cases: Sequence[Case], *, world_size: int = 2, timeout: float
     dict must equal the file and its outputs the unsharded model's. Returns ``{name: what failed}``
     (empty when every model passes)."""
     import json
-    import os
-    import signal
-    import subprocess
-    import sys
     import tempfile
     from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "cases.pkl").write_bytes(pickle.dumps(list(cases)))
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={world_size}"]
-        cmd += ["-m", "torchgraft.core.conformance", str(folder)]
-        job = subprocess.Popen(
-            cmd,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-            start_new_session=True,  # the launcher and its workers, killed together on a timeout
-        )
         try:
-            _, err = job.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.communicate()
-            return {
-                "(job)": f"the sharding job did not finish in {timeout:.0f} s (a collective waiting on a failed rank?)"
-            }
+            torchrun("-m", "torchgraft.core.conformance", str(folder), nproc=world_size, timeout=timeout)
+        except RankFailure as failure:
+            return {"(job)": f"the sharding job failed: {failure}"}
         results = [folder / f"sharding-{r}.json" for r in range(world_size)]
-        if job.returncode != 0 or not all(r.is_file() for r in results):
-            return {"(job)": f"the sharding job failed (status {job.returncode}): {err[-3000:]}"}
+        if missing := [r.name for r in results if not r.is_file()]:
+            return {"(job)": f"the sharding job exited 0 but wrote no {', '.join(missing)}"}
         failures: dict[str, str] = {}
         for result in results:
             failures |= json.loads(result.read_text())

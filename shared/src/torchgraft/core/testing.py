@@ -14,6 +14,7 @@ import inspect
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,10 @@ __all__ = [
     "check_state_dict_roundtrip",
     "check_weights_enum",
     "count_params",
+    "RankFailure",
+    "RankOutput",
     "serve_like_hub",
+    "torchrun",
 ]
 
 REQUIRED_META = ("num_params", "license")
@@ -329,3 +333,91 @@ def serve_like_hub(root: Path) -> Iterator[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+# --------------------------------------------------------------------------- multi-process runs
+class RankFailure(AssertionError):
+    """A `torchrun` job that failed or ran out of time; the message holds every rank's own output."""
+
+
+@dataclass(frozen=True)
+class RankOutput:
+    """What each rank of a `torchrun` job printed, in rank order."""
+
+    stdout: list[str]
+    stderr: list[str]
+
+
+def _rank_logs(log_dir: Path, nproc: int) -> tuple[list[str], list[str]]:
+    """Each rank's stdout and stderr from torchrun's ``<log_dir>/<run>/attempt_<n>/<rank>/`` files
+    (the last attempt; ``""`` for a rank that never started)."""
+
+    def read(path: Path) -> str:
+        try:
+            return path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    attempts = sorted(log_dir.glob("*/attempt_*"), key=lambda p: (p.stat().st_mtime, p.name))
+    last = attempts[-1] if attempts else log_dir / "missing"
+    return [read(last / str(r) / "stdout.log") for r in range(nproc)], [
+        read(last / str(r) / "stderr.log") for r in range(nproc)
+    ]
+
+
+def _tail(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"[... {len(text) - limit:,} characters before]\n{text[-limit:]}"
+
+
+def torchrun(
+    *target: str,
+    nproc: int = 2,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 300.0,
+    cwd: str | Path | None = None,
+) -> RankOutput:
+    """Runs ``target`` (a script and its arguments, or ``"-m", module, ...``) as ``nproc`` local
+    ranks under ``torch.distributed.run``, the way every multi-process test launches ranks.
+
+    The job rendezvouses on a port the launcher binds itself (``--standalone`` asks the system for
+    a free one, so concurrent jobs cannot collide), one thread per rank (``OMP_NUM_THREADS=1``)
+    unless ``env`` says otherwise, Python's fault handler on (an abort prints every thread's
+    stack). Each rank's stdout and stderr go to their own files. Returns them when every rank
+    exits 0; otherwise, or after ``timeout`` seconds (the launcher and its ranks are then killed
+    together), raises `RankFailure` showing each rank's exit and own output, not the launcher's."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory(prefix="torchgraft-torchrun-") as tmp:
+        log_dir = Path(tmp)
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+        cmd += ["--max-restarts=0", f"--log-dir={log_dir}", "--redirects=3", *target]
+        full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1", **(env or {})}
+        job = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # the launcher and its ranks, killed together on a timeout
+        )
+        try:
+            launcher, _ = job.communicate(timeout=timeout)
+            what = f"exited with status {job.returncode}"
+        except subprocess.TimeoutExpired:
+            os.killpg(job.pid, signal.SIGKILL)
+            launcher, _ = job.communicate()
+            what = f"did not finish in {timeout:.0f} s and was killed"
+        stdout, stderr = _rank_logs(log_dir, nproc)
+        if job.returncode == 0:
+            return RankOutput(stdout, stderr)
+        parts = [f"torchrun {' '.join(target)} ({nproc} ranks) {what}"]
+        for rank in range(nproc):
+            parts.append(f"----- rank {rank} stdout -----\n{_tail(stdout[rank], 4000)}")
+            parts.append(f"----- rank {rank} stderr -----\n{_tail(stderr[rank], 8000)}")
+        parts.append(f"----- launcher -----\n{_tail(launcher or '', 3000)}")
+        raise RankFailure("\n".join(parts))
