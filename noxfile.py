@@ -184,6 +184,15 @@ def cross(session: nox.Session) -> None:
 
 
 @nox.session
+def stress(session: nox.Session) -> None:
+    """Every multi-process test (marker ``multiprocess``) 20 times, half on a quiet machine and half
+    beside two CPU-burning processes, then a table of passes per test (``-- --runs N``, ``--json``).
+    Not part of ``dev.py test``: it takes about an hour."""
+    _install(session, *DISTS)
+    session.run("python", "tools/stress.py", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff==0.17.6")
     session.run("ruff", "check", ".")

@@ -73,13 +73,13 @@ def test_a_failure_on_one_rank_is_raised_by_every_rank_within_seconds(faulty, ru
     """Node b cannot download (offline) while node a is busy with a slow file: all four ranks raise
     the same PrefetchError, naming rank 2 and the url, long before node a's download would end."""
     slow = os.urandom(4 << 20)
-    url = faulty.add("/slow.bin", slow, always=rule(trickle_s=0.05))  # 16 KiB per 50 ms: ~13 s
+    url = faulty.add("/slow.bin", slow, always=rule(trickle_s=0.25))  # 16 KiB per 250 ms: ~64 s
     homes = [str(tmp_path / "node-a")] * 2 + [str(tmp_path / "node-b")] * 2
     args = {"files": [[url, digest(slow)]], "homes": homes, "offline_ranks": [2, 3]}
     results = torchrun(tmp_path, "prefetch", 4, args)
     assert len({r["error"] for r in results}) == 1 and all(r["rank"] == 2 and r["url"] == url for r in results)
     assert "rank 2" in results[0]["error"] and "OfflineError" in results[0]["error"]
-    assert max(r["seconds"] for r in results) < 5
+    assert max(r["seconds"] for r in results) < 30  # a busy machine's margin, still half the download
 
 
 @pytest.mark.multiprocess

@@ -94,13 +94,14 @@ def test_checkpoint_readers_survive_mutated_files(seeds, tmp_path, names, mutato
         f"{__file__}:read_and_touch",
         [seeds[n] for n in names],
         seconds=SECONDS,
+        min_cases=60,  # the same first 60 mutations on any machine, however busy
         allowed=["torchgraft.core.errors:TorchgraftError"],
         folder=tmp_path,
         mutator=mutator,
     )
     print(report)
     assert report.ok, str(report)
-    assert report.cases > 50 and report.errors, str(report)  # it ran, and mutations were refused
+    assert report.cases >= 60 and report.errors, str(report)  # it ran, and mutations were refused
 
 
 def test_the_harness_reports_untyped_errors_crashes_and_memory(tmp_path, seeds):

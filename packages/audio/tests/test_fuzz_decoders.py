@@ -37,10 +37,11 @@ def test_load_audio_survives_mutated_files(tmp_path, suffix):
         f"{__file__}:read",
         [seed],
         seconds=SECONDS,
+        min_cases=60,  # the same first 60 mutations on any machine, however busy
         allowed=["builtins:ValueError"],
         folder=tmp_path / "inputs",
         memory_slack=24 << 20,
     )
     print(report)
     assert report.ok, str(report)
-    assert report.cases > 50 and report.errors.get("ValueError"), str(report)
+    assert report.cases >= 60 and report.errors.get("ValueError"), str(report)

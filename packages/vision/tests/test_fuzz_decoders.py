@@ -49,10 +49,11 @@ def test_image_decoding_survives_mutated_files(tmp_path, photos, suffix, options
         f"{__file__}:read",
         [seed],
         seconds=SECONDS / 2,
+        min_cases=60,  # the same first 60 mutations on any machine, however busy
         allowed=["builtins:ValueError"],
         folder=tmp_path / "inputs",
         memory_slack=24 << 20,
     )
     print(report)
     assert report.ok, str(report)
-    assert report.cases > 50 and report.errors.get("ValueError"), str(report)
+    assert report.cases >= 60 and report.errors.get("ValueError"), str(report)

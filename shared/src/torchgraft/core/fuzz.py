@@ -100,13 +100,16 @@ def fuzz(
     seconds: float,
     allowed: Sequence[str],
     folder: str | Path,
+    min_cases: int = 1,
     mutator: str | None = None,
     memory_factor: float = 8.0,
     memory_slack: int = 48 << 20,
     rng_seed: int = 0,
     timeout: float | None = None,
 ) -> FuzzReport:
-    """Reads mutations of ``seeds`` with ``target`` for ``seconds``, in a child process.
+    """Reads mutations of ``seeds`` with ``target`` for ``seconds``, and at least ``min_cases``
+    of them however long that takes (so what a test asserts of the first inputs does not depend
+    on how busy the machine is: the mutations come from ``rng_seed``), in a child process.
 
     ``target`` and ``mutator`` name functions as ``package.module:function`` or
     ``/path/to/file.py:function``: ``target(path)`` reads a file; ``mutator(data, rng)`` returns a
@@ -121,6 +124,7 @@ def fuzz(
         "target": target,
         "seeds": [str(s) for s in seeds],
         "seconds": seconds,
+        "min_cases": min_cases,
         "allowed": list(allowed),
         "folder": str(folder),
         "mutator": mutator,
@@ -199,7 +203,7 @@ def _child(spec: dict[str, Any]) -> None:
     report = FuzzReport(target=spec["target"], memory_checked=measured)
     errors: collections.Counter[str] = collections.Counter()
     deadline = time.monotonic() + spec["seconds"]
-    while time.monotonic() < deadline and not report.failures:
+    while (time.monotonic() < deadline or report.cases < spec["min_cases"]) and not report.failures:
         pick = rng.randrange(len(seeds))
         data = datas[pick]
         for _ in range(rng.choice((1, 1, 2, 3))):
