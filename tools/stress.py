@@ -81,11 +81,6 @@ def one_run(index: int, busy: bool, keep: Path, extra: list[str]) -> tuple[dict[
     return outcomes(report), seconds
 
 
-def key(test_id: str) -> str:
-    """``path.py::name``, as collected and as `outcomes` rebuilds it from JUnit's dotted class name."""
-    return test_id
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="runs in all, half quiet and half busy (default 20)")
@@ -95,15 +90,14 @@ def main() -> int:
     if args.runs < 2 or args.runs % 2:
         parser.error(f"--runs must be an even number of at least 2 (half quiet, half busy); found {args.runs}")
     args.keep.mkdir(parents=True, exist_ok=True)
-    tests = [key(t) for t in collect(extra)]
+    tests = collect(extra)  # path.py::name, as `outcomes` rebuilds them from JUnit's class names
     counts = {t: {"quiet": 0, "busy": 0, "failures": []} for t in tests}
     seconds = {"quiet": 0.0, "busy": 0.0}
     for index in range(args.runs):
         busy = index % 2 == 1
         mode = "busy" if busy else "quiet"
-        found, took = one_run(index, busy, args.keep, extra)
+        results, took = one_run(index, busy, args.keep, extra)
         seconds[mode] += took
-        results = {key(t): r for t, r in found.items()}
         failed = []
         for test in tests:
             outcome, message = results.get(test, ("missing", "not reported"))

@@ -384,7 +384,8 @@ def torchrun(
     unless ``env`` says otherwise, Python's fault handler on (an abort prints every thread's
     stack). Each rank's stdout and stderr go to their own files. Returns them when every rank
     exits 0; otherwise, or after ``timeout`` seconds (the launcher and its ranks are then killed
-    together), raises `RankFailure` showing each rank's exit and own output, not the launcher's."""
+    together), raises `RankFailure` showing each rank's own output, then the launcher's tail (which names
+    each rank's exit)."""
     import os
     import signal
     import subprocess
