@@ -83,3 +83,50 @@ def test_a_feature_spec_that_lies_is_caught(conv_net, image):
     )
     with pytest.raises(AssertionError, match="stage stem: spec says 9 channels, got 8"):
         check_composition(model, (image,))
+
+
+RANK_SCRIPT = """
+import os, sys, time
+rank = os.environ["RANK"]
+print(f"stdout of rank {rank}", flush=True)
+print(f"stderr of rank {rank}", file=sys.stderr, flush=True)
+if sys.argv[1] == "fail" and rank == "1":
+    sys.exit(3)
+if sys.argv[1] == "hang":
+    time.sleep(600)
+"""
+
+
+@pytest.mark.multiprocess
+def test_torchrun_returns_each_ranks_output_and_shows_it_when_a_rank_fails(tmp_path):
+    from torchgraft.core.testing import RankFailure, torchrun
+
+    script = tmp_path / "ranks.py"
+    script.write_text(RANK_SCRIPT)
+    ok = torchrun(str(script), "pass", nproc=2)
+    assert [o.strip() for o in ok.stdout] == ["stdout of rank 0", "stdout of rank 1"]
+    assert [e.strip() for e in ok.stderr] == ["stderr of rank 0", "stderr of rank 1"]
+    with pytest.raises(RankFailure) as failed:
+        torchrun(str(script), "fail", nproc=2)
+    message = str(failed.value)
+    assert "exited with status" in message and "exitcode: 3" in message
+    for rank in (0, 1):  # each rank's own output, under its own heading
+        assert f"----- rank {rank} stderr -----\nstderr of rank {rank}" in message
+    with pytest.raises(RankFailure, match="did not finish in 20 s and was killed"):
+        torchrun(str(script), "hang", nproc=2, timeout=20)
+    assert not _processes_running(str(script)), "a rank outlived its killed job"
+
+
+def _processes_running(needle: str) -> list[str]:
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                command = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if needle in command:
+            found.append(command)
+    return found

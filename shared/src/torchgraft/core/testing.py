@@ -365,6 +365,44 @@ def _rank_logs(log_dir: Path, nproc: int) -> tuple[list[str], list[str]]:
     ]
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (Linux's ``/proc``; empty elsewhere). torchrun starts each
+    rank in a session of its own, so killing the launcher's process group leaves the ranks running."""
+    import os
+
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    parent = int(fh.read().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _wait_gone(pids: list[int], bound: float = 30.0) -> None:
+    """Waits (at most ``bound`` seconds) until each of ``pids`` has exited: gone, or a zombie."""
+    import time
+
+    def running(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                return fh.read().rpartition(")")[2].split()[0] != "Z"
+        except (OSError, IndexError):
+            return False
+
+    deadline = time.monotonic() + bound
+    while any(running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _tail(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"[... {len(text) - limit:,} characters before]\n{text[-limit:]}"
 
@@ -383,8 +421,8 @@ def torchrun(
     a free one, so concurrent jobs cannot collide), one thread per rank (``OMP_NUM_THREADS=1``)
     unless ``env`` says otherwise, Python's fault handler on (an abort prints every thread's
     stack). Each rank's stdout and stderr go to their own files. Returns them when every rank
-    exits 0; otherwise, or after ``timeout`` seconds (the launcher and its ranks are then killed
-    together), raises `RankFailure` showing each rank's own output, then the launcher's tail (which names
+    exits 0; otherwise, or after ``timeout`` seconds (the launcher and every process below it are
+    then killed), raises `RankFailure` showing each rank's own output, then the launcher's tail (which names
     each rank's exit)."""
     import os
     import signal
@@ -404,13 +442,18 @@ def torchrun(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            start_new_session=True,  # the launcher and its ranks, killed together on a timeout
+            start_new_session=True,  # the launcher and its helpers in one group, killed together on a timeout
         )
         try:
             launcher, _ = job.communicate(timeout=timeout)
             what = f"exited with status {job.returncode}"
         except subprocess.TimeoutExpired:
+            ranks = _descendants(job.pid)  # found before the launcher dies and they are re-parented
             os.killpg(job.pid, signal.SIGKILL)
+            for pid in ranks:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            _wait_gone(ranks)
             launcher, _ = job.communicate()
             what = f"did not finish in {timeout:.0f} s and was killed"
         stdout, stderr = _rank_logs(log_dir, nproc)
