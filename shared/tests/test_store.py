@@ -26,7 +26,7 @@ from torchgraft.core import (
     Weights,
     download,
 )
-from torchgraft.core.store import cached_path
+from torchgraft.core.store import cached_path, pinned_sha256
 
 
 def digest(data: bytes) -> str:
@@ -263,7 +263,10 @@ def test_hash_prefix_downloads_are_stored_under_the_full_digest(faulty, payload,
     prefix = digest(payload)[:8]
     path = download(url, sha256=prefix, progress=False)
     assert path.name == digest(payload)
-    assert cached_path(prefix) == path
+    assert cached_path(prefix) is None, "a prefix never chooses between cached files"
+    assert pinned_sha256(url) == digest(payload), "the download pins the full digest"
+    assert download(url, sha256=prefix, progress=False) == path
+    assert len(faulty.requests("/resnet50-0676ba61.pth")) == 1, "served by its pinned full digest, no request"
 
 
 def test_progress_bar_only_on_a_terminal_or_when_asked(faulty, payload, capsys, monkeypatch):
@@ -493,4 +496,4 @@ def test_an_https_download_is_never_redirected_to_plain_http(https_server, fault
     with pytest.raises(NetworkError, match="from https to plain http"):
         download(f"{base}/moved", sha256=None, progress=False)
     assert faulty.requests("/w2") == [], "the plain-http url is never asked"
-    assert not (cache_home / "pins").exists()
+    assert not list((cache_home / "pins").glob("*")), "no pin is written"

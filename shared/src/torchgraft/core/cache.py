@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import CacheError
+from .errors import CacheError, WeightsSourceError
+from .files import is_regular, open_regular, read_record
 from .store import (
     _alive,
     _atomic_write_text,
@@ -26,6 +27,7 @@ from .store import (
     _pin_path,
     _write_stamp,
     atomic_file,
+    cache_folder,
     cache_root,
     pinned_sha256,
     sha256_file,
@@ -54,14 +56,32 @@ def _listing(folder: Path, pattern: str = "*") -> list[Path]:
 
 
 def _blob_paths() -> list[Path]:
-    return [p for p in _listing(_blobs()) if _FULL.fullmatch(p.name)]
+    """The cached files: regular files named by a full sha256 (anything else planted there is
+    never listed, verified, served or exported)."""
+    return [p for p in _listing(_blobs()) if _FULL.fullmatch(p.name) and is_regular(p)]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: Any) -> str | None:
+    """A record's text as it may reach a terminal: control characters (escape sequences an
+    imported record could carry) shown as ``\\xNN``, never sent raw."""
+    if text is None:
+        return None
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))[:2048]
 
 
 def _origin(blob: Path) -> dict[str, Any]:
-    try:
-        return json.loads(blob.with_name(blob.name + ".json").read_text())
-    except (OSError, ValueError):
+    """Where a cached file came from: ``url`` (printable) and ``fetched`` (a time), or nothing."""
+    record = read_record(blob.with_name(blob.name + ".json"))
+    if not isinstance(record, dict):
         return {}
+    fetched = record.get("fetched")
+    return {
+        "url": _printable(record.get("url")),
+        "fetched": fetched if isinstance(fetched, (int, float)) and not isinstance(fetched, bool) else None,
+    }
 
 
 def list_cache() -> dict[str, Any]:
@@ -73,7 +93,7 @@ def list_cache() -> dict[str, Any]:
         files.append(
             {
                 "sha256": blob.name,
-                "size": blob.stat().st_size,
+                "size": os.lstat(blob).st_size,
                 "url": origin.get("url"),
                 "fetched": origin.get("fetched"),
                 "path": str(blob),
@@ -85,7 +105,7 @@ def list_cache() -> dict[str, Any]:
         "root": str(root),
         "files": files,
         "total_bytes": sum(f["size"] for f in files),
-        "partial": [{"path": str(p), "size": p.stat().st_size} for p in partial],
+        "partial": [{"path": str(p), "size": os.lstat(p).st_size} for p in partial],
         "quarantined": [str(p) for p in quarantine],
     }
 
@@ -97,6 +117,9 @@ def verify_cache() -> list[dict[str, Any]]:
     for blob in _blob_paths():
         try:
             actual = sha256_file(blob)
+        except WeightsSourceError as exc:
+            results.append({"sha256": blob.name, "ok": False, "path": str(blob), "error": str(exc)})
+            continue
         except OSError as exc:
             results.append({"sha256": blob.name, "ok": False, "path": str(blob), "error": exc.strerror or str(exc)})
             continue
@@ -134,8 +157,7 @@ def prune_cache(
     doomed += [(p, "quarantined") for p in _listing(root / "quarantine")]
     for stamp in _listing(root / "stamps", "*.json"):
         try:
-            entries = json.loads(stamp.read_text())
-            alive = any(Path(e["path"]).exists() for e in entries)
+            alive = any(Path(e["path"]).exists() for e in read_record(stamp))
         except (OSError, ValueError, KeyError, TypeError):
             alive = False
         if not alive:
@@ -150,12 +172,13 @@ def prune_cache(
                     doomed.append((meta, "unreferenced"))
     removed = []
     for path, why in doomed:
-        size = path.stat().st_size if path.is_file() else 0
+        mode = os.lstat(path).st_mode
+        size = os.lstat(path).st_size if stat.S_ISREG(mode) else 0
         if not dry_run:
-            if path.is_dir():
+            if stat.S_ISDIR(mode):
                 shutil.rmtree(path)
             else:
-                path.unlink(missing_ok=True)
+                path.unlink(missing_ok=True)  # a symlink is removed, never its target
         removed.append({"path": str(path), "reason": why, "size": size})
     return removed
 
@@ -171,7 +194,11 @@ def _copy_verified(src: Path, dest: Path, sha256: str) -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    with contextlib.suppress(_Mismatch), atomic_file(dest, durable=True) as out, open(src, "rb") as inp:
+    with (
+        contextlib.suppress(_Mismatch),
+        os.fdopen(open_regular(src, follow=False), "rb") as inp,  # the file checked is the file read
+        atomic_file(dest, durable=True) as out,
+    ):
         while chunk := inp.read(1 << 20):
             digest.update(chunk)
             out.write(chunk)
@@ -188,7 +215,7 @@ def _quarantine(blob: Path) -> Path:
 
 
 def _copy_atomic(src: Path, dest: Path) -> None:
-    with atomic_file(dest, durable=True) as out, open(src, "rb") as inp:
+    with os.fdopen(open_regular(src, follow=False), "rb") as inp, atomic_file(dest, durable=True) as out:
         shutil.copyfileobj(inp, out, 1 << 20)
 
 
@@ -212,30 +239,10 @@ def export_cache(directory: Path) -> list[dict[str, Any]]:
     return out
 
 
-#: The largest origin record or pin an import folder may hand over (they are a few hundred bytes).
-MAX_RECORD_BYTES = 64 << 10
-
-
-def _regular(path: Path) -> bool:
-    """Whether ``path`` is a regular file itself (a symlink is not followed: an import folder is
-    untrusted input and may point anywhere)."""
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
 def _read_record(path: Path) -> dict[str, Any] | None:
-    """A small JSON record from an import folder, or ``None`` when it is not a regular file, is
-    larger than `MAX_RECORD_BYTES` or is not a JSON object (read with a bounded read)."""
-    if not _regular(path):
-        return None
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_RECORD_BYTES + 1)
-        record = json.loads(data) if len(data) <= MAX_RECORD_BYTES else None
-    except (OSError, ValueError):
-        return None
+    """A small JSON object from an import folder (bounded by `MAX_RECORD_BYTES`, never through a
+    symlink, FIFO or device), or ``None``."""
+    record = read_record(path)
     return record if isinstance(record, dict) else None
 
 
@@ -267,6 +274,17 @@ def _import_pins(directory: Path, *, trust_pins: bool, present: set[str]) -> lis
     return results
 
 
+def _imported_origin(record: dict[str, Any]) -> dict[str, Any]:
+    """The fields of an imported origin record the cache keeps: a url (text without control
+    characters), a time, and when it was imported (it vouches for nothing: the bytes were hashed)."""
+    fetched = record.get("fetched")
+    return {
+        "url": _printable(record.get("url")) if isinstance(record.get("url"), str) else None,
+        "fetched": fetched if isinstance(fetched, (int, float)) and not isinstance(fetched, bool) else None,
+        "imported": time.time(),
+    }
+
+
 def import_cache(directory: Path, *, trust_pins: bool = False) -> list[dict[str, Any]]:
     """Adds the files of an exported directory to the cache; the directory is untrusted input.
 
@@ -279,32 +297,34 @@ def import_cache(directory: Path, *, trust_pins: bool = False) -> list[dict[str,
     with ``trust_pins`` (see `_import_pins`)."""
     if directory.is_symlink() or not directory.is_dir():
         raise NotADirectoryError(f"{directory} is not a directory (a symlink to one is not followed)")
-    blobs = _blobs()
-    blobs.mkdir(parents=True, exist_ok=True)
+    blobs = cache_folder("blobs")
     results: list[dict[str, Any]] = []
     for src in sorted(directory.iterdir()):
         if not _FULL.fullmatch(src.name):
             continue
-        if not _regular(src):
+        if not is_regular(src):
             results.append({"sha256": src.name, "status": "rejected", "reason": "not a regular file"})
             continue
         dest = blobs / src.name
-        if not dest.exists():
-            check_space(blobs, src.stat().st_size, f"importing {src}")
         status = "present"
-        if dest.exists() and sha256_file(dest) != src.name:
-            _quarantine(dest)
+        if os.path.lexists(dest) and (not is_regular(dest) or sha256_file(dest) != src.name):
+            _quarantine(dest)  # moves a planted symlink itself, never its target
             status = "repaired"
-        if not dest.exists():
-            actual = _copy_verified(src, dest, src.name)
+        if not os.path.lexists(dest):
+            check_space(blobs, os.lstat(src).st_size, f"importing {src}")
+            try:
+                actual = _copy_verified(src, dest, src.name)
+            except WeightsSourceError as exc:  # swapped for a symlink, FIFO or device since listed
+                results.append({"sha256": src.name, "status": "rejected", "reason": str(exc)})
+                continue
             if actual != src.name:
                 results.append({"sha256": src.name, "status": "rejected", "actual": actual})
                 continue
             status = "imported" if status == "present" else status
         origin = _read_record(src.with_name(src.name + ".json"))
-        if origin is not None and not dest.with_name(dest.name + ".json").exists():
-            _atomic_write_text(dest.with_name(dest.name + ".json"), json.dumps(origin))
+        if origin is not None and not os.path.lexists(dest.with_name(dest.name + ".json")):
+            _atomic_write_text(dest.with_name(dest.name + ".json"), json.dumps(_imported_origin(origin)))
         _write_stamp(dest.name, _file_stamp(dest))
-        results.append({"sha256": src.name, "status": status, "size": dest.stat().st_size})
+        results.append({"sha256": src.name, "status": status, "size": os.lstat(dest).st_size})
     present = {p.name for p in _blob_paths()}
     return results + _import_pins(directory, trust_pins=trust_pins, present=present)

@@ -18,6 +18,7 @@ __all__ = [
     "PrefetchError",
     "DistributedSetupError",
     "SizeLimitError",
+    "SettingsError",
     "BackboneContractError",
     "CheckpointError",
     "ConfigConflictError",
@@ -121,6 +122,10 @@ class PrefetchError(WeightsSourceError):
                  kind: str | None = None) -> None:  # fmt: skip
         super().__init__(message)
         self.rank, self.host, self.url, self.kind = rank, host, url, kind
+
+
+class SettingsError(TorchgraftError, ValueError):
+    """A ``TORCHGRAFT_*`` environment variable holds a value it does not accept."""
 
 
 class DistributedSetupError(TorchgraftError, RuntimeError):

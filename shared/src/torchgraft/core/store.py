@@ -28,6 +28,7 @@ import os
 import re
 import secrets
 import socket
+import stat
 import sys
 import time
 import urllib.parse
@@ -38,6 +39,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
+from . import settings
 from .errors import (
     CacheError,
     IntegrityError,
@@ -46,6 +48,7 @@ from .errors import (
     UnpinnedError,
     WeightsSourceError,
 )
+from .files import is_regular, open_regular, read_record
 from .transfer import Bound, Interrupted, transfer
 from .weights import _IO, check_sha256, warn_at_caller
 
@@ -73,11 +76,10 @@ __all__ = [
 
 CHUNK = 1 << 20
 ATTEMPTS = 5
-LOCK_TIMEOUT_S = float(os.environ.get("TORCHGRAFT_LOCK_TIMEOUT", "900"))
 STALE_FOREIGN_PARTIAL_S = 3600
 #: The bound on a download whose size nobody declared or estimated (``TORCHGRAFT_MAX_DOWNLOAD``).
 DEFAULT_MAX_DOWNLOAD = 16 << 30
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_FOLDERS = ("blobs", "partial", "pins", "locks", "stamps", "quarantine")
 
 
 class UnpinnedDownloadWarning(UserWarning):
@@ -88,15 +90,32 @@ class UnpinnedDownloadWarning(UserWarning):
 def cache_root() -> Path:
     """``$TORCHGRAFT_HOME`` if set, else the platform's user cache directory for torchgraft
     (``$XDG_CACHE_HOME/torchgraft`` on Linux)."""
-    env = os.environ.get("TORCHGRAFT_HOME")
-    if env:
-        root = Path(env).expanduser()
-        if root.exists() and not root.is_dir():
-            raise CacheError(f"TORCHGRAFT_HOME={env} is a file, not a directory: point it at a directory")
+    root = settings.cache_home()
+    if root is not None:
         return root
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("torchgraft", appauthor=False))
+
+
+def cache_folder(name: str, *, create: bool = True) -> Path:
+    """One of the cache's folders (`_FOLDERS`), which must be a real directory: a symlink planted
+    in its place (a shared cache's folders are writable by the whole group) would send every file
+    the store writes somewhere else, so it is refused with `CacheError`."""
+    path = cache_root() / name
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    if not stat.S_ISDIR(mode):
+        kind = "a symlink" if stat.S_ISLNK(mode) else "not a directory"
+        raise CacheError(
+            f"the cache folder {path} is {kind}; the store writes only into real directories of "
+            f"{cache_root()}: remove it (it is recreated)"
+        )
+    return path
 
 
 def _check_writable(what: str) -> None:
@@ -104,10 +123,12 @@ def _check_writable(what: str) -> None:
     serves the files it holds)."""
     root = cache_root()
     try:
-        for name in ("partial", "blobs"):
-            (root / name).mkdir(parents=True, exist_ok=True)
-            if not os.access(root / name, os.W_OK | os.X_OK):
-                raise PermissionError(13, "not writable", str(root / name))
+        for name in ("partial", "blobs", "pins"):
+            folder = cache_folder(name)
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(13, "not writable", str(folder))
+    except CacheError:
+        raise
     except OSError as exc:
         raise CacheError(
             f"{what} is not in the cache, and this process cannot write to the cache {root} "
@@ -117,33 +138,19 @@ def _check_writable(what: str) -> None:
 
 
 def is_offline() -> bool:
-    return os.environ.get("TORCHGRAFT_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    return settings.flag("TORCHGRAFT_OFFLINE")
 
 
 def user_mirrors() -> list[tuple[str, str]]:
     """``TORCHGRAFT_MIRROR``: ``PREFIX=REPLACEMENT`` pairs (separated by commas, semicolons or
     whitespace) that point urls at a company mirror, tried before the original url."""
-    pairs = []
-    for item in re.split(r"[,;\s]+", os.environ.get("TORCHGRAFT_MIRROR", "").strip()):
-        if not item:
-            continue
-        prefix, sep, replacement = item.partition("=")
-        if not sep or not prefix or not replacement:
-            raise ValueError(f"TORCHGRAFT_MIRROR entries look like PREFIX=REPLACEMENT; found {item!r}")
-        pairs.append((prefix, replacement))
-    return pairs
+    return settings.mirrors()
 
 
 def max_download() -> int | None:
     """``TORCHGRAFT_MAX_DOWNLOAD``: the most bytes one download of a file without a declared size
     may bring (``123456``, ``512M``, ``20G``, ``1.5GiB``; binary units), or ``None`` when unset."""
-    text = os.environ.get("TORCHGRAFT_MAX_DOWNLOAD", "").strip()
-    if not text:
-        return None
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", text.lower())
-    if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"TORCHGRAFT_MAX_DOWNLOAD must be a size such as 512M, 20G or 1500000000; found {text!r}")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
+    return settings.max_download()
 
 
 def _limit(size: int | None, estimate: Bound | None) -> Bound | None:
@@ -174,19 +181,19 @@ def _show_progress(progress: bool | None) -> bool:
     CI, or in a notebook. ``TORCHGRAFT_PROGRESS=1`` asks for bars anywhere (a log file), ``=0`` for none."""
     if progress is False:
         return False
-    asked = os.environ.get("TORCHGRAFT_PROGRESS", "").strip().lower()
-    if asked in ("1", "true", "yes", "on", "always"):
-        return True
-    if asked in ("0", "false", "no", "off", "never"):
-        return False
+    asked = settings.progress()
+    if asked is not None:
+        return asked
     watched = sys.stderr.isatty() or "ipykernel" in sys.modules  # a terminal or a notebook
     return watched and not os.environ.get("CI")
 
 
 # --------------------------------------------------------------------------- hashing and stamps
 def sha256_file(path: Path, *, progress: Callable[[int], Any] | None = None) -> str:
+    """The sha256 of a regular file (a FIFO or a device such as ``/dev/zero`` is refused with
+    `WeightsSourceError`, never read forever)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with os.fdopen(open_regular(path), "rb") as fh:
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
             if progress is not None:
@@ -204,10 +211,7 @@ def _file_stamp(path: Path) -> dict[str, Any]:
 
 
 def _read_stamps(sha256: str) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(_stamp_path(sha256).read_text())
-    except (OSError, ValueError):
-        return []
+    data = read_record(_stamp_path(sha256))
     return data if isinstance(data, list) else []
 
 
@@ -245,10 +249,10 @@ def _write_stamp(sha256: str, stamp: dict[str, Any]) -> None:
 
 
 def verify_always() -> bool:
-    """``TORCHGRAFT_VERIFY=always``: re-hash every file on every use, stamps ignored. A stamp
-    proves a file is unchanged by (inode, size, mtime); bytes altered with the mtime kept (bit rot,
-    a careless tool) pass it, and only a full hash catches them."""
-    return os.environ.get("TORCHGRAFT_VERIFY", "").strip().lower() == "always"
+    """``TORCHGRAFT_VERIFY=always`` (or ``1``): re-hash every file on every use, stamps ignored. A
+    stamp proves a file is unchanged by (inode, size, mtime); bytes altered with the mtime kept
+    (bit rot, a careless tool) pass it, and only a full hash catches them."""
+    return settings.verify_always()
 
 
 def _is_stamped(path: Path, sha256: str) -> bool:
@@ -313,13 +317,23 @@ def _blobs() -> Path:
 
 
 def _find_blob(sha256: str) -> Path | None:
-    """The cached file for a full digest or a published prefix."""
-    blobs = _blobs()
+    """The cached file for a full digest: a regular file (a symlink or anything else planted
+    under the name is never served). A published prefix finds nothing here: a prefix may find a
+    download, never choose between cached files (see `full_digest`)."""
+    if len(sha256) != 64:
+        return None
+    path = _blobs() / sha256
+    return path if is_regular(path) else None
+
+
+def full_digest(url: str, sha256: str) -> str:
+    """The full digest to serve ``url`` by, for an entry that publishes ``sha256``: itself when
+    full; for a published prefix (torchvision's 8 hex digits), the full digest pinned when this
+    cache downloaded the file, if it has the prefix; otherwise the prefix itself (a download)."""
     if len(sha256) == 64:
-        path = blobs / sha256
-        return path if path.is_file() else None
-    matches = sorted(p for p in blobs.glob(f"{sha256}*") if len(p.name) == 64) if blobs.is_dir() else []
-    return matches[0] if matches else None
+        return sha256
+    pin = pinned_sha256(url)
+    return pin if pin is not None and pin.startswith(sha256) else sha256
 
 
 def _quarantine(path: Path, reason: str) -> None:
@@ -342,7 +356,7 @@ def cached_path(sha256: str, *, size: int | None = None) -> Path | None:
     path = _find_blob(sha256)
     if path is None:
         return None
-    actual_size = path.stat().st_size
+    actual_size = os.lstat(path).st_size
     if size is not None and actual_size != size:
         _quarantine(path, f"cached {path} is {actual_size} bytes, expected {size}")
         return None
@@ -356,31 +370,90 @@ def cached_path(sha256: str, *, size: int | None = None) -> Path | None:
     return path
 
 
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+
+
+def _state(pid: int) -> str | None:
+    """The state letter of process ``pid`` on this host (``R``, ``S``, ``T`` stopped, ``Z``...)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _holder(path: Path) -> tuple[str, int | None, str]:
+    """Who holds the lock at ``path``, from the record its holder writes beside it: a description,
+    its pid on this host (``None`` elsewhere or unknown), and its host."""
+    record = read_record(path.with_name(path.name + ".holder"))
+    if not isinstance(record, dict) or not isinstance(record.get("pid"), int):
+        return "another process", None, ""
+    pid, host = record["pid"], str(record.get("host"))
+    return f"process {pid} on {host}", (pid if host == _host() else None), host
+
+
 @contextlib.contextmanager
 def _download_lock(sha256: str) -> Iterator[None]:
     """One downloader per file across processes. An OS lock (released by the kernel when its holder
     dies); if it cannot be taken (read-only cache, a lock that is never released), the download
-    proceeds anyway: per-process partial files keep that correct."""
+    proceeds anyway: per-process partial files keep that correct.
+
+    A waiter says who it waits for after `settings.lock_wait_notice` seconds, and stops waiting at
+    once for a holder on this host that is stopped (SIGSTOP, ``Ctrl-Z``): such a process writes
+    nothing until it is resumed, so waiting for it could last forever."""
     import filelock
 
-    if os.environ.get("TORCHGRAFT_NO_LOCK", "").strip().lower() in ("1", "true", "yes", "on"):
+    if settings.flag("TORCHGRAFT_NO_LOCK"):
         yield  # for file systems whose locks hang; downloads may then be duplicated, never corrupted
         return
-    path = cache_root() / "locks" / f"{sha256}.lock"
+    budget = settings.lock_timeout()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(path), timeout=LOCK_TIMEOUT_S)
-        lock.acquire()
-    except filelock.Timeout:
-        warnings.warn(
-            f"{path} was held for {LOCK_TIMEOUT_S:.0f}s; downloading without it", RuntimeWarning, stacklevel=4
-        )
+        path = cache_folder("locks") / f"{sha256}.lock"
+        lock = filelock.FileLock(str(path))
+    except (OSError, CacheError):
         yield
         return
-    except OSError:
-        yield
-        return
+    waited, noticed = 0.0, False
+    start = time.monotonic()
+    while True:
+        step = min(1.0, budget - waited) if noticed else min(settings.lock_wait_notice(), budget)
+        try:
+            lock.acquire(timeout=max(step, 0.0), poll_interval=0.05)
+            break
+        except filelock.Timeout:
+            waited = time.monotonic() - start
+            who, pid, _ = _holder(path)
+            if pid is not None and _state(pid) == "T":
+                warnings.warn(
+                    f"{path} is held by {who}, which is stopped (SIGSTOP or Ctrl-Z); downloading without "
+                    f"the lock (files stay correct: each process writes its own partial file)",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                yield
+                return
+            if waited >= budget:
+                warnings.warn(
+                    f"{path} was held by {who} for {budget:.0f}s (TORCHGRAFT_LOCK_TIMEOUT); downloading without it",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                yield
+                return
+            if not noticed:
+                noticed = True
+                print(
+                    f"torchgraft: waiting for {who}, which is downloading this file (lock {path}); "
+                    f"giving up the wait after {budget:.0f}s (TORCHGRAFT_LOCK_TIMEOUT)",
+                    file=sys.stderr,
+                )
+        except OSError:
+            yield
+            return
     try:
+        with contextlib.suppress(OSError):
+            _atomic_write_text(path.with_name(path.name + ".holder"), json.dumps({"pid": os.getpid(), "host": _host()}))
         yield
     finally:
         lock.release()
@@ -395,39 +468,49 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    return _state(pid) != "Z"
+
+
+def _own_file(path: Path) -> os.stat_result | None:
+    """``lstat`` of ``path`` if it is a regular file with one link (a file the store could have
+    written), else ``None``: a symlink, FIFO, device or hard link planted in the cache is never
+    adopted, read or written through."""
     try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rpartition(")")[2].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 else None
 
 
 def _claim_partial(sha256: str) -> Path:
     """This process's partial file for ``sha256``, adopting the largest partial left by a process
-    that is gone (renaming is atomic, so two processes never adopt the same one)."""
-    directory = cache_root() / "partial"
-    directory.mkdir(parents=True, exist_ok=True)
-    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+    that is gone (renaming is atomic, so two processes never adopt the same one). Only a regular
+    file with a single link is adopted; anything else under the name of this process's partial
+    file is removed (unlinking a symlink never touches its target)."""
+    directory = cache_folder("partial")
+    host = _host()
     mine = directory / f"{sha256}.{host}.{os.getpid()}.part"
-    if mine.exists():
-        return mine
+    if os.path.lexists(mine):
+        if _own_file(mine) is not None:
+            return mine
+        mine.unlink()
     candidates = []
     for part in directory.glob(f"{sha256}.*.part"):
         bits = part.name.split(".")
-        if len(bits) != 4 or not bits[2].isdigit():
+        if len(bits) != 4 or not bits[2].isdigit() or (st := _own_file(part)) is None:
             continue
-        if bits[1] == host:
-            dead = not _alive(int(bits[2]))
-        else:  # another machine sharing the cache: only adopt what it clearly abandoned
-            dead = time.time() - part.stat().st_mtime > STALE_FOREIGN_PARTIAL_S
-        if dead:
-            candidates.append(part)
-    for part in sorted(candidates, key=lambda p: p.stat().st_size, reverse=True):
+        # another machine sharing the cache: only adopt what it clearly abandoned
+        foreign_dead = time.time() - st.st_mtime > STALE_FOREIGN_PARTIAL_S
+        if not _alive(int(bits[2])) if bits[1] == host else foreign_dead:
+            candidates.append((st.st_size, part))
+    for _, part in sorted(candidates, key=lambda c: c[0], reverse=True):
         try:
             os.rename(part, mine)
-            return mine
         except OSError:
             continue
+        if _own_file(mine) is not None:  # swapped between the check and the rename: not adopted
+            return mine
+        mine.unlink(missing_ok=True)
     return mine
 
 
@@ -466,9 +549,17 @@ def _fetch_from(url: str, sha256: str | None, *, key: str, size: int | None, lim
                     continue
                 said = "" if sha256 is not None else " (the digest the server declared)"
                 raise IntegrityError(f"{url} has sha256 {result.sha256}, expected {expected}{said}")
-            target = _blobs() / result.sha256
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target = cache_folder("blobs") / result.sha256
             os.replace(part, target)
+            st = os.lstat(target)
+            if (st.st_dev, st.st_ino) != result.file_id or not stat.S_ISREG(st.st_mode):
+                # The partial file was swapped between the transfer and the rename (a planted
+                # symlink or file): it is not what was hashed, so it is neither kept nor stamped.
+                target.unlink(missing_ok=True)
+                raise IntegrityError(
+                    f"{url}: the partial file {part} was replaced by another file while it was "
+                    f"downloaded; discarded (someone else writes into {part.parent})"
+                )
             _write_stamp(result.sha256, _file_stamp(target))
             with contextlib.suppress(OSError):
                 _atomic_write_text(
@@ -485,7 +576,7 @@ def _fetch_from(url: str, sha256: str | None, *, key: str, size: int | None, lim
 # --------------------------------------------------------------------------- pins (trust on first use)
 def require_pinned() -> bool:
     """``TORCHGRAFT_REQUIRE_PINNED``: refuse files that publish no sha256 and are not pinned yet."""
-    return os.environ.get("TORCHGRAFT_REQUIRE_PINNED", "").strip().lower() in ("1", "true", "yes", "on")
+    return settings.flag("TORCHGRAFT_REQUIRE_PINNED")
 
 
 def _pin_path(url: str) -> Path:
@@ -494,10 +585,7 @@ def _pin_path(url: str) -> Path:
 
 def pinned_sha256(url: str) -> str | None:
     """The digest pinned for ``url`` on its first download, or ``None``."""
-    try:
-        record = json.loads(_pin_path(url).read_text())
-    except (OSError, ValueError):
-        return None
+    record = read_record(_pin_path(url))
     if not isinstance(record, dict) or record.get("url") != url:
         return None
     try:
@@ -506,8 +594,23 @@ def pinned_sha256(url: str) -> str | None:
         return None
 
 
-def _pin(url: str, sha256: str, size: int, what: str) -> None:
-    _atomic_write_text(_pin_path(url), json.dumps({"url": url, "sha256": sha256, "size": size, "pinned": time.time()}))
+def _pin(url: str, sha256: str, size: int, what: str, *, published: str | None = None) -> None:
+    """Records the full digest of ``url``'s first download: the trust-on-first-use pin of a file
+    published without a digest, or, for one published by a prefix (``published``), the full
+    digest it is served by from then on (no warning: the prefix was checked)."""
+    try:
+        cache_folder("pins")
+        _atomic_write_text(
+            _pin_path(url), json.dumps({"url": url, "sha256": sha256, "size": size, "pinned": time.time()})
+        )
+    except OSError as exc:
+        raise CacheError(
+            f"{what} arrived and verified as {sha256}, but its pin could not be written to "
+            f"{_pin_path(url)} ({exc.strerror or exc}); without a pin the next download could not be "
+            f"checked against this one: make {_pin_path(url).parent} writable and run again"
+        ) from exc
+    if published is not None:
+        return
     warn_at_caller(
         f"{what} publishes no sha256; pinned it to {sha256} on this first download "
         f"(later downloads must match; TORCHGRAFT_REQUIRE_PINNED=1 refuses unpinned files)",
@@ -562,17 +665,23 @@ def _download(
         raise ValueError(f"size must be a positive number of bytes; found {size!r}")
     limit = _limit(size, estimate)
     if sha256 is not None:
-        return _obtain(url, check_sha256(sha256), size=size, limit=limit, mirrors=mirrors, progress=progress, what=what)
+        published = check_sha256(sha256)
+        expected = full_digest(url, published)
+        # A prefix alone is only trusted for a download: its full digest is pinned when it arrives.
+        pin_as = url if len(expected) < 64 else None
+        return _obtain(
+            url, expected, size=size, limit=limit, mirrors=mirrors, progress=progress, what=what, pin_as=pin_as
+        )
     pin = pinned_sha256(url)
     if pin is None:
-        own = resolve_local(url) if url.startswith("file://") else None
-        if own is not None and own.is_file():  # the user's own file: nothing to verify it against
-            return own
         if require_pinned():
             raise UnpinnedError(
                 f"{what} publishes no sha256 and TORCHGRAFT_REQUIRE_PINNED is set: give its digest "
                 f"(Weights(sha256=...)) or unset the variable to pin it on first download"
             )
+        own = resolve_local(url) if url.startswith("file://") else None
+        if own is not None and own.is_file():  # the user's own file: nothing to verify it against
+            return own
     try:
         return _obtain(url, pin, size=size, limit=limit, mirrors=mirrors, progress=progress, what=what, pin_as=url)
     except IntegrityError as exc:
@@ -598,7 +707,8 @@ def _obtain(
     """The store's one download path: local sources, then the cache, then remote sources under one
     lock per file. ``expected=None`` is the first download of a file published without a digest:
     the first source that gives it is accepted (checked against any digest a server declares) and
-    its digest pinned under ``pin_as``."""
+    its digest pinned under ``pin_as``. A prefix ``expected`` (with ``pin_as``) is never looked up
+    in the cache; the download's full digest is pinned under ``pin_as``."""
     sources = _sources([url, *mirrors])
     errors: list[WeightsSourceError] = []
     remote = []
@@ -611,7 +721,7 @@ def _obtain(
                 return verify_file(local, expected, what=f"{what} ({source})")
             except WeightsSourceError as exc:
                 errors.append(exc)
-        elif local.is_file():  # a local mirror of an unpinned file: pinned like a download
+        elif os.path.lexists(local):  # a local mirror of an unpinned file: pinned like a download
             digest = sha256_file(local)
             _write_stamp(digest, _file_stamp(local))
             _pin(pin_as or url, digest, local.stat().st_size, what)
@@ -631,7 +741,8 @@ def _obtain(
     _check_writable(what)
     key = expected or hashlib.sha256(f"unpinned:{pin_as or url}".encode()).hexdigest()
     with _download_lock(key):
-        if expected is None and (pin := pinned_sha256(pin_as or url)) is not None:
+        pin = pinned_sha256(pin_as or url)
+        if pin is not None and (expected is None or (len(expected) < 64 and pin.startswith(expected))):
             # Another process pinned it meanwhile: verify against its pin, as every later download.
             return _obtain(url, pin, size=size, limit=limit, mirrors=mirrors, progress=progress, what=what)
         if expected is not None and (hit := cached_path(expected, size=size)) is not None:
@@ -642,8 +753,8 @@ def _obtain(
             except WeightsSourceError as exc:
                 errors.append(exc)
                 continue
-            if expected is None:
-                _pin(pin_as or url, path.name, path.stat().st_size, what)
+            if expected is None or len(expected) < 64:
+                _pin(pin_as or url, path.name, os.lstat(path).st_size, what, published=expected)
             return path
     _raise_all(errors, what)
 
@@ -671,8 +782,12 @@ def fetch_weights(weights: Weights, *, progress: bool | None = None) -> Path:
 
 
 def known_sha256(weights: Weights | Any) -> str | None:
-    """The digest an entry publishes, else the one pinned on its first download, else ``None``."""
-    return weights.sha256 if weights.sha256 is not None else pinned_sha256(weights.url)
+    """The digest an entry's file is served by: the one it publishes (a published prefix extended
+    to the full digest pinned on its download, where this cache has one), else the one pinned on
+    its first download, else ``None``."""
+    if weights.sha256 is not None:
+        return full_digest(weights.url, weights.sha256)
+    return pinned_sha256(weights.url)
 
 
 def is_cached(weights: Weights) -> bool:

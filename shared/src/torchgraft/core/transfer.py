@@ -30,6 +30,7 @@ from .errors import (
     UnauthorizedError,
     WeightsSourceError,
 )
+from .files import open_regular
 
 __all__ = ["Bound", "Interrupted", "TransferResult", "check_space", "sniff_not_weights", "transfer"]
 
@@ -62,6 +63,8 @@ class TransferResult:
     resumed_from: int
     #: the sha256 a server declared for the file (Hugging Face's ``X-Linked-Etag`` for LFS files)
     declared_sha256: str | None = None
+    #: (device, inode) of the partial file the bytes went into, to check nothing swapped it since
+    file_id: tuple[int, int] = (0, 0)
 
 
 _SHA256_ETAG = re.compile(r'(?:W/)?"?([0-9a-f]{64})"?')
@@ -74,7 +77,9 @@ def _declared_sha256(headers: Any) -> str | None:
 
 def timeout_s() -> float:
     """Connect and per-read time-out, seconds (``TORCHGRAFT_HTTP_TIMEOUT``, default 30)."""
-    return float(os.environ.get("TORCHGRAFT_HTTP_TIMEOUT", "30"))
+    from .settings import http_timeout
+
+    return http_timeout()
 
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
@@ -187,9 +192,40 @@ def transfer(
     """
     if size is not None:
         limit = Bound(size, "the declared size")
-    offset = part.stat().st_size if part.exists() else 0
+    try:
+        # Never through a symlink, FIFO, device or hard link planted under the partial's name.
+        fd = open_regular(part, os.O_RDWR | os.O_CREAT, follow=False)
+    except WeightsSourceError:
+        raise
+    except OSError as exc:
+        raise write_error(exc, part, url) from exc
+    with os.fdopen(fd, "r+b") as out:
+        st = os.fstat(out.fileno())
+        try:
+            result = _transfer_into(out, part, url, size=size, limit=limit, progress=progress)
+        except BaseException:
+            _drop_if_empty(out, part)  # a failure before any byte leaves no empty partial behind
+            raise
+    result.file_id = (st.st_dev, st.st_ino)
+    return result
+
+
+def _drop_if_empty(out: Any, part: Path) -> None:
+    try:
+        mine = os.fstat(out.fileno())
+        there = os.lstat(part)
+    except OSError:
+        return
+    if mine.st_size == 0 and (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino):
+        part.unlink(missing_ok=True)
+
+
+def _transfer_into(
+    out: Any, part: Path, url: str, *, size: int | None, limit: Bound | None, progress: Any
+) -> TransferResult:
+    offset = os.fstat(out.fileno()).st_size
     if limit is not None and offset > limit.bytes:
-        part.unlink()
+        out.truncate(0)
         offset = 0
     try:
         resp, declared = _open(url, offset)
@@ -205,7 +241,7 @@ def transfer(
         if offset and status == 206:
             match = _CONTENT_RANGE.fullmatch((resp.headers.get("Content-Range") or "").strip())
             if not match or int(match.group(1)) != offset:
-                part.unlink()
+                part.unlink(missing_ok=True)
                 raise Interrupted(
                     f"{url}: asked for bytes {offset}- but the server answered Content-Range "
                     f"{resp.headers.get('Content-Range')!r}; discarded the partial file"
@@ -228,26 +264,36 @@ def transfer(
         if expected_total is not None:
             check_space(part.parent, expected_total - offset, url)
         digest = hashlib.sha256()
-        if offset:
-            with open(part, "rb") as fh:
-                while chunk := fh.read(CHUNK):
-                    digest.update(chunk)
-        if progress is not None:
-            progress.reset(total=expected_total)
-            progress.update(offset)
         try:
-            with open(part, "ab" if offset else "wb") as out:
-                received = _stream(
-                    resp, out, digest, url=url, offset=offset, limit=limit, declared=size is not None, progress=progress
-                )
-                out.flush()
-                os.fsync(out.fileno())
+            out.seek(0)
+            left = offset
+            while left and (chunk := out.read(min(CHUNK, left))):
+                digest.update(chunk)
+                left -= len(chunk)
+            out.seek(offset)
+            out.truncate(offset)
+            if progress is not None:
+                progress.reset(total=expected_total)
+                progress.update(offset)
+            received = _stream(
+                resp,
+                out,
+                digest,
+                url=url,
+                directory=part.parent,
+                offset=offset,
+                limit=limit,
+                declared=size is not None,
+                progress=progress,
+            )
+            out.flush()
+            os.fsync(out.fileno())
         except (SizeLimitError, IntegrityError):
             part.unlink(missing_ok=True)  # nothing of a body longer than the file's bound is kept
             raise
         except WeightsSourceError:
             raise
-        except OSError as exc:  # opening, writing or syncing the partial file
+        except OSError as exc:  # writing or syncing the partial file
             raise write_error(exc, part, url) from exc
     total = offset + received
     if remaining is not None and received < remaining:
@@ -263,7 +309,16 @@ def _too_large(url: str, limit: Bound, found: str) -> SizeLimitError:
 
 
 def _stream(
-    resp: Any, out: Any, digest: Any, *, url: str, offset: int, limit: Bound | None, declared: bool, progress: Any
+    resp: Any,
+    out: Any,
+    digest: Any,
+    *,
+    url: str,
+    directory: Path,
+    offset: int,
+    limit: Bound | None,
+    declared: bool,
+    progress: Any,
 ) -> int:
     """Copies the body to ``out`` while a second thread hashes it, so reading, writing and hashing
     overlap (hashlib releases the GIL). Blocks are read into a fixed pool of buffers: streaming
@@ -285,7 +340,6 @@ def _stream(
     worker.start()
     received = 0
     unchecked = 0
-    directory = Path(out.name).parent
     try:
         while True:
             buf = pool.get()
@@ -312,7 +366,7 @@ def _stream(
                 if (free := shutil.disk_usage(directory).free) < DISK_RESERVE + CHUNK:
                     raise DiskSpaceError(
                         f"{url}: the disk holding {directory} has {free / 2**20:.1f} MiB free after "
-                        f"{offset + received:,} bytes; the partial download {Path(out.name).name} is "
+                        f"{offset + received:,} bytes; the partial download in {directory} is "
                         f"kept to resume once there is room (`torchgraft cache prune` removes it)"
                     )
             if progress is not None:
