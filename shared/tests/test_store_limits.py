@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from torchgraft.core import CacheError, DiskSpaceError, SettingsError, SizeLimitError, Weights, WeightsSourceError, download
+from torchgraft.core import (
+    CacheError,
+    DiskSpaceError,
+    SettingsError,
+    SizeLimitError,
+    Weights,
+    WeightsSourceError,
+    download,
+)
 from torchgraft.core.store import DEFAULT_MAX_DOWNLOAD, max_download, weights_bound
 
 

@@ -208,8 +208,7 @@ def _copy_verified(src: Path, dest: Path, sha256: str) -> str:
 
 
 def _quarantine(blob: Path) -> Path:
-    target = cache_root() / "quarantine" / f"{blob.name}.{int(time.time())}"
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = cache_folder("quarantine") / f"{blob.name}.{int(time.time())}"
     os.replace(blob, target)
     return target
 

@@ -27,6 +27,7 @@ __all__ = [
     "max_download",
     "mirrors",
     "progress",
+    "validate",
     "verify_always",
 ]
 
@@ -165,3 +166,17 @@ def cache_home() -> Path | None:
         where = "is a file" if probe == root else f"goes through {probe}, which is a file"
         raise CacheError(f"TORCHGRAFT_HOME={raw} {where}, not a directory: point it at a directory")
     return root
+
+
+def validate() -> None:
+    """Parses every setting, so a malformed one is refused by name before any work, whichever
+    path would have read it."""
+    cache_home()
+    for name in ("TORCHGRAFT_OFFLINE", "TORCHGRAFT_REQUIRE_PINNED", "TORCHGRAFT_NO_LOCK"):
+        flag(name)
+    http_timeout()
+    lock_timeout()
+    verify_always()
+    progress()
+    max_download()
+    mirrors()

@@ -243,8 +243,9 @@ def _atomic_write_text(target: Path, text: str) -> None:
 
 def _write_stamp(sha256: str, stamp: dict[str, Any]) -> None:
     """Records a verified file; best effort, since a read-only cache must still serve loads."""
-    stamps = [s for s in _read_stamps(sha256) if s.get("path") != stamp["path"]] + [stamp]
+    stamps = [s for s in _read_stamps(sha256) if isinstance(s, dict) and s.get("path") != stamp["path"]] + [stamp]
     with contextlib.suppress(OSError):
+        cache_folder("stamps")  # never written through a folder swapped for a symlink
         _atomic_write_text(_stamp_path(sha256), json.dumps(stamps))
 
 
@@ -337,9 +338,8 @@ def full_digest(url: str, sha256: str) -> str:
 
 
 def _quarantine(path: Path, reason: str) -> None:
-    target = cache_root() / "quarantine" / f"{path.name}.{int(time.time())}"
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = cache_folder("quarantine") / f"{path.name}.{int(time.time())}"
         os.replace(path, target)
     except OSError as exc:
         raise IntegrityError(
@@ -414,16 +414,15 @@ def _download_lock(sha256: str) -> Iterator[None]:
     except (OSError, CacheError):
         yield
         return
-    waited, noticed = 0.0, False
     start = time.monotonic()
+    noticed = False
     while True:
-        step = min(1.0, budget - waited) if noticed else min(settings.lock_wait_notice(), budget)
         try:
-            lock.acquire(timeout=max(step, 0.0), poll_interval=0.05)
+            lock.acquire(timeout=max(0.0, min(1.0, start + budget - time.monotonic())), poll_interval=0.05)
             break
         except filelock.Timeout:
-            waited = time.monotonic() - start
             who, pid, _ = _holder(path)
+            waited = time.monotonic() - start
             if pid is not None and _state(pid) == "T":
                 warnings.warn(
                     f"{path} is held by {who}, which is stopped (SIGSTOP or Ctrl-Z); downloading without "
@@ -441,7 +440,7 @@ def _download_lock(sha256: str) -> Iterator[None]:
                 )
                 yield
                 return
-            if not noticed:
+            if not noticed and waited >= settings.lock_wait_notice():
                 noticed = True
                 print(
                     f"torchgraft: waiting for {who}, which is downloading this file (lock {path}); "
@@ -482,6 +481,12 @@ def _own_file(path: Path) -> os.stat_result | None:
     return st if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 else None
 
 
+def _set_aside(path: Path) -> None:
+    """Moves whatever is at ``path`` (a planted symlink, FIFO, directory...) into quarantine, by
+    name: nothing it points to is touched."""
+    os.replace(path, cache_folder("quarantine") / f"{path.name}.{time.time_ns()}")
+
+
 def _claim_partial(sha256: str) -> Path:
     """This process's partial file for ``sha256``, adopting the largest partial left by a process
     that is gone (renaming is atomic, so two processes never adopt the same one). Only a regular
@@ -493,7 +498,7 @@ def _claim_partial(sha256: str) -> Path:
     if os.path.lexists(mine):
         if _own_file(mine) is not None:
             return mine
-        mine.unlink()
+        _set_aside(mine)
     candidates = []
     for part in directory.glob(f"{sha256}.*.part"):
         bits = part.name.split(".")
@@ -510,7 +515,7 @@ def _claim_partial(sha256: str) -> Path:
             continue
         if _own_file(mine) is not None:  # swapped between the check and the rename: not adopted
             return mine
-        mine.unlink(missing_ok=True)
+        _set_aside(mine)
     return mine
 
 
@@ -663,6 +668,7 @@ def _download(
 ) -> Path:
     if size is not None and (not isinstance(size, int) or size <= 0):
         raise ValueError(f"size must be a positive number of bytes; found {size!r}")
+    settings.validate()
     limit = _limit(size, estimate)
     if sha256 is not None:
         published = check_sha256(sha256)
