@@ -74,3 +74,19 @@ def test_hugging_face_checkpoints_match_transformers_with_padding(case, tmp_path
     assert found.shape == expected.shape
     torch.testing.assert_close(found[real], expected[real], atol=1e-4, rtol=0)
     assert hf_labels(tmp_path) == tuple(VOCAB)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("num_hidden_layers", 10**6), ("hidden_size", 10**7), ("vocab_size", 10**12)]
+)
+def test_a_config_that_disagrees_with_its_checkpoint_is_refused_before_anything_is_built(field, value, tmp_path):
+    import torchgraft.core as tg
+
+    reference = transformers.Wav2Vec2ForCTC(transformers.Wav2Vec2Config(**HF_TINY))
+    reference.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, field: value}))
+    with pytest.raises(tg.ConfigMismatchError, match=rf"{value:,}"):
+        from_huggingface(tmp_path)
+    with pytest.raises(tg.UnknownKeywordError, match="dropout"):
+        from_huggingface(tmp_path, dropuot=0.0)

@@ -87,7 +87,7 @@ def test_an_architecture_is_read_from_a_checkpoint_files_shapes(tmp_path):
     mine = from_open_clip(path)
     assert (mine.cfg.image_size, mine.cfg.patch_size, mine.cfg.vision_layers, mine.cfg.text_width) == (32, 8, 2, 128)
     assert mine.load_report.complete
-    with pytest.raises(KeyError, match="not an open_clip CLIP checkpoint"):
+    with pytest.raises(tg.CorruptCheckpointError, match="not an open_clip CLIP checkpoint"):
         from_open_clip({"weight": torch.zeros(1)})
 
 
@@ -333,3 +333,41 @@ def test_dual_encoder_over_ported_towers_equals_vision_text_dual_encoder_model()
         expected = reference(input_ids=text, pixel_values=images)
         out = mine({"image": images, "text": text})
     torch.testing.assert_close(out["logits"], expected.logits_per_image, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("prefix", ["visual.transformer.resblocks.", "transformer.resblocks."])
+def test_one_stray_block_key_is_refused_before_anything_is_built(prefix):
+    """One key naming block 100000 once made a config of 100001 blocks (half an hour, 33 GB)."""
+    import time
+
+    state = dict(reference(True).state_dict())
+    state[f"{prefix}100000.ln_1.weight"] = torch.zeros(128)
+    start = time.monotonic()
+    with pytest.raises(tg.CorruptCheckpointError, match=rf"{prefix}1 and then jump to {prefix}100000"):
+        from_open_clip(state)
+    assert time.monotonic() - start < 30
+
+
+@pytest.mark.parametrize(
+    ("tower", "field", "value"),
+    [
+        ("vision_config", "num_hidden_layers", 10**6),
+        ("text_config", "vocab_size", 10**12),
+        ("text_config", "num_hidden_layers", 3),
+    ],
+)
+def test_a_transformers_config_that_disagrees_with_its_checkpoint_is_refused_first(tower, field, value, tmp_path):
+    import json
+
+    from torchgraft.multimodal.models import from_huggingface
+
+    hf_reference("quick_gelu").save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config[tower][field] = value
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(tg.ConfigMismatchError, match=rf"{value:,}"):
+        from_huggingface(tmp_path)
+    config[tower] = "not an object"
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(tg.CorruptCheckpointError, match="config.json has a field of the wrong kind"):
+        from_huggingface(tmp_path)

@@ -26,6 +26,7 @@ from torch import nn
 from .errors import ConfigConflictError, UnknownKeywordError, UnknownWeightsError
 from .generation import config_for
 from .loading import init_empty, load_weights
+from .preflight import check_size
 from .weights import Weights, WeightsEnum
 
 __all__ = [
@@ -129,6 +130,8 @@ def build_model(
     """
     config = dict(config or {})
     check_keywords(factory, config)
+    if any(type(v) is int and v > 1 << 12 for v in config.values()):  # sizes worth a look, before any build
+        check_size(lambda values: factory(**values), config, what=_factory_name(factory))
     if weights is None:
         return factory(**config)
     # Values the checkpoint was trained with that callers may change (dropouts): under theirs.
@@ -191,6 +194,13 @@ def check_keywords(factory: Callable[..., Any], config: Mapping[str, Any]) -> No
         named = [p for p, v in params.items() if v.kind in (v.KEYWORD_ONLY, v.POSITIONAL_OR_KEYWORD)] if params else []
         target = getattr(factory, "func", factory)
         raise UnknownKeywordError(f"{getattr(target, '__name__', type(target).__name__)}", unknown, named)
+
+
+def _factory_name(factory: Callable[..., Any]) -> str:
+    """The model class a factory builds, where it says (``partial(configured, TextEncoder, ...)``)."""
+    classes = [a for a in getattr(factory, "args", ()) if isinstance(a, type) and issubclass(a, nn.Module)]
+    target = classes[0] if classes else getattr(factory, "func", factory)
+    return getattr(target, "__name__", type(target).__name__)
 
 
 def _name(weights: Weights | WeightsEnum) -> str:

@@ -19,6 +19,8 @@ __all__ = [
     "DistributedSetupError",
     "SizeLimitError",
     "SettingsError",
+    "ConfigMismatchError",
+    "ModelTooLargeError",
     "BackboneContractError",
     "CheckpointError",
     "ConfigConflictError",
@@ -157,6 +159,16 @@ class FormatMismatchError(CheckpointError, ValueError):
 
 class UnsafeCheckpointError(CheckpointError):
     """A pickle checkpoint asked to run code or build objects that safe loading refuses."""
+
+
+class ConfigMismatchError(CheckpointError, ValueError):
+    """A model's configuration disagrees with the checkpoint it is to load (a depth, a vocabulary
+    size): found before anything is built at the configuration's size."""
+
+
+class ModelTooLargeError(TorchgraftError, MemoryError):
+    """A configuration asks for a model larger than this machine's memory: refused before any
+    parameter is allocated."""
 
 
 class StateDictMismatchError(CheckpointError, ValueError):

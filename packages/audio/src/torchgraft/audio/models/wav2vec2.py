@@ -19,7 +19,7 @@ the caller passes others; ``meta["torchaudio_bundle"]`` names the torchaudio pip
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -44,6 +44,7 @@ from torchgraft.core import (
     read_checkpoint,
     register_model,
 )
+from torchgraft.core.preflight import check_config, check_fields, config_fields, read_json
 
 from ..transforms import Wav2Vec2Transform
 from .convert import TorchaudioBundleFile, config_from_hf, hf_to_torchaudio
@@ -94,6 +95,7 @@ class Wav2Vec2Config:
     unpad: bool = True
 
     def __post_init__(self) -> None:
+        check_fields(self, what=type(self).__name__)
         if self.extractor_mode not in ("group_norm", "layer_norm"):
             raise ValueError(f"extractor_mode must be 'group_norm' or 'layer_norm'; found {self.extractor_mode!r}")
         if self.encoder_embed_dim % self.encoder_num_heads:
@@ -761,8 +763,14 @@ def from_huggingface(directory: str | Path, **config: Any) -> Wav2Vec2Model:
     )
     if weights_file is None:
         raise FileNotFoundError(f"{directory} has neither model.safetensors nor pytorch_model.bin")
-    cfg = {**config_from_hf(json.loads(config_file.read_text(encoding="utf-8"))), **config}
+    names = [f.name for f in dataclasses.fields(Wav2Vec2Config)]
+    if unknown := [k for k in config if k not in names]:
+        raise UnknownKeywordError("from_huggingface (Wav2Vec2Config fields)", unknown, names)
+    with config_fields(config_file):
+        cfg = Wav2Vec2Config(**{**config_from_hf(read_json(config_file)), **config})
+    converted = hf_to_torchaudio(read_checkpoint(weights_file))
+    check_config(Wav2Vec2Model, cfg, converted, what=str(config_file))  # before anything is built at its size
     with init_empty():
-        model = Wav2Vec2Model(Wav2Vec2Config(**cfg))
-    load_weights(model, hf_to_torchaudio(read_checkpoint(weights_file)))
+        model = Wav2Vec2Model(cfg)
+    load_weights(model, converted)
     return model

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from torchgraft.core import (
     Asset,
+    CorruptCheckpointError,
     DualEncoder,
     Embedder,
     UnknownKeywordError,
@@ -38,6 +39,7 @@ from torchgraft.core import (
     read_checkpoint,
     register_model,
 )
+from torchgraft.core.preflight import check_config, check_fields, config_fields, layer_count, read_json
 
 __all__ = [
     "ARCHITECTURES",
@@ -74,6 +76,9 @@ class CLIPConfig:
     #: OpenAI's checkpoints use QuickGELU; LAION's (and open_clip's own models) GELU.
     quick_gelu: bool = False
     init_logit_scale: float = math.log(1 / 0.07)
+
+    def __post_init__(self) -> None:
+        check_fields(self, what=type(self).__name__)
 
 
 def build_clip(cfg: CLIPConfig) -> DualEncoder:
@@ -170,11 +175,6 @@ def open_clip_to_torchgraft(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def _count(state: dict[str, Tensor], prefix: str) -> int:
-    found = {int(m.group(1)) for k in state if (m := re.match(re.escape(prefix) + r"(\d+)\.", k))}
-    return max(found) + 1 if found else 0
-
-
 def from_open_clip(checkpoint: str | Path | dict[str, Tensor], *, quick_gelu: bool = True) -> DualEncoder:
     """A CLIP built from an open_clip (or OpenAI) checkpoint, its architecture read from the
     tensors' shapes as open_clip reads OpenAI's files (heads of width 64). The activation is not in
@@ -187,7 +187,10 @@ def from_open_clip(checkpoint: str | Path | dict[str, Tensor], *, quick_gelu: bo
         if k not in state
     ]
     if missing:
-        raise KeyError(f"not an open_clip CLIP checkpoint: it has no {missing} (expected open_clip's layout)")
+        raise CorruptCheckpointError(
+            f"not an open_clip CLIP checkpoint: it has no {missing} (expected open_clip's layout)"
+        )
+    what = str(checkpoint) if not isinstance(checkpoint, dict) else "the open_clip state dict"
     conv = state["visual.conv1.weight"]
     vision_width, patch = conv.shape[0], conv.shape[-1]
     grid = round((state["visual.positional_embedding"].shape[0] - 1) ** 0.5)
@@ -197,20 +200,22 @@ def from_open_clip(checkpoint: str | Path | dict[str, Tensor], *, quick_gelu: bo
         image_size=patch * grid,
         patch_size=patch,
         vision_width=vision_width,
-        vision_layers=_count(state, "visual.transformer.resblocks."),
+        vision_layers=layer_count(state, "visual.transformer.resblocks.", what=what),
         vision_heads=vision_width // 64,
         vision_mlp_ratio=state["visual.transformer.resblocks.0.mlp.c_fc.weight"].shape[0] / vision_width,
         context_length=state["positional_embedding"].shape[0],
         vocab_size=state["token_embedding.weight"].shape[0],
         text_width=text_width,
         text_heads=text_width // 64,
-        text_layers=_count(state, "transformer.resblocks."),
+        text_layers=layer_count(state, "transformer.resblocks.", what=what),
         text_mlp_ratio=state["transformer.resblocks.0.mlp.c_fc.weight"].shape[0] / text_width,
         quick_gelu=quick_gelu,
     )
+    converted = open_clip_to_torchgraft(state)
+    check_config(build_clip, cfg, converted, what=what)  # before anything is built at its size
     with init_empty():
         model = build_clip(cfg)
-    model.load_report = load_weights(model, open_clip_to_torchgraft(state))
+    model.load_report = load_weights(model, converted)
     return model
 
 
@@ -285,48 +290,49 @@ def from_huggingface(directory: str | Path) -> DualEncoder:
     """A CLIP from a directory transformers' ``CLIPModel.save_pretrained`` writes (``config.json``
     with ``model_type: clip``, and ``model.safetensors`` or a weights-only ``pytorch_model.bin``),
     its architecture and activation read from the config."""
-    import json
-
     directory = Path(directory)
     config_file = directory / "config.json"
     if not config_file.is_file():
         raise FileNotFoundError(f"{directory} has no config.json; expected a transformers CLIP checkpoint directory")
-    hf = json.loads(config_file.read_text(encoding="utf-8"))
-    if hf.get("model_type") != "clip":
-        raise ValueError(f"{config_file}: model_type {hf.get('model_type')!r} is not 'clip'")
-    vision, text = hf["vision_config"], hf["text_config"]
-    acts = {vision.get("hidden_act", "quick_gelu"), text.get("hidden_act", "quick_gelu")}
-    if len(acts) != 1 or not acts <= {"quick_gelu", "gelu"}:
-        raise ValueError(
-            f"{config_file}: expected one activation, quick_gelu or gelu, for both towers; found {sorted(acts)}"
+    hf = read_json(config_file)
+    with config_fields(config_file):
+        if hf.get("model_type") != "clip":
+            raise ValueError(f"{config_file}: model_type {hf.get('model_type')!r} is not 'clip'")
+        vision, text = hf["vision_config"], hf["text_config"]
+        acts = {vision.get("hidden_act", "quick_gelu"), text.get("hidden_act", "quick_gelu")}
+        if len(acts) != 1 or not acts <= {"quick_gelu", "gelu"}:
+            raise ValueError(
+                f"{config_file}: expected one activation, quick_gelu or gelu, for both towers; found {sorted(acts)}"
+            )
+        for name, sub in (("vision_config", vision), ("text_config", text)):
+            if sub["hidden_size"] % sub["num_attention_heads"]:
+                raise ValueError(f"{config_file}: {name} hidden_size is not divisible by num_attention_heads")
+        cfg = CLIPConfig(
+            embed_dim=hf.get("projection_dim", 512),
+            image_size=vision["image_size"],
+            patch_size=vision["patch_size"],
+            vision_width=vision["hidden_size"],
+            vision_layers=vision["num_hidden_layers"],
+            vision_heads=vision["num_attention_heads"],
+            vision_mlp_ratio=vision["intermediate_size"] / vision["hidden_size"],
+            context_length=text.get("max_position_embeddings", 77),
+            vocab_size=text["vocab_size"],
+            text_width=text["hidden_size"],
+            text_heads=text["num_attention_heads"],
+            text_layers=text["num_hidden_layers"],
+            text_mlp_ratio=text["intermediate_size"] / text["hidden_size"],
+            quick_gelu=acts == {"quick_gelu"},
         )
-    for name, sub in (("vision_config", vision), ("text_config", text)):
-        if sub["hidden_size"] % sub["num_attention_heads"]:
-            raise ValueError(f"{config_file}: {name} hidden_size is not divisible by num_attention_heads")
-    cfg = CLIPConfig(
-        embed_dim=hf.get("projection_dim", 512),
-        image_size=vision["image_size"],
-        patch_size=vision["patch_size"],
-        vision_width=vision["hidden_size"],
-        vision_layers=vision["num_hidden_layers"],
-        vision_heads=vision["num_attention_heads"],
-        vision_mlp_ratio=vision["intermediate_size"] / vision["hidden_size"],
-        context_length=text.get("max_position_embeddings", 77),
-        vocab_size=text["vocab_size"],
-        text_width=text["hidden_size"],
-        text_heads=text["num_attention_heads"],
-        text_layers=text["num_hidden_layers"],
-        text_mlp_ratio=text["intermediate_size"] / text["hidden_size"],
-        quick_gelu=acts == {"quick_gelu"},
-    )
     weights = next(
         (directory / n for n in ("model.safetensors", "pytorch_model.bin") if (directory / n).is_file()), None
     )
     if weights is None:
         raise FileNotFoundError(f"{directory} has neither model.safetensors nor pytorch_model.bin")
+    converted = huggingface_to_torchgraft(read_checkpoint(weights))
+    check_config(build_clip, cfg, converted, what=str(config_file))  # before anything is built at its size
     with init_empty():
         model = build_clip(cfg)
-    model.load_report = load_weights(model, huggingface_to_torchgraft(read_checkpoint(weights)))
+    model.load_report = load_weights(model, converted)
     return model
 
 

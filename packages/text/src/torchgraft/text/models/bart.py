@@ -34,6 +34,7 @@ from torchgraft.core import (
     register_model,
 )
 from torchgraft.core.generation import GenerationConfig, KVCache
+from torchgraft.core.preflight import check_fields
 
 from ..transforms import TokenizerFromAsset
 from ._family import build_family
@@ -75,6 +76,7 @@ class BartConfig:
     decoder_start_token_id: int = 2
 
     def __post_init__(self) -> None:
+        check_fields(self, what=type(self).__name__)
         if self.d_model % self.num_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by num_heads {self.num_heads}")
 

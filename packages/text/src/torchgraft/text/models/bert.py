@@ -49,6 +49,7 @@ from torchgraft.core import (
     own_weights,
     register_model,
 )
+from torchgraft.core.preflight import check_fields
 
 from ..transforms import TokenizerFromAsset
 from ._family import build_family, configured
@@ -96,6 +97,7 @@ class EncoderConfig:
     unpad: bool = True
 
     def __post_init__(self) -> None:
+        check_fields(self, what=type(self).__name__)
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from torchgraft.core import Features, FeatureSpec
+from torchgraft.core.preflight import check_fields
 
 __all__ = ["CLIPTextConfig", "CLIPTextTransformer"]
 
@@ -30,6 +31,7 @@ class CLIPTextConfig:
     layer_norm_eps: float = 1e-5
 
     def __post_init__(self) -> None:
+        check_fields(self, what=type(self).__name__)
         if self.width % self.heads:
             raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
         if self.activation not in ("gelu", "quick_gelu"):

@@ -38,6 +38,7 @@ from torchgraft.core import (
     register_model,
 )
 from torchgraft.core.generation import GenerationConfig, KVCache, causal_attention_mask, positions_from_mask
+from torchgraft.core.preflight import check_fields
 
 from ..transforms import TokenizerFromAsset
 from ._family import build_family
@@ -77,6 +78,7 @@ class GPT2Config:
     cross_attention: bool = False
 
     def __post_init__(self) -> None:
+        check_fields(self, what=type(self).__name__)
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
 

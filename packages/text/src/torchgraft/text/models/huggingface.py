@@ -9,7 +9,6 @@ implement (another activation, pre-norm BART, ...) is refused by name rather tha
 from __future__ import annotations
 
 import functools
-import json
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from torch import Tensor, nn
 
 from torchgraft.core import CheckpointError, UnknownKeywordError, init_empty, load_weights, read_checkpoint
 from torchgraft.core.generation import GenerationConfig
+from torchgraft.core.preflight import check_config, config_fields, read_json, shard_files
 
 __all__ = ["UnsupportedConfigError", "from_huggingface"]
 
@@ -169,10 +169,9 @@ _FOREIGN_HEADS = ("classifier.", "qa_outputs.", "score.")
 def _read_state(directory: Path) -> dict[str, Tensor]:
     index = directory / "model.safetensors.index.json"
     if index.is_file():
-        shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
         state: dict[str, Tensor] = {}
-        for shard in shards:
-            state.update(read_checkpoint(directory / shard, format="safetensors"))
+        for shard in shard_files(index):
+            state.update(read_checkpoint(shard, format="safetensors"))
         return state
     for name, fmt in (("model.safetensors", "safetensors"), ("pytorch_model.bin", "pth")):
         if (directory / name).is_file():
@@ -188,7 +187,7 @@ def _generation_defaults(directory: Path, model: nn.Module, seq2seq: bool) -> No
     path = directory / "generation_config.json"
     if not path.is_file() or not hasattr(model, "generation_config"):
         return
-    saved = json.loads(path.read_text(encoding="utf-8"))
+    saved = read_json(path)
     known = set(GenerationConfig.__dataclass_fields__)
     values = {k: v for k, v in saved.items() if k in known and v is not None}
     if seq2seq:  # they count the decoder start token
@@ -215,14 +214,15 @@ def from_huggingface(directory: str | Path, **config: Any) -> nn.Module:
     config_file = directory / "config.json"
     if not config_file.is_file():
         raise FileNotFoundError(f"{directory} has no config.json; expected a transformers checkpoint directory")
-    hf = json.loads(config_file.read_text(encoding="utf-8"))
+    hf = read_json(config_file)
     kind = hf.get("model_type")
     if kind not in FAMILIES:
         raise UnsupportedConfigError(
             f"{config_file}: model_type {kind!r} is not a torchgraft text family; expected one of {', '.join(FAMILIES)}"
         )
     state = functools.cache(lambda: _read_state(directory))  # memory-mapped, read once
-    cls, cfg, adapter = FAMILIES[kind](hf, state)
+    with config_fields(config_file):
+        cls, cfg, adapter = FAMILIES[kind](hf, state)
     names = [f.name for f in fields(cfg)]
     unknown = [k for k in config if k not in names]
     if unknown:
@@ -236,9 +236,11 @@ def from_huggingface(directory: str | Path, **config: Any) -> nn.Module:
             stacklevel=2,
         )
     converted = adapter(state())
+    cfg = replace(cfg, **config)
+    check_config(cls, cfg, converted, what=str(config_file))  # before anything is built at its size
     head = hf_mlm_head_state(state()) if kind in ("bert", "roberta", "xlm-roberta") else None
     with init_empty():
-        model = cls(replace(cfg, **config))
+        model = cls(cfg)
         if head is not None:  # the pre-training head comes along: a masked LM
             model = masked_lm(backbone=model)
             converted = {

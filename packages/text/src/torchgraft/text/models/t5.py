@@ -35,6 +35,7 @@ from torchgraft.core import (
     register_model,
 )
 from torchgraft.core.generation import GenerationConfig, KVCache
+from torchgraft.core.preflight import check_fields
 
 from ..transforms import TokenizerFromAsset
 from ._family import build_family
@@ -81,6 +82,9 @@ class T5Config:
     pad_token_id: int = 0
     eos_token_id: int = 1
     decoder_start_token_id: int = 0
+
+    def __post_init__(self) -> None:
+        check_fields(self, what=type(self).__name__)
 
 
 def relative_position_bucket(relative: Tensor, *, bidirectional: bool, num_buckets: int, max_distance: int) -> Tensor:

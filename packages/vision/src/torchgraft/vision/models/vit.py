@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from torchgraft.core import Features, FeatureSpec, Weights, WeightsEnum, build_model, fixed_config, register_model
+from torchgraft.core.preflight import check_fields
 
 from ._meta import TORCHVISION, imagenet_weights
 
@@ -40,6 +41,7 @@ class ViTConfig:
     layer_norm_eps: float = 1e-6
 
     def __post_init__(self) -> None:
+        check_fields(self, what=type(self).__name__)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; found {self.activation!r}")
 
