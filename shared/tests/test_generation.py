@@ -41,9 +41,10 @@ class ToyDecoder(nn.Module):
         self.out = nn.Linear(dim, VOCAB)
         self.feature_spec = FeatureSpec(kind="sequence", width=dim, has_mask=True, causal=True)
         self.generation_config = GenerationConfig(eos_token_id=1, pad_token_id=0)
+        self.vocab_size, self.max_positions = VOCAB, max_positions  # what generate checks requests against
 
-    def new_cache(self, batch_size: int, max_length: int) -> KVCache:
-        return KVCache(1, batch_size, self.heads, max_length, self.word.embedding_dim // self.heads)
+    def new_cache(self, batch_size: int, max_length: int, *, device=None) -> KVCache:
+        return KVCache(1, batch_size, self.heads, max_length, self.word.embedding_dim // self.heads, device=device)
 
     def forward_features(self, input_ids, attention_mask=None, *, cache=None):
         B, T = input_ids.shape
@@ -241,13 +242,27 @@ def test_beam_search_with_one_beam_is_greedy_and_returns_the_prompt(model):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"max_new_tokens": 0}, "max_new_tokens must be >= 1"),
-        ({"temperature": 0.0}, "temperature must be > 0"),
+        ({"max_new_tokens": 0}, "max_new_tokens must be an integer >= 1; found 0"),
+        ({"max_new_tokens": 2.5}, "max_new_tokens must be an integer >= 1; found 2.5"),
+        ({"max_new_tokens": True}, "max_new_tokens must be an integer >= 1; found True"),
+        ({"temperature": 0.0}, "temperature must be a finite number > 0"),
+        ({"temperature": float("nan")}, "temperature must be a finite number > 0; found nan"),
+        ({"temperature": float("inf"), "do_sample": True}, "temperature must be a finite number > 0; found inf"),
         ({"top_p": 0.0}, r"top_p must be in \(0, 1\]"),
+        ({"top_p": float("nan")}, r"top_p must be in \(0, 1\]; found nan"),
+        ({"top_k": -1}, "top_k must be an integer >= 0"),
         ({"num_beams": 2, "do_sample": True}, "beam search with sampling"),
+        ({"num_beams": 0}, "num_beams must be an integer >= 1"),
         ({"early_stopping": "sometimes"}, "early_stopping must be"),
         ({"min_new_tokens": 30, "max_new_tokens": 5}, "min_new_tokens must be"),
-        ({"repetition_penalty": 0.0}, "repetition_penalty must be > 0"),
+        ({"repetition_penalty": 0.0}, "repetition_penalty must be a finite number > 0"),
+        ({"repetition_penalty": float("nan")}, "repetition_penalty must be a finite number > 0; found nan"),
+        ({"length_penalty": float("-inf"), "num_beams": 2}, "length_penalty must be a finite number"),
+        ({"no_repeat_ngram_size": -2}, "no_repeat_ngram_size must be an integer >= 0"),
+        ({"forced_eos_token_id": -5}, r"forced_eos_token_id must be a token id \(an integer >= 0\); found -5"),
+        ({"eos_token_id": [3, -1]}, "eos_token_id must be a token id"),
+        ({"pad_token_id": 1.5}, "pad_token_id must be a token id"),
+        ({"do_sample": "yes"}, "do_sample must be True or False"),
     ],
 )
 def test_invalid_settings_say_what_was_expected(model, overrides, message):
@@ -329,3 +344,53 @@ def test_compiled_steps_give_the_eager_tokens(model):
     assert torch.equal(
         generate(model, ids, attention_mask=mask, max_new_tokens=6, eos_token_id=None, compile=True), eager
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("eos_token_id", 10**6),
+        ("pad_token_id", 10**6),
+        ("bos_token_id", 10**6),
+        ("forced_eos_token_id", 10**6),
+        ("forced_bos_token_id", 10**6),
+        ("eos_token_id", (1, 10**6)),
+    ],
+)
+def test_token_ids_outside_the_vocabulary_are_named_before_any_tensor(model, field, value):
+    with pytest.raises(
+        ValueError, match=rf"{field}=1000000 is not a token of this model \(its vocabulary has ids 0 to \d+\)"
+    ):
+        generate(model, torch.tensor([[4]]), **{field: value})
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [
+        (torch.tensor([[4, 10**6]]), "input_ids holds token id 1000000; this model's vocabulary has ids 0 to"),
+        (torch.tensor([[4, -3]]), "input_ids holds token id -3"),
+        (torch.zeros(1, 0, dtype=torch.long), "the prompt is empty: give at least one token"),
+        (torch.zeros(0, 3, dtype=torch.long), "the prompt is empty"),
+        (torch.tensor([[0.5, 1.0]]), "input_ids must hold integer token ids; found dtype torch.float32"),
+        (torch.tensor([4, 5]), r"input_ids must be a \[batch, tokens\] tensor"),
+    ],
+)
+def test_prompts_the_model_cannot_read_are_named(model, ids, message):
+    with pytest.raises(ValueError, match=message):
+        generate(model, ids)
+
+
+def test_a_mask_that_is_not_zeros_and_ones_is_refused(model):
+    with pytest.raises(ValueError, match="attention_mask must hold only 0"):
+        generate(model, torch.tensor([[4, 5]]), attention_mask=torch.tensor([[2, 1]]))
+
+
+def test_requests_past_the_models_positions_or_this_machines_memory_are_refused_before_any_tensor(model):
+    import torchgraft.core as tg
+
+    with pytest.raises(ValueError, match=r"max_new_tokens=1000000000 does not fit: .*ask for at most 62"):
+        generate(model, torch.tensor([[4, 5]]), max_new_tokens=10**9)
+    with pytest.raises(ValueError, match="the prompt has 65 tokens, more than the 64 positions"):
+        generate(model, torch.full((1, 65), 4))
+    with pytest.raises(tg.ModelTooLargeError, match="num_beams=100000000 .* GiB; this machine has"):
+        generate(model, torch.tensor([[4, 5]]), num_beams=10**8, max_new_tokens=4)

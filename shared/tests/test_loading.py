@@ -215,6 +215,34 @@ def test_pickle_that_runs_code_is_refused_and_never_runs(tmp_path, monkeypatch, 
     assert not sentinel.exists()
 
 
+@pytest.mark.parametrize("protocol", [4, 5])
+def test_a_state_dict_saved_with_pickle_protocol_4_or_5_loads(protocol, conv_net, tmp_path):
+    """torch's weights-only unpickler lacks protocol 4's opcodes; the pickle is rewritten into
+    protocol 2's (nothing executed) and the same unpickler decides."""
+    source = conv_net()
+    path = tmp_path / f"p{protocol}.pth"
+    torch.save(source.state_dict(), path, pickle_protocol=protocol)
+    model = conv_net()
+    assert load_weights(model, path).complete
+    for name, tensor in source.state_dict().items():
+        assert torch.equal(model.state_dict()[name], tensor), name
+
+
+@pytest.mark.parametrize("protocol", [4, 5])
+@pytest.mark.parametrize("container", ["torch zip", "plain pickle"])
+def test_a_protocol_4_or_5_pickle_that_runs_code_is_refused_by_name_and_never_runs(protocol, container, tmp_path):
+    sentinel = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    payload = {"weight": torch.zeros(1), "payload": _Exploit(sentinel)}
+    if container == "torch zip":
+        torch.save(payload, path, pickle_protocol=protocol)
+    else:
+        path.write_bytes(pickle.dumps(_Exploit(sentinel), protocol=protocol))
+    with pytest.raises(UnsafeCheckpointError, match=r"(posix|nt)\.system"):
+        read_checkpoint(path)
+    assert not sentinel.exists()
+
+
 def test_plain_pickle_is_refused(tmp_path):
     sentinel = tmp_path / "pwned"
     path = tmp_path / "evil.pth"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,6 +31,7 @@ __all__ = [
     "KVCache",
     "Seq2SeqLM",
     "causal_attention_mask",
+    "check_request",
     "generate",
     "positions_from_mask",
 ]
@@ -130,7 +131,9 @@ class CausalLM(Protocol):
     *, position_ids=None, cache=None, logits_to_keep=0) -> logits [B, T, vocab]`` (with a cache, the
     mask covers the cache's positions and the tokens are written at the cache's next positions;
     ``logits_to_keep=n`` computes the last ``n`` positions' logits only), and
-    ``new_cache(batch_size, max_length)``."""
+    ``new_cache(batch_size, max_length, *, device=None)``. A model that states ``vocab_size`` and
+    (with learned positions) ``max_positions``, on itself or its ``cfg``, has every request checked
+    against them before a tensor is made (see `check_request`)."""
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, **kwargs: Any) -> Tensor: ...
 
@@ -157,6 +160,17 @@ class Seq2SeqLM(Protocol):
 
 
 # --------------------------------------------------------------------------- configuration
+#: The fields of `GenerationConfig` that name token ids (each checked against the model's vocabulary).
+_TOKEN_FIELDS = (
+    "eos_token_id",
+    "pad_token_id",
+    "bos_token_id",
+    "decoder_start_token_id",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+)
+
+
 @dataclass(frozen=True)
 class GenerationConfig:
     """How to generate; the names and defaults are transformers' (``top_k=50`` applies only
@@ -189,36 +203,60 @@ class GenerationConfig:
 
     def __post_init__(self) -> None:
         eos = self.eos_token_id
-        if isinstance(eos, Sequence):
-            object.__setattr__(self, "eos_token_id", tuple(int(e) for e in eos) or None)
+        if isinstance(eos, Sequence) and not isinstance(eos, str):
+            object.__setattr__(self, "eos_token_id", tuple(eos) or None)
         stops = self.stop_strings
         object.__setattr__(self, "stop_strings", (stops,) if isinstance(stops, str) else tuple(stops))
-        problems = [
-            f"max_new_tokens must be >= 1; found {self.max_new_tokens}" if self.max_new_tokens < 1 else "",
-            f"min_new_tokens must be in [0, max_new_tokens]; found {self.min_new_tokens}"
-            if not 0 <= self.min_new_tokens <= self.max_new_tokens
-            else "",
-            f"temperature must be > 0; found {self.temperature}" if self.temperature <= 0 else "",
-            f"top_k must be >= 0; found {self.top_k}" if self.top_k < 0 else "",
-            f"top_p must be in (0, 1]; found {self.top_p}" if not 0 < self.top_p <= 1 else "",
-            f"num_beams must be >= 1; found {self.num_beams}" if self.num_beams < 1 else "",
-            f"repetition_penalty must be > 0; found {self.repetition_penalty}" if self.repetition_penalty <= 0 else "",
-            f"no_repeat_ngram_size must be >= 0; found {self.no_repeat_ngram_size}"
-            if self.no_repeat_ngram_size < 0
-            else "",
-            f"early_stopping must be True, False or 'never'; found {self.early_stopping!r}"
-            if self.early_stopping not in (True, False, "never")
-            else "",
-            "beam search with sampling is not supported: set do_sample=False or num_beams=1"
-            if self.do_sample and self.num_beams > 1
-            else "",
-            f"stop_strings must be non-empty strings; found {self.stop_strings!r}"
-            if not all(isinstance(s, str) and s for s in self.stop_strings)
-            else "",
-        ]
-        problems = [p for p in problems if p]
+        problems = [p for p in self._problems() if p]
         if problems:
             raise ValueError("invalid GenerationConfig: " + "; ".join(problems))
+
+    def _problems(self) -> Iterator[str]:
+        """What is wrong with the fields, each said with the value found (types first: a NaN, a
+        float or a bool where a count belongs is named, never passed to torch)."""
+
+        def count(name: str, low: int) -> str:
+            value = getattr(self, name)
+            if type(value) is not int or value < low:
+                return f"{name} must be an integer >= {low}; found {value!r}"
+            return ""
+
+        def number(name: str, ok: Callable[[float], bool], want: str) -> str:
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or not ok(value)
+            ):
+                return f"{name} must be {want}; found {value!r}"
+            return ""
+
+        yield count("max_new_tokens", 1)
+        yield count("min_new_tokens", 0)
+        counts = type(self.min_new_tokens) is int and type(self.max_new_tokens) is int
+        if counts and self.min_new_tokens > self.max_new_tokens:
+            yield f"min_new_tokens must be in [0, max_new_tokens]; found {self.min_new_tokens}"
+        yield count("top_k", 0)
+        yield count("num_beams", 1)
+        yield count("no_repeat_ngram_size", 0)
+        yield number("temperature", lambda v: v > 0, "a finite number > 0")
+        yield number("top_p", lambda v: 0 < v <= 1, "in (0, 1]")
+        yield number("repetition_penalty", lambda v: v > 0, "a finite number > 0")
+        yield number("length_penalty", lambda v: True, "a finite number")
+        if not isinstance(self.do_sample, bool):
+            yield f"do_sample must be True or False; found {self.do_sample!r}"
+        for name in _TOKEN_FIELDS:
+            value = getattr(self, name)
+            ids = value if name == "eos_token_id" and isinstance(value, tuple) else (value,)
+            if value is not None and not all(type(i) is int and i >= 0 for i in ids):
+                yield f"{name} must be a token id (an integer >= 0){' or a list of them' if name == 'eos_token_id' else ''}; found {value!r}"
+        if self.early_stopping not in (True, False, "never"):
+            yield f"early_stopping must be True, False or 'never'; found {self.early_stopping!r}"
+        if self.do_sample is True and type(self.num_beams) is int and self.num_beams > 1:
+            yield "beam search with sampling is not supported: set do_sample=False or num_beams=1"
+        if not all(isinstance(s, str) and s for s in self.stop_strings):
+            yield f"stop_strings must be non-empty strings; found {self.stop_strings!r}"
 
     @property
     def eos_ids(self) -> tuple[int, ...]:
@@ -381,12 +419,21 @@ def generate(
     early are filled with ``pad_token_id`` (the EOS id when there is none).
     """
     cfg = config_for(model, config).merged(overrides) if overrides else config_for(model, config)
-    if not isinstance(input_ids, Tensor) or input_ids.dim() != 2 or input_ids.shape[1] == 0:
-        raise ValueError(f"input_ids must be a [batch, tokens] tensor with tokens; found {_shape(input_ids)}")
+    if not isinstance(input_ids, Tensor) or input_ids.dim() != 2:
+        raise ValueError(f"input_ids must be a [batch, tokens] tensor of token ids; found {_shape(input_ids)}")
+    if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
+        raise ValueError(
+            "the prompt is empty: give at least one token to continue from"
+            + (f" (this model's BOS token is id {cfg.bos_token_id})" if cfg.bos_token_id is not None else "")
+        )
+    if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
+        raise ValueError(f"input_ids must hold integer token ids; found dtype {input_ids.dtype}")
     if attention_mask is not None and attention_mask.shape != input_ids.shape:
         raise ValueError(
             f"attention_mask must have input_ids' shape {list(input_ids.shape)}; found {list(attention_mask.shape)}"
         )
+    if attention_mask is not None and not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+        raise ValueError("attention_mask must hold only 0 (padding) and 1 (a token)")
     if cfg.num_beams > 1 and streamer is not None:
         raise ValueError("streamer cannot be used with beam search (num_beams > 1): tokens are final only at the end")
     if cfg.num_beams > 1 and cfg.stop_strings:
@@ -397,6 +444,7 @@ def generate(
             f"{type(model).__name__} cannot generate: expected a CausalLM (forward with a cache, new_cache) "
             "or a Seq2SeqLM (encode, decode, new_cache)"
         )
+    check_request(model, cfg, input_ids, seq2seq=seq2seq)
     pad = cfg.pad_token_id if cfg.pad_token_id is not None else (cfg.eos_ids[0] if cfg.eos_ids else 0)
     beams = cfg.num_beams
     with torch.inference_mode():
@@ -433,6 +481,70 @@ def generate(
         if beams > 1:
             return _beam_search(step, cache, prompt, cfg, scores, pad)
         return _sample_or_greedy(step, prompt, cfg, scores, stops, pad, generator, streamer)
+
+
+def _model_size(model: nn.Module, name: str) -> int | None:
+    """A size a model states about itself (``vocab_size``, ``max_positions``): its attribute, else
+    its config's, else ``None``."""
+    for owner in (model, getattr(model, "cfg", None)):
+        value = getattr(owner, name, None)
+        if type(value) is int and value > 0:
+            return value
+    return None
+
+
+def check_request(model: nn.Module, cfg: GenerationConfig, input_ids: Tensor, *, seq2seq: bool) -> None:
+    """Everything about a generation request that can be known before a tensor is made: token ids
+    inside the model's vocabulary, the prompt and the new tokens inside its positions, and the
+    cache and scores inside this machine's memory. Raises `ValueError` (or `ModelTooLargeError`)
+    saying which input and what it may be."""
+    vocab = _model_size(model, "vocab_size")
+    if vocab is not None:
+        low, high = int(input_ids.min()), int(input_ids.max())
+        if low < 0 or high >= vocab:
+            bad = low if low < 0 else high
+            raise ValueError(f"input_ids holds token id {bad}; this model's vocabulary has ids 0 to {vocab - 1}")
+        for name in _TOKEN_FIELDS:
+            ids = getattr(cfg, name)
+            for i in ids if isinstance(ids, tuple) else () if ids is None else (ids,):
+                if i >= vocab:
+                    raise ValueError(
+                        f"{name}={i} is not a token of this model (its vocabulary has ids 0 to {vocab - 1})"
+                    )
+    prompt = input_ids.shape[1]
+    positions = _model_size(model, "max_positions")
+    decoded = 1 + cfg.max_new_tokens if seq2seq else prompt + cfg.max_new_tokens
+    if positions is not None:
+        if prompt > positions:
+            raise ValueError(
+                f"the prompt has {prompt} tokens, more than the {positions} positions this model has: shorten it "
+                f"(a tokenizer's max_length= truncates)"
+            )
+        if decoded > positions:
+            room = positions - (1 if seq2seq else prompt)
+            raise ValueError(
+                f"max_new_tokens={cfg.max_new_tokens} does not fit: "
+                + ("the decoder start token" if seq2seq else f"the prompt's {prompt} tokens")
+                + f" and the new tokens exceed the model's {positions} positions; ask for at most {room}"
+            )
+    rows = input_ids.shape[0] * cfg.num_beams
+    try:
+        cache = model.new_cache(rows, decoded, device="meta")
+        cache_bytes = sum(t.numel() * t.element_size() for t in (*cache.k, *cache.v))
+    except TypeError:  # a model whose new_cache takes no device: estimated from the scores alone
+        cache_bytes = 0
+    scores_bytes = 4 * rows * (vocab or 1) * max(2, 1 + len(cfg.eos_ids)) * 4  # logits, scores, top-k copies
+    need = cache_bytes + scores_bytes + 8 * rows * (prompt + decoded)
+    from .preflight import memory_bytes
+
+    if need > memory_bytes():
+        from .errors import ModelTooLargeError
+
+        raise ModelTooLargeError(
+            f"generating {input_ids.shape[0]} prompt(s) x num_beams={cfg.num_beams} for {decoded:,} tokens would "
+            f"take {need / 2**30:,.1f} GiB; this machine has {memory_bytes() / 2**30:,.1f} GiB: lower "
+            f"max_new_tokens or num_beams"
+        )
 
 
 _COMPILED: weakref.WeakKeyDictionary[nn.Module, dict[str, Callable[..., Tensor]]] = weakref.WeakKeyDictionary()

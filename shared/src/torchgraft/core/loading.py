@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import pickle
 import re
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import pickles
 from .errors import (
     ConfigConflictError,
     CorruptCheckpointError,
@@ -101,17 +104,83 @@ def _refused(exc: pickle.UnpicklingError) -> str:
     return next((ln for ln in lines if not ln.startswith("Weights only load failed")), lines[0] if lines else "?")
 
 
+def _data_pickle(path: Path) -> tuple[str, bytes] | None:
+    """The member name and bytes of a torch zip checkpoint's ``data.pkl``, or ``None``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next((n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"), None)
+            return (name, archive.read(name)) if name is not None else None
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return None
+
+
+def _rewritten_zip(path: Path, member: str, data: bytes) -> io.BytesIO:
+    """The zip checkpoint with ``member`` replaced by ``data`` (the other members copied)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as target:
+        for info in source.infolist():
+            target.writestr(info, data if info.filename == member else source.read(info.filename))
+    buffer.seek(0)
+    return buffer
+
+
+def _load_protocol_4(path: Path, device: torch.device, exc: pickle.UnpicklingError) -> Any:
+    """A zip checkpoint whose ``data.pkl`` uses pickle protocol 4 or 5, which torch's weights-only
+    unpickler does not read: rewritten into protocol-2 opcodes (`pickles.to_protocol_2`, which
+    executes nothing) and loaded by that same unpickler, which still decides what is allowed.
+    Raises the `UnsafeCheckpointError` to report otherwise."""
+    found = _data_pickle(path)
+    if found is None or pickles.protocol(found[1]) < 4:
+        raise _unsafe(path, _refused(exc)) from exc
+    member, data = found
+    try:
+        rewritten = pickles.to_protocol_2(data)
+    except (pickles.UnsupportedPickle, ValueError) as err:
+        named = ", ".join(pickles.globals_named(data)) or "none"
+        raise _unsafe(
+            path,
+            f"a protocol-{pickles.protocol(data)} pickle torchgraft cannot rewrite ({err}); it names the globals {named}",
+        ) from exc
+    try:
+        return torch.load(_rewritten_zip(path, member, rewritten), map_location=device, weights_only=True)
+    except pickle.UnpicklingError as again:
+        raise _unsafe(path, _refused(again)) from again
+
+
+def _unsafe(path: Path, refused: str, *, lead: str | None = None) -> UnsafeCheckpointError:
+    lead = lead or f"{path} is a pickle that needs more than tensors to load"
+    return UnsafeCheckpointError(
+        f"{lead}, and torchgraft only loads pickles with weights_only=True. Refused: {refused}. If you "
+        f"trust the file, load it once yourself and save its tensors with safetensors"
+    )
+
+
 def _read_pth(path: Path, device: torch.device) -> Any:
     # weights_only=True is passed explicitly: torch then ignores TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.
     try:
         mmap = zipfile.is_zipfile(path)  # the legacy (pre-1.6) format cannot be memory-mapped
-        return torch.load(path, map_location=device, weights_only=True, mmap=mmap)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            try:
+                return torch.load(path, map_location=device, weights_only=True, mmap=mmap)
+            except pickle.UnpicklingError as exc:
+                if not mmap:
+                    raise
+                return _load_protocol_4(path, device, exc)
+    except UnsafeCheckpointError:
+        raise
     except pickle.UnpicklingError as exc:
-        raise UnsafeCheckpointError(
-            f"{path} is a pickle that needs more than tensors to load, and torchgraft only loads "
-            f"pickles with weights_only=True. Refused: {_refused(exc)}. If you trust the file, load "
-            f"it once yourself and save its tensors with safetensors"
-        ) from exc
+        with contextlib.suppress(OSError), open(path, "rb") as fh:
+            head = fh.read(64 << 20)
+            if pickles.protocol(head) >= 4:
+                named = ", ".join(pickles.globals_named(head)) or "none"
+                raise _unsafe(
+                    path,
+                    f"nothing was run; the pickle names the globals {named}",
+                    lead=f"{path} is a pickle of protocol {pickles.protocol(head)} outside torch's zip format (a "
+                    f"plain pickle, or torch's legacy pre-1.6 format), which torch's weights-only loader cannot read",
+                ) from exc
+        raise _unsafe(path, _refused(exc)) from exc
     except MemoryError:
         raise
     except Exception as exc:  # torch.load's many failure types on damaged bytes (EINVAL, IndexError, ...)
