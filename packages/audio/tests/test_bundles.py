@@ -142,3 +142,24 @@ def test_transcribe_refuses_weights_that_are_not_asr_before_downloading(capsys, 
     assert main(["transcribe", "x.wav", "--model", "wav2vec2_base", "--weights", "LS960"]) == 1
     assert "not a speech-recognition (CTC) checkpoint" in capsys.readouterr().err
     assert main(["transcribe", "x.wav"]) == 2
+
+
+@pytest.mark.parametrize("samples", [1, 10, 399])
+def test_transcribe_refuses_a_recording_shorter_than_one_frame_before_downloading(
+    samples, tmp_path, capsys, monkeypatch
+):
+    import soundfile
+
+    monkeypatch.setenv("TORCHGRAFT_OFFLINE", "1")  # nothing is cached: a download would be an OfflineError
+    path = tmp_path / "tiny.wav"
+    soundfile.write(str(path), torch.zeros(samples).numpy(), 16000)
+    assert main(["transcribe", str(path), "--weights", "wav2vec2_base.ASR_LS960_10M"]) == 1
+    err = capsys.readouterr().err
+    assert "needs at least 25 ms of audio" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "0"])
+def test_transcribe_names_a_chunk_length_that_is_not_a_positive_number(value, capsys):
+    assert main(["transcribe", "x.wav", "--weights", "wav2vec2_base.ASR_LS960_10M", "--chunk-seconds", value]) == 2
+    err = capsys.readouterr().err
+    assert "--chunk-seconds must be a finite number of seconds > 0" in err and "Traceback" not in err

@@ -174,3 +174,20 @@ def test_real_speech_from_espeak_ng_matches_torchcrepe_where_voiced(crepe, tmp_p
     assert (diff < 10).float().mean() > 0.95 and diff.max() < 15, diff
     median = float(ours.frequency[:n][voiced].median())
     assert 70 < median < 250, f"a speaking voice, not {median:.0f} Hz"
+
+
+def test_pitch_json_is_always_valid_json(tmp_path, capsys):
+    """NaN samples are refused by name; and whatever reaches --json is JSON (no NaN tokens)."""
+    import soundfile
+
+    wave = tone(440.0, 0.2, 16000)
+    wave[50] = float("nan")
+    soundfile.write(str(tmp_path / "nan.wav"), wave.numpy(), 16000, subtype="FLOAT")
+    assert main(["pitch", str(tmp_path / "nan.wav"), "--model", "crepe_tiny", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "NaN or infinite sample" in captured.err
+    from torchgraft.core.cli import json_safe
+
+    assert json.loads(json.dumps(json_safe({"f": [1.0, float("nan"), float("inf")]}), allow_nan=False)) == {
+        "f": [1.0, None, None]
+    }

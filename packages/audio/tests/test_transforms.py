@@ -171,3 +171,56 @@ def test_chunked_emissions_keep_every_frame_in_place(capsys):
     assert "chunks" in capsys.readouterr().err  # a progress bar over the 7 chunks
     with pytest.raises(ValueError, match=r"mono waveform \[samples\]"):
         chunked_emissions(model, wave[None])
+
+
+# --------------------------------------------------------------------------- audio at the edge
+def _wav_with_rate(path, rate: int, samples: int = 160) -> None:
+    """A 16-bit mono WAV whose header declares ``rate`` (written by hand: soundfile refuses some)."""
+    import struct
+
+    data = b"\0\0" * samples
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(data))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2 % 2**32, 2, 16)
+    )
+    path.write_bytes(header + b"data" + struct.pack("<I", len(data)) + data)
+
+
+@pytest.mark.parametrize("rate", [2**31 - 1, 10**7, 768_001])
+def test_a_header_claiming_an_absurd_sample_rate_is_refused_before_any_allocation(rate, tmp_path):
+    from torchgraft.audio.transforms import load_audio
+
+    _wav_with_rate(tmp_path / "x.wav", rate)
+    with pytest.raises(ValueError, match=rf"declares a sample rate of {rate:,} Hz; expected at most 768,000 Hz"):
+        load_audio(tmp_path / "x.wav")
+
+
+@pytest.mark.parametrize(
+    ("rate", "ok"), [(44_100, True), (22_050, True), (8_000, True), (44_101, False), (96_001, False)]
+)
+def test_rates_whose_filter_would_take_gigabytes_are_named(rate, ok):
+    from torchgraft.audio.transforms import resample
+
+    wave = torch.zeros(rate // 10)
+    if ok:
+        assert resample(wave, rate, 16_000).shape[0] == 1600
+    else:
+        with pytest.raises(ValueError, match=rf"resampling from {rate:,} Hz to 16,000 Hz needs a filter of"):
+            resample(wave, rate, 16_000)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_samples_are_named_not_turned_into_nan_outputs(value, tmp_path):
+    import soundfile
+
+    from torchgraft.audio.transforms import Wav2Vec2Transform, load_audio
+
+    wave = torch.zeros(1600)
+    wave[123] = value
+    with pytest.raises(ValueError, match=r"1 NaN or infinite sample\(s\), the first at index 123"):
+        Wav2Vec2Transform()(wave, sample_rate=16_000)
+    soundfile.write(str(tmp_path / "f.wav"), wave.numpy(), 16_000, subtype="FLOAT")
+    with pytest.raises(ValueError, match="first at index 123"):
+        load_audio(tmp_path / "f.wav")

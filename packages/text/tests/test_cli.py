@@ -116,6 +116,15 @@ def test_generate_refuses_before_any_download(capsys, monkeypatch, tmp_path):
     assert "not a generative model's weights" in capsys.readouterr().err
     assert main(["generate", "hello", "--top-p", "1.5"]) == 1
     assert "top_p must be in (0, 1]" in capsys.readouterr().err
+    assert main(["generate", "hello", "--temperature", "nan"]) == 1
+    assert "temperature must be a finite number > 0; found nan" in capsys.readouterr().err
+    assert main(["generate", "hello", ""]) == 2
+    assert "PROMPT 2 is empty" in capsys.readouterr().err
+    assert main(["generate", b"caf\xe9".decode("utf-8", "surrogateescape")]) == 2  # Latin-1 bytes from a shell
+    assert "PROMPT 1 is not valid UTF-8 text: byte 0xe9 at character 3" in capsys.readouterr().err
+    for seed in (str(2**70), "-1", "x"):
+        assert main(["generate", "hello", "--seed", seed]) == 2
+        assert "--seed must be an integer from 0 to 2**64 - 1" in capsys.readouterr().err
     assert main(["generate", "hello"]) == 1  # offline with an empty cache: the store's typed error
     assert "offline" in capsys.readouterr().err.lower()
     assert not list((tmp_path / "cache").rglob("*.safetensors"))

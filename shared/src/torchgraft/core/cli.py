@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -30,10 +31,22 @@ CLI_ENTRY_POINT_GROUP = "torchgraft.cli"
 
 
 # --------------------------------------------------------------------------- output helpers
+def json_safe(data: Any) -> Any:
+    """``data`` with every NaN or infinite float replaced by ``None`` (JSON has no such numbers:
+    ``NaN`` in the output would break every JSON reader downstream)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(v) for v in data]
+    return data
+
+
 def emit(args: argparse.Namespace, data: Any, text: Callable[[Any], str]) -> None:
-    """Prints ``data`` as JSON with ``--json``, else as ``text(data)``."""
+    """Prints ``data`` as JSON with ``--json`` (always valid JSON: see `json_safe`), else as ``text(data)``."""
     if getattr(args, "json", False):
-        print(json.dumps(data, indent=2, default=str))
+        print(json.dumps(json_safe(data), indent=2, default=str, allow_nan=False))
     else:
         out = text(data)
         if out:

@@ -100,7 +100,9 @@ def check_fields(config: Any, *, what: str) -> None:
         if value is None or isinstance(value, (tuple, list)) or str(f.type) in ("bool", "<class 'bool'>"):
             continue
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if _SIZE_FIELD.search(f.name):
+        if _COUNT_FIELD.search(f.name):  # a stack may be empty (a feature extractor alone)
+            expected, ok = "an integer >= 0", type(value) is int and value >= 0
+        elif _SIZE_FIELD.search(f.name):
             expected, ok = "a positive integer", type(value) is int and value > 0
         elif "dropout" in f.name:
             expected, ok = "a probability in [0, 1]", number and 0 <= value <= 1

@@ -4,6 +4,7 @@ of audio files: a ``torchgraft.cli`` plugin."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
@@ -122,16 +123,24 @@ def transcribe(args: argparse.Namespace) -> int:
     import torch
 
     import torchgraft.core as tg
-    from torchgraft.core.cli import emit
+    from torchgraft.core.cli import UsageError, emit
 
     from .ctc import chunked_emissions, greedy_ctc_decode
 
-    if args.chunk_seconds <= 0:
-        raise ValueError(f"--chunk-seconds must be positive; found {args.chunk_seconds}")
+    if not (math.isfinite(args.chunk_seconds) and args.chunk_seconds > 0):
+        raise UsageError(f"--chunk-seconds must be a finite number of seconds > 0; found {args.chunk_seconds}")
     model_name, weights = _asr_weights(args.model, args.weights)
     transform = weights.transforms()
     # mono, at the model's rate, normalised if it expects that; every file decodes before any download
     waves = [transform.prepare(path) for path in args.audio]
+    with tg.architecture_only():  # on meta, nothing fetched: how short a recording may be
+        least = tg.get_model(model_name, weights=weights).min_samples
+    for path, wave in zip(args.audio, waves, strict=True):
+        if wave.shape[0] < least:
+            raise ValueError(
+                f"{path} lasts {wave.shape[0] / transform.sample_rate * 1000:.1f} ms; {model_name} needs at least "
+                f"{least / transform.sample_rate * 1000:.0f} ms of audio"
+            )
     model = tg.get_model(model_name, weights=weights).eval()
     meta = weights.meta
     results = []

@@ -68,15 +68,24 @@ def chunked_emissions(
     ``progress`` shows a bar over the chunks (tqdm, on stderr)."""
     if waveform.dim() != 1:
         raise ValueError(f"expected a mono waveform [samples]; found shape {list(waveform.shape)}")
-    if chunk_seconds <= 0 or context_seconds < 0:
+    if not (math.isfinite(chunk_seconds) and chunk_seconds > 0) or not (
+        math.isfinite(context_seconds) and context_seconds >= 0
+    ):
         raise ValueError(
-            f"chunk_seconds must be > 0 and context_seconds >= 0; found {chunk_seconds}, {context_seconds}"
+            f"chunk_seconds must be a finite number > 0 and context_seconds a finite number >= 0; found "
+            f"{chunk_seconds}, {context_seconds}"
         )
     layers = model.cfg.extractor_conv_layer_config
     stride = math.prod(s for _, _, s in layers)
     # Context never less than what the convolutions see: a frame's `field` of samples, and half
     # the positional convolution's kernel of frames on each side.
     field = 1 + sum((k - 1) * math.prod(s for _, _, s in layers[:i]) for i, (_, k, _) in enumerate(layers))
+    if waveform.shape[0] < field:
+        raise ValueError(
+            f"the recording has {waveform.shape[0]} samples ({waveform.shape[0] / sample_rate * 1000:.1f} ms); "
+            f"this model needs at least {field} ({field / sample_rate * 1000:.0f} ms at {sample_rate} Hz, what its "
+            f"convolutions see for one frame)"
+        )
     least = math.ceil((field - stride) / stride) + model.cfg.encoder_pos_conv_kernel // 2
     chunk = max(1, round(chunk_seconds * sample_rate / stride)) * stride
     context = max(round(context_seconds * sample_rate / stride), least) * stride

@@ -17,12 +17,27 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["MAX_AUDIO_SAMPLES", "AudioInput", "Wav2Vec2Transform", "load_audio", "to_mono"]
+__all__ = [
+    "MAX_AUDIO_SAMPLES",
+    "MAX_SAMPLE_RATE",
+    "AudioInput",
+    "Wav2Vec2Transform",
+    "check_waveform",
+    "load_audio",
+    "resample",
+    "to_mono",
+]
 
 AudioInput = str | Path | Tensor
 
 
 MAX_AUDIO_SAMPLES = 48_000 * 3600
+#: The highest sample rate accepted (the highest any audio format in use records, 768 kHz); a
+#: header claiming more is damaged or hostile (2**31 - 1 Hz once asked for an 8.6 GB filter).
+MAX_SAMPLE_RATE = 768_000
+#: The most coefficients a resampling filter may have (128 MiB of float32): rates that share no
+#: large common factor (44101 Hz to 16 kHz) would need gigabytes.
+MAX_RESAMPLE_KERNEL = 1 << 25
 """The most samples (all channels together) ``load_audio`` decodes: an hour of 48 kHz mono, 691 MB
 as float32. A longer file is refused before it is decoded; split it, or raise this bound."""
 
@@ -44,6 +59,11 @@ def load_audio(path: str | Path, *, max_samples: int | None = None) -> tuple[Ten
             channels, rate = sound.channels, int(sound.samplerate)
             if channels < 1 or rate < 1:
                 raise ValueError(f"{path} declares {channels} channels at {rate} Hz; expected at least 1 of each")
+            if rate > MAX_SAMPLE_RATE:
+                raise ValueError(
+                    f"{path} declares a sample rate of {rate:,} Hz; expected at most {MAX_SAMPLE_RATE:,} Hz "
+                    f"(the header is damaged, or the file is not audio)"
+                )
             per_channel = limit // channels
             if sound.frames > per_channel:
                 raise ValueError(_too_long(path, sound.frames * channels, limit, rate, channels))
@@ -54,7 +74,45 @@ def load_audio(path: str | Path, *, max_samples: int | None = None) -> tuple[Ten
         raise ValueError(_too_long(path, data.shape[0] * channels, limit, rate, channels, "at least "))
     if data.shape[0] == 0:
         raise ValueError(f"{path} holds no audio samples (a {rate} Hz file of length 0)")
-    return torch.from_numpy(data.T.copy()), rate
+    wave = torch.from_numpy(data.T.copy())
+    check_waveform(wave, what=str(path))
+    return wave, rate
+
+
+def check_waveform(wave: Tensor, *, what: str = "the waveform") -> None:
+    """Refuses (``ValueError``) a waveform holding NaN or infinite samples, naming the first: a
+    model would turn them into NaN outputs, and NaN is not JSON."""
+    bad = ~torch.isfinite(wave)
+    if bool(bad.any()):
+        index = int(bad.flatten().nonzero()[0])
+        raise ValueError(
+            f"{what} holds {int(bad.sum())} NaN or infinite sample(s), the first at index {index} "
+            f"({float(wave.flatten()[index])}); expected finite samples in [-1, 1]"
+        )
+
+
+def resample(wave: Tensor, rate: int, target: int, *, what: str = "the audio") -> Tensor:
+    """``torchaudio.functional.resample`` from ``rate`` to ``target`` Hz, refusing (``ValueError``)
+    a rate outside (0, `MAX_SAMPLE_RATE`] or a pair of rates whose filter would exceed
+    `MAX_RESAMPLE_KERNEL` coefficients, before anything is allocated."""
+    import math
+
+    if not isinstance(rate, int) or isinstance(rate, bool) or not 0 < rate <= MAX_SAMPLE_RATE:
+        raise ValueError(f"{what}: sample_rate must be an int in (0, {MAX_SAMPLE_RATE:,}] Hz; found {rate!r}")
+    if rate == target:
+        return wave
+    g = math.gcd(rate, target)
+    width = math.ceil(6 * rate / min(rate, target) / 0.99)  # torchaudio's default lowpass width and rolloff
+    coefficients = (target // g) * (rate // g + 2 * width)
+    if coefficients > MAX_RESAMPLE_KERNEL:
+        raise ValueError(
+            f"{what}: resampling from {rate:,} Hz to {target:,} Hz needs a filter of {coefficients:,} "
+            f"coefficients ({coefficients * 4 / 2**30:.1f} GiB; the rates share only a factor of {g}); "
+            f"convert it to a common rate such as 16000, 44100 or 48000 Hz first"
+        )
+    import torchaudio
+
+    return torchaudio.functional.resample(wave, rate, target)
 
 
 def _too_long(path: str | Path, samples: int, limit: int, rate: int, channels: int, qualifier: str = "") -> str:
@@ -113,10 +171,10 @@ class Wav2Vec2Transform:
         wave = to_mono(wave).float()
         if wave.numel() == 0:
             raise ValueError("the recording is empty")
-        if rate != self.sample_rate:
-            import torchaudio
-
-            wave = torchaudio.functional.resample(wave, rate, self.sample_rate)
+        check_waveform(wave, what=str(audio) if not isinstance(audio, Tensor) else "the waveform")
+        wave = resample(
+            wave, rate, self.sample_rate, what=str(audio) if not isinstance(audio, Tensor) else "the waveform"
+        )
         if self.normalize:
             wave = F.layer_norm(wave, wave.shape)
         return wave

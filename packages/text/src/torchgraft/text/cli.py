@@ -37,8 +37,19 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, help="sample from the k most likely tokens (turns sampling on)")
     p.add_argument("--top-p", type=float, help="sample from the smallest set with this probability (turns sampling on)")
     p.add_argument("--beams", type=int, help="beam search with this many beams")
-    p.add_argument("--seed", type=int, help="seed for sampling (reproducible output)")
+    p.add_argument("--seed", type=_seed, help="seed for sampling (reproducible output), 0 to 2**64 - 1")
     p.set_defaults(func=generate)
+
+
+def _seed(text: str) -> int:
+    """``--seed``: an integer torch's generators take (0 to 2**64 - 1), named when it is not."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer from 0 to 2**64 - 1; found {text!r}") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer from 0 to 2**64 - 1; found {value}")
+    return value
 
 
 def _embed(args: argparse.Namespace) -> tuple[Any, str]:
@@ -157,6 +168,7 @@ def generate(args: argparse.Namespace) -> int:
         )
     options = _generation_options(args)
     tg.GenerationConfig(**{**dict(weights.meta["generation"]), **options})  # bad values fail before any download
+    _check_prompts(args.prompts)
     weights.fetch()  # the store's typed errors (offline, unreachable, corrupt) before any work
     transform = weights.transforms()
     model = tg.get_model(args.model, weights=weights).eval()
@@ -186,6 +198,23 @@ def generate(args: argparse.Namespace) -> int:
         lambda d: "\n\n".join(f"{r['prompt']}{'' if not seq2seq else ' -> '}{r['text']}" for r in d["results"]),
     )
     return 0
+
+
+def _check_prompts(prompts: list[str]) -> None:
+    """Each prompt is text a tokenizer can read: not empty, and valid UTF-8 (a shell passes bytes
+    that are not as lone surrogates), said before any download."""
+    from torchgraft.core.cli import UsageError
+
+    for i, prompt in enumerate(prompts, 1):
+        if not prompt:
+            raise UsageError(f"PROMPT {i} is empty: give the text to continue (or answer)")
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            byte = prompt[exc.start].encode("utf-8", "surrogateescape").hex()
+            raise UsageError(
+                f"PROMPT {i} is not valid UTF-8 text: byte 0x{byte} at character {exc.start}; pass the text in UTF-8"
+            ) from None
 
 
 def _until_eos(tokens: list[int], eos: tuple[int, ...]) -> list[int]:

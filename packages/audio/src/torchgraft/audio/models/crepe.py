@@ -18,6 +18,8 @@ from torch import Tensor, nn
 
 from torchgraft.core import Weights, WeightsEnum, build_model, register_model
 
+from ..transforms import check_waveform, resample
+
 __all__ = [
     "Crepe",
     "CrepeConfig",
@@ -117,6 +119,7 @@ def check_pitch_input(audio: Tensor, sample_rate: int) -> None:
         raise ValueError(f"expected a mono waveform [samples]; found shape {list(audio.shape)} (mix it down first)")
     if not isinstance(sample_rate, int) or sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive int (Hz); found {sample_rate!r}")
+    check_waveform(audio)
     if audio.shape[0] * SAMPLE_RATE < WINDOW * sample_rate:
         raise ValueError(
             f"expected at least {WINDOW / SAMPLE_RATE * 1000:.0f} ms of audio (one {WINDOW}-sample window at "
@@ -135,10 +138,7 @@ def estimate_pitch(
     check_pitch_input(audio, sample_rate)
     if not 0 < hop_seconds <= 1:
         raise ValueError(f"hop_seconds must be in (0, 1]; found {hop_seconds!r}")
-    if sample_rate != SAMPLE_RATE:
-        import torchaudio.functional
-
-        audio = torchaudio.functional.resample(audio, sample_rate, SAMPLE_RATE)
+    audio = resample(audio, sample_rate, SAMPLE_RATE)
     hop = max(1, round(hop_seconds * SAMPLE_RATE))
     frames = _frames(audio.float(), hop)
     probs = torch.cat([model(chunk) for chunk in frames.split(batch_size)])  # [frames, 360]

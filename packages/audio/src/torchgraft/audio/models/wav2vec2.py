@@ -20,6 +20,7 @@ the caller passes others; ``meta["torchaudio_bundle"]`` names the torchaudio pip
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -329,6 +330,12 @@ class Wav2Vec2Model(nn.Module):
     @property
     def num_classes(self) -> int:
         return self.aux.out_features if self.aux is not None else 0
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest input that makes one frame: the feature extractor's receptive field."""
+        layers = self.cfg.extractor_conv_layer_config
+        return 1 + sum((k - 1) * math.prod(s for _, _, s in layers[:i]) for i, (_, k, _) in enumerate(layers))
 
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh linear ``aux`` output (CTC head) of ``num_classes``, or none for 0."""
