@@ -53,7 +53,7 @@ def test_classify_checks_every_file_before_it_downloads_weights(capsys, monkeypa
 
 def test_the_bound_is_a_setting_and_a_within_bound_image_decodes(tmp_path, monkeypatch, photos):
     monkeypatch.setattr(T, "MAX_IMAGE_PIXELS", 100 * 100)
-    with pytest.raises(ValueError, match=r"is 451 x 300 .*at most 10,000"):
+    with pytest.raises(ValueError, match=r"claims 135,300 pixels \(refused before decoding\); expected at most 10,000"):
         ImageClassification(crop_size=224)(photos["cat"])
     monkeypatch.setattr(T, "MAX_IMAGE_PIXELS", 451 * 300)
     assert ImageClassification(crop_size=224)(photos["cat"]).shape == (3, 224, 224)
@@ -107,3 +107,34 @@ def test_truncated_files_raise_a_value_error_that_names_them(tmp_path, photos, c
     path.write_bytes(data[: int(len(data) * cut)])
     with pytest.raises(ValueError, match="broken.jpg is not an image Pillow can decode"):
         ImageClassification(crop_size=224)(path)
+
+
+def ico_embedding(path: Path, png: Path) -> Path:
+    """An ICO whose one entry is the PNG file ``png`` (ICO and CUR decode their frame as they open)."""
+    data = png.read_bytes()
+    header = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(data), 22)
+    path.write_bytes(header + data)
+    return path
+
+
+@pytest.mark.parametrize(("width", "height"), [(12000, 10000), (10001, 10000)])
+def test_an_ico_whose_frame_claims_too_many_pixels_is_refused_before_it_is_decoded(tmp_path, width, height):
+    """The frame's PNG has a few bytes of pixel data: decoding it would fail as truncated, so the
+    message shows the bound came first."""
+    ico = ico_embedding(tmp_path / "bomb.ico", png_claiming(tmp_path / "frame.png", width, height))
+    with pytest.raises(
+        ValueError, match=rf"claims {width * height:,} pixels \(refused before decoding\); expected at most 100,000,000"
+    ):
+        ImageClassification(crop_size=224)(ico)
+
+
+def test_pillows_warnings_do_not_reach_the_users_stderr(tmp_path):
+    import warnings
+
+    path = tmp_path / "palette.png"
+    image = Image.new("P", (16, 16))
+    image.putpalette([i % 256 for i in range(768)])
+    image.save(path, transparency=bytes(range(16)))  # a palette with byte transparency: Pillow warns on convert
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ImageClassification(crop_size=8)(path).shape == (3, 8, 8)

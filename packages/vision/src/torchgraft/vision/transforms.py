@@ -7,7 +7,11 @@ image, ``[N, 3, S, S]`` for a list.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,31 +152,54 @@ def _decode(path: Path, min_side: int | None) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"no image file at {path}")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the bound below is ours
+        # Pillow's warnings (bombs, truncated palettes, EXIF) never reach the user's stderr: the
+        # bound is ours and a file that cannot be used is an error. Some formats decode while they
+        # open (ICO and CUR decode their largest frame): Pillow's own bomb check then enforces our
+        # bound before any pixel of it (it raises past twice its limit).
+        with warnings.catch_warnings(), _pillow_limit(MAX_IMAGE_PIXELS // 2):
+            warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             opened = Image.open(path)
-        with opened:
-            width, height = opened.size
-            if min_side and width * height > _DRAFT_PIXELS and min(width, height) > 2 * min_side:
-                scale = 2 * min_side / min(width, height)
-                opened.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
-            width, height = opened.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise ValueError(_too_large(path, width, height))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with opened:
+                width, height = opened.size
+                if min_side and width * height > _DRAFT_PIXELS and min(width, height) > 2 * min_side:
+                    scale = 2 * min_side / min(width, height)
+                    opened.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+                width, height = opened.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise ValueError(_too_large(path, width, height))
                 rgb = opened.convert("RGB")
         if min_side and width * height > _DRAFT_PIXELS and min(width, height) > 4 * min_side:
             scale = 2 * min_side / min(width, height)  # a box filter keeps the geometry (fractional boxes)
             return rgb.resize((math.ceil(width * scale), math.ceil(height * scale)), Image.Resampling.BOX)
         return rgb
     except Image.DecompressionBombError as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        claimed = f"{int(found.group(1)):,} pixels" if found else "more pixels than allowed"
         raise ValueError(
-            f"{path} claims more pixels than Pillow will decode ({exc}); expected an image of "
-            f"at most {MAX_IMAGE_PIXELS:,} pixels"
-        ) from exc
+            f"{path} claims {claimed} (refused before decoding); expected at most {MAX_IMAGE_PIXELS:,} "
+            "(downscale it first, or raise torchgraft.vision.transforms.MAX_IMAGE_PIXELS)"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ValueError(f"{path} is not an image Pillow can decode (JPEG, PNG, WebP, TIFF, BMP, ...): {exc}") from exc
+
+
+_PILLOW_LIMIT = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pillow_limit(pixels: int) -> Iterator[None]:
+    """Pillow's ``MAX_IMAGE_PIXELS`` set to ``pixels`` while one image opens (a global of Pillow's,
+    so one decode at a time changes it)."""
+    from PIL import Image
+
+    with _PILLOW_LIMIT:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = pixels
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def _too_large(path: Path, width: int, height: int) -> str:
