@@ -265,6 +265,10 @@ def test_zero_shot_refuses_before_any_download(capsys, monkeypatch, tmp_path):
     assert "no image file at nope.jpg" in capsys.readouterr().err
     assert main(["zero-shot", __file__, "--labels", "a cat"]) == 1
     assert "at least two comma-separated class names" in capsys.readouterr().err
+    assert main(["zero-shot", __file__, "--labels", ",".join(f"class {i}" for i in range(10_000))]) == 1
+    assert "names 10,000 classes; the command takes at most 1,000" in capsys.readouterr().err
+    assert main(["zero-shot", __file__, "--labels", "a cat,a dog,a cat"]) == 1
+    assert "'a cat' more than once" in capsys.readouterr().err
     assert main(["zero-shot", __file__, "--labels", "a,b", "--model", "efficientnet_lite0"]) == 1
     assert "not a zero-shot image-text model" in capsys.readouterr().err
     # A file that is not an image is refused from its bytes, not after the model (offline here).

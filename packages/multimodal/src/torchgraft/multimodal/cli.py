@@ -4,10 +4,13 @@ prompts (a ``torchgraft.cli`` plugin). Its JSON has ``classify``'s shape."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 DEFAULT_MODEL = "clip_vit_b32"
+#: The most classes one command embeds (ImageNet's thousand).
+MAX_LABELS = 1000
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -28,6 +31,15 @@ def zero_shot(args: argparse.Namespace) -> int:
     labels = [label.strip() for label in args.labels.split(",") if label.strip()]
     if len(labels) < 2:
         raise ValueError(f"--labels needs at least two comma-separated class names; found {labels}")
+    if len(labels) > MAX_LABELS:
+        raise ValueError(
+            f"--labels names {len(labels):,} classes; the command takes at most {MAX_LABELS:,} (each class embeds "
+            f"its prompts: a thousand take minutes on a CPU). For more, build the head once in Python with "
+            f"torchgraft.core.zero_shot_classifier(..., progress=True) and keep it"
+        )
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ValueError(f"--labels names {', '.join(map(repr, repeated))} more than once; each class once")
     missing = [path for path in args.images if not Path(path).is_file()]
     if missing:
         raise FileNotFoundError(f"no image file at {', '.join(missing)}")
@@ -40,7 +52,9 @@ def zero_shot(args: argparse.Namespace) -> int:
     pixels = [image_only()(path) for path in args.images] if image_only is not None else None
     model = tg.get_model(args.model, weights=weights).eval()
     prepare = model.transforms()
-    head = tg.zero_shot_classifier(model, labels, templates, tokenize=prepare["text"])
+    head = tg.zero_shot_classifier(
+        model, labels, templates, tokenize=prepare["text"], progress=sys.stderr.isatty() and len(labels) > 20
+    )
     classify = tg.compose(model.towers["image"], head).eval()
     results = []
     with torch.inference_mode():
