@@ -99,10 +99,19 @@ def scenario_prefetch(args: dict[str, Any]) -> None:
     if args.get("die_after") and dist.get_rank() == 0:
         threading.Timer(args["die_after"], lambda: os.kill(os.getpid(), signal.SIGKILL)).start()
     start = time.monotonic()
+    rank = dist.get_rank()
+    if rank in args.get("absent_ranks", ()):  # never calls prefetch, and stays alive
+        time.sleep(args["linger"])
+        write("prefetch", {"absent": True})
+        return
+    if rank in args.get("bad_name_ranks", ()):  # fails before any exchange (an unknown entry), stays alive
+        weights = ["no_such_model.DEFAULT"]
     try:
-        paths = tgd.prefetch(*weights, scope=args.get("scope", "auto"))
+        paths = tgd.prefetch(*weights, scope=args.get("scope", "auto"), timeout=args.get("timeout", 3600))
     except tg.PrefetchError as exc:
-        write("prefetch", {"error": str(exc), "rank": exc.rank, "url": exc.url, "seconds": time.monotonic() - start})
+        seconds = time.monotonic() - start
+        write("prefetch", {"error": str(exc), "rank": exc.rank, "url": exc.url, "seconds": seconds})
+        time.sleep(args.get("linger", 0))
         return
     during = len(hashed)
     again = [w.fetch() for w in weights]  # what loading does next: no request, no re-hash

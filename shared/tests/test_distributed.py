@@ -83,6 +83,27 @@ def test_a_failure_on_one_rank_is_raised_by_every_rank_within_seconds(faulty, ru
 
 
 @pytest.mark.multiprocess
+@pytest.mark.parametrize("how", ["fails before the exchange", "never calls prefetch"])
+def test_a_rank_that_fails_early_and_stays_alive_never_holds_the_others_past_the_timeout(how, faulty, tmp_path):
+    """Before, the setup was a collective: the others waited for gloo's own time-out (41 s against
+    timeout=10) and got a raw gloo error. Now every rank that calls prefetch raises a PrefetchError
+    within the timeout: the failing rank's own error at once, or the ranks that never arrived."""
+    data = os.urandom(1 << 20)
+    url = faulty.add("/early.bin", data)
+    key = "bad_name_ranks" if how == "fails before the exchange" else "absent_ranks"
+    args = {"files": [[url, digest(data)]], key: [1], "timeout": 10, "linger": 20}
+    results = torchrun(tmp_path, "prefetch", 3, args)
+    callers = [r for i, r in enumerate(results) if not (how == "never calls prefetch" and i == 1)]
+    assert len({r["error"] for r in callers}) == 1 or how == "never calls prefetch", callers
+    for r in callers:
+        assert r["seconds"] < 10 + 15, r  # the timeout, and a busy machine's margin; never gloo's
+        if how == "fails before the exchange":
+            assert r["rank"] == 1 and "no_such_model" in r["error"], r
+        else:
+            assert "ranks [1] did not reach it" in r["error"], r
+
+
+@pytest.mark.multiprocess
 def test_a_killed_downloader_is_replaced_and_its_partial_resumed(faulty, rule, cache_home, tmp_path):
     """The downloading rank is killed mid-file (two plain processes, no launcher to tear the job
     down): the other rank sees it die, takes over, and resumes its partial file with a Range

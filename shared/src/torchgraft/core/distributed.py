@@ -23,6 +23,7 @@ import contextlib
 import copy
 import ctypes
 import gc
+import itertools
 import json
 import os
 import shutil
@@ -117,69 +118,64 @@ def prefetch(
     """
     if scope not in ("auto", "node", "global"):
         raise ValueError(f"scope must be 'auto', 'node' or 'global'; found {scope!r}")
-    files = _as_files(weights)
-    count = len(weights)
     if not _initialized():
-        return [f.fetch(progress=progress) for _, f in files][:count]
+        return [f.fetch(progress=progress) for _, f in _as_files(weights)][: len(weights)]
     dist = _dist()
     rank, world = dist.get_rank(group), dist.get_world_size(group)
-    box = [uuid.uuid4().hex if rank == 0 else None]
-    dist.broadcast_object_list(box, group=group, group_src=0)
-    run = str(box[0])
+    # No collective here: a rank that fails before or during the setup, or never arrives, must
+    # not hold the others past `timeout` (a collective waits for the process group's own time-out).
+    board = _Board(next(_CALLS), rank, world, time.monotonic() + timeout)
+    try:
+        files = _as_files(weights)
+    except BaseException as exc:
+        board.fail("?", exc)
+        raise board.error() from exc
+    run = board.gather("run", uuid.uuid4().hex)[0]
     markers = cache_root() / "distributed" / run
     with contextlib.suppress(OSError):
         markers.mkdir(parents=True, exist_ok=True)
         (markers / str(rank)).touch()
-    info = (socket.gethostname(), os.getpid())
-    infos: list[Any] = [None] * world
-    dist.all_gather_object(infos, info, group=group)  # every marker is written once this returns
-    try:
+    infos = [tuple(json.loads(i)) for i in board.gather("info", json.dumps([socket.gethostname(), os.getpid()]))]
+    try:  # every rank's marker is written once the gather above returns
         seen = sorted(int(p.name) for p in markers.iterdir() if p.name.isdigit())
     except OSError:
         seen = [rank]
-    views: list[Any] = [None] * world
-    dist.all_gather_object(views, seen, group=group)
+    views = [json.loads(v) for v in board.gather("seen", json.dumps(seen))]
     leaders = _leaders(scope, [h for h, _ in infos], views)
-    job = _Prefetch(run, rank, world, leaders[rank], infos, files, progress, markers)
+    job = _Prefetch(board, leaders[rank], infos, files, progress, markers)
     try:
-        paths = job.run(timeout)
+        paths = job.run()
     finally:
         if rank == leaders[rank]:
             shutil.rmtree(markers, ignore_errors=True)
-    return paths[:count]
+    return paths[: len(weights)]
 
 
-class _Prefetch:
-    """One rank's part of a `prefetch`, coordinated through the default store of the process group
-    (``torchgraft/prefetch/<run>/...`` keys): ``done/<leader>``, ``status/<rank>``, ``error``."""
+#: The n-th `prefetch` of this process: every rank calls it in the same order (as collectives),
+#: so it names the same keys in the process group's store on every rank.
+_CALLS = itertools.count()
 
-    def __init__(
-        self,
-        run: str,
-        rank: int,
-        world: int,
-        leader: int,
-        infos: list[Any],
-        files: list[tuple[str, Weights | Asset]],
-        progress: bool | None,
-        markers: Path,
-    ) -> None:
-        self.rank, self.world, self.leader, self.infos, self.files = rank, world, leader, infos, files
-        self.progress, self.markers = progress, markers
-        self.key = f"torchgraft/prefetch/{run}/"
+
+class _Board:
+    """One `prefetch` call's keys in the default store of the process group
+    (``torchgraft/prefetch/<n>/...``): values every rank posts, and the first failure (``error``),
+    which every rank raises as the same `PrefetchError`. Every wait ends at ``deadline``."""
+
+    def __init__(self, call: int, rank: int, world: int, deadline: float) -> None:
+        self.rank, self.world, self.deadline = rank, world, deadline
+        self.key = f"torchgraft/prefetch/{call}/"
         self.store = _dist().distributed_c10d._get_default_store()
-        self.heartbeat = markers / f"leader-{leader}"
+        self.host = socket.gethostname()
 
-    def _has(self, name: str) -> bool:
+    def has(self, name: str) -> bool:
         return self.store.check([self.key + name])
 
-    def _fail(self, url: str, exc: BaseException) -> None:
-        host = self.infos[self.rank][0]
+    def fail(self, url: str, exc: BaseException) -> None:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        record = {"rank": self.rank, "host": host, "url": url, "kind": type(exc).__name__, "message": first}
+        record = {"rank": self.rank, "host": self.host, "url": url, "kind": type(exc).__name__, "message": first}
         self.store.compare_set(self.key + "error", "", json.dumps(record))  # the first failure wins
 
-    def _error(self) -> PrefetchError:
+    def error(self) -> PrefetchError:
         record = json.loads(self.store.get(self.key + "error"))
         return PrefetchError(
             f"prefetch failed on rank {record['rank']} ({record['host']}) for {record['url']}: "
@@ -189,6 +185,52 @@ class _Prefetch:
             url=record["url"],
             kind=record["kind"],
         )
+
+    def gather(self, name: str, value: str) -> list[str]:
+        """Every rank's ``value`` for ``name`` (rank 0's first), once all have posted; a published
+        failure or the deadline ends the wait with a `PrefetchError` on this rank."""
+        self.store.set(f"{self.key}{name}/{self.rank}", value)
+        keys = [f"{self.key}{name}/{r}" for r in range(self.world)]
+        while not self.store.check(keys):
+            if self.has("error"):
+                raise self.error()
+            if time.monotonic() > self.deadline:
+                missing = [r for r in range(self.world) if not self.store.check([keys[r]])]
+                raise PrefetchError(
+                    f"prefetch timed out on rank {self.rank}: ranks {missing} did not reach it (they failed "
+                    f"before it, or do not call it)",
+                    rank=self.rank,
+                )
+            time.sleep(POLL_S)
+        return [self.store.get(k).decode() for k in keys]
+
+
+class _Prefetch:
+    """One rank's part of a `prefetch`, coordinated on its `_Board`: ``done/<leader>``,
+    ``status/<rank>``, ``error``."""
+
+    def __init__(
+        self,
+        board: _Board,
+        leader: int,
+        infos: list[Any],
+        files: list[tuple[str, Weights | Asset]],
+        progress: bool | None,
+        markers: Path,
+    ) -> None:
+        self.board, self.rank, self.world, self.leader = board, board.rank, board.world, leader
+        self.infos, self.files, self.progress, self.markers = infos, files, progress, markers
+        self.key, self.store = board.key, board.store
+        self.heartbeat = markers / f"leader-{leader}"
+
+    def _has(self, name: str) -> bool:
+        return self.board.has(name)
+
+    def _fail(self, url: str, exc: BaseException) -> None:
+        self.board.fail(url, exc)
+
+    def _error(self) -> PrefetchError:
+        return self.board.error()
 
     def _fetch_all(self, out: dict[str, Any]) -> None:
         for _, f in self.files:
@@ -231,8 +273,8 @@ class _Prefetch:
         except OSError:
             return True  # no heartbeat yet: it has not started
 
-    def run(self, timeout: float) -> list[Path]:
-        deadline = time.monotonic() + timeout
+    def run(self) -> list[Path]:
+        deadline = self.board.deadline
         try:
             if self.rank == self.leader:
                 paths = self._download(deadline)
