@@ -86,7 +86,7 @@ def test_a_config_that_disagrees_with_its_checkpoint_is_refused_before_anything_
     reference.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**config, field: value}))
-    with pytest.raises(tg.ConfigMismatchError, match=rf"{value:,}"):
+    with pytest.raises(tg.ConfigMismatchError, match=rf"config.json: .*({value:,}|{value})"):
         from_huggingface(tmp_path)
     with pytest.raises(tg.UnknownKeywordError, match="dropout"):
         from_huggingface(tmp_path, dropuot=0.0)

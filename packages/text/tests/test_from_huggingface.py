@@ -230,7 +230,7 @@ def test_a_config_that_disagrees_with_its_checkpoint_is_refused_before_anything_
     with pytest.raises(tg.ConfigMismatchError, match=rf"{value:,}|{value}") as info:
         from_huggingface(directory)
     assert time.monotonic() - start < 30, "checked before building, not after"
-    assert "checkpoint" in str(info.value)
+    assert "config.json" in str(info.value) and ("checkpoint" in str(info.value) or "must be" in str(info.value))
 
 
 @pytest.mark.parametrize(("field", "value"), [("num_layers", 10**6), ("vocab_size", 10**12), ("num_heads", 0)])
@@ -279,6 +279,6 @@ def test_a_shard_index_naming_a_file_outside_its_folder_is_refused_unread(name, 
 def test_a_builder_refuses_sizes_past_this_machines_memory_before_allocating():
     from torchgraft.text.models import bert_base, gpt2
 
-    for build, config in ((bert_base, {"vocab_size": 10**12}), (gpt2, {"num_layers": 10**6})):
+    for build, config in ((bert_base, {"vocab_size": 2**31 - 1}), (gpt2, {"num_layers": 10**6})):
         with pytest.raises(tg.ModelTooLargeError, match=r"GiB of parameters; this machine has"):
             build(**config)

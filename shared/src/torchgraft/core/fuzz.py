@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FuzzReport", "fuzz", "mutate"]
+__all__ = ["FuzzReport", "fuzz", "mutate", "mutate_json"]
 
 _INTERESTING = (0, 1, 2, 7, 0x7F, 0x80, 0xFF, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 2**63 - 1, 2**64 - 1)
 
@@ -91,6 +91,42 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     else:  # bytes appended
         buf += bytes(rng.randrange(256) for _ in range(rng.randrange(1, 4096)))
     return bytes(buf)
+
+
+#: Values a hostile JSON field takes: sizes at and past every boundary, wrong types, non-numbers.
+_HOSTILE = (
+    0, -1, 1, 2, 3, 7, 10**6, 10**9, 10**12, 2**31, 2**63, -(2**63), 0.5, -0.0, 1e308, True, False, None,
+    "", "0", "nan", "../../etc/passwd", "/etc/passwd", "a" * 300, [], [1, 2], {}, {"a": 1},
+)  # fmt: skip
+
+
+def mutate_json(data: bytes, rng: random.Random) -> bytes:
+    """A JSON document that still parses, with one field (at any depth) given a hostile value
+    (`_HOSTILE`), removed, or renamed; bytes that are not a JSON object are mutated as bytes."""
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return mutate(data, rng)
+    holders: list[tuple[Any, Any]] = []
+
+    def walk(node: Any) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            holders.append((node, key))
+            walk(value)
+
+    walk(doc)
+    if not holders:
+        return mutate(data, rng)
+    node, key = rng.choice(holders)
+    kind = rng.randrange(4)
+    if kind == 0 and isinstance(node, dict):
+        del node[key]
+    elif kind == 1 and isinstance(node, dict):
+        node[key + rng.choice(("_", "X"))] = node.pop(key)
+    else:
+        node[key] = rng.choice(_HOSTILE)
+    return json.dumps(doc).encode()
 
 
 def fuzz(

@@ -206,7 +206,10 @@ class GenerationConfig:
         if isinstance(eos, Sequence) and not isinstance(eos, str):
             object.__setattr__(self, "eos_token_id", tuple(eos) or None)
         stops = self.stop_strings
-        object.__setattr__(self, "stop_strings", (stops,) if isinstance(stops, str) else tuple(stops))
+        if isinstance(stops, str):
+            object.__setattr__(self, "stop_strings", (stops,))
+        elif isinstance(stops, (list, tuple)):
+            object.__setattr__(self, "stop_strings", tuple(stops))
         problems = [p for p in self._problems() if p]
         if problems:
             raise ValueError("invalid GenerationConfig: " + "; ".join(problems))
@@ -255,7 +258,7 @@ class GenerationConfig:
             yield f"early_stopping must be True, False or 'never'; found {self.early_stopping!r}"
         if self.do_sample is True and type(self.num_beams) is int and self.num_beams > 1:
             yield "beam search with sampling is not supported: set do_sample=False or num_beams=1"
-        if not all(isinstance(s, str) and s for s in self.stop_strings):
+        if not isinstance(self.stop_strings, tuple) or not all(isinstance(s, str) and s for s in self.stop_strings):
             yield f"stop_strings must be non-empty strings; found {self.stop_strings!r}"
 
     @property
@@ -533,8 +536,11 @@ def check_request(model: nn.Module, cfg: GenerationConfig, input_ids: Tensor, *,
         cache_bytes = sum(t.numel() * t.element_size() for t in (*cache.k, *cache.v))
     except TypeError:  # a model whose new_cache takes no device: estimated from the scores alone
         cache_bytes = 0
-    scores_bytes = 4 * rows * (vocab or 1) * max(2, 1 + len(cfg.eos_ids)) * 4  # logits, scores, top-k copies
-    need = cache_bytes + scores_bytes + 8 * rows * (prompt + decoded)
+    # An upper bound, checked by the fuzz tests: the cache twice (beam search reorders it into a
+    # copy), six float32 copies of a step's logits (logits, scores, log-softmax, totals, top-k),
+    # and a few int64 token tables of every row (running, candidates, finished).
+    length = prompt + decoded
+    need = 2 * cache_bytes + 6 * 4 * rows * (vocab or 1) * max(2, 1 + len(cfg.eos_ids)) + 8 * 8 * rows * length
     from .preflight import memory_bytes
 
     if need > memory_bytes():
@@ -627,6 +633,14 @@ def _sample_or_greedy(
     return tokens[:, :cur]
 
 
+def _length_norm(length: int, penalty: float) -> float:
+    """``length ** penalty``, as a float that may be infinite (a huge penalty) rather than an error."""
+    try:
+        return float(length) ** penalty
+    except OverflowError:
+        return math.inf
+
+
 def _beam_search(
     step: Callable[[Tensor], Tensor], cache: KVCache, prompt: Tensor, cfg: GenerationConfig, scores: _Scores, pad: int
 ) -> Tensor:
@@ -673,7 +687,7 @@ def _beam_search(
         parents = torch.take_along_dim(source, chosen, dim=1)
 
         # Those that ended among the best `beams` may join the finished hypotheses.
-        final = top_scores / float(cur + 1 - start) ** lp
+        final = top_scores / _length_norm(cur + 1 - start, lp)
         full = is_done.all(-1, keepdim=True) & (cfg.early_stopping is True)
         final = final + (full | ~can_improve).float() * _NEG + (~(ends & best_of_keep)).float() * _NEG
         merged = torch.topk(torch.cat([done_scores, final], 1), beams).indices
@@ -686,7 +700,7 @@ def _beam_search(
         cache.reorder((parents + offsets).flatten())
         cur += 1
         hoped = length - start if cfg.early_stopping == "never" and lp > 0 else cur - start
-        best_running = running_scores[:, :1] / float(hoped) ** lp
+        best_running = running_scores[:, :1] / _length_norm(hoped, lp)
         worst_done = torch.where(is_done, done_scores.min(1, keepdim=True).values, torch.full_like(done_scores, _NEG))
         can_improve = can_improve & (best_running > worst_done).any(-1, keepdim=True)
         all_full = bool(is_done.all()) and cfg.early_stopping is True

@@ -23,10 +23,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import ConfigMismatchError, CorruptCheckpointError, ModelTooLargeError
+from .errors import ConfigMismatchError, CorruptCheckpointError, ModelTooLargeError, TorchgraftError
 
 __all__ = [
     "MAX_CONFIG_BYTES",
+    "MAX_SIZE",
     "check_config",
     "check_fields",
     "check_size",
@@ -38,6 +39,9 @@ __all__ = [
     "shard_files",
 ]
 
+#: The largest size or count a config field may hold: no tensor dimension comes near it, and the
+#: products of two such sizes still fit the 64-bit sizes torch computes with.
+MAX_SIZE = 2**31 - 1
 #: The largest ``config.json``, ``generation_config.json`` or shard index an importer reads.
 MAX_CONFIG_BYTES = 16 << 20
 
@@ -85,29 +89,48 @@ def config_fields(path: Path) -> Iterator[None]:
     `CorruptCheckpointError` naming the file and the field, never a bare ``KeyError``."""
     try:
         yield
+    except ConfigMismatchError as exc:
+        raise ConfigMismatchError(f"{path}: {exc}") from None
+    except TorchgraftError:
+        raise
     except KeyError as exc:
         raise CorruptCheckpointError(f"{path} lacks the field {exc.args[0]!r}") from None
-    except (TypeError, ZeroDivisionError, AttributeError) as exc:
+    except (TypeError, ValueError, ZeroDivisionError, AttributeError, OverflowError) as exc:
         raise CorruptCheckpointError(f"{path} has a field of the wrong kind or value: {exc}") from None
 
 
 def check_fields(config: Any, *, what: str) -> None:
-    """Every size of a dataclass config (``hidden_size``, ``num_layers``, ``num_heads``...) is a
-    positive int, every dropout a probability and every epsilon a positive number:
-    `ConfigMismatchError` naming the field otherwise."""
+    """Every field of a dataclass config holds what its annotation says: an ``int`` field an int
+    (sizes positive, block counts >= 0), a ``float`` field a finite number (dropouts in [0, 1],
+    epsilons > 0), a ``bool`` field a bool; `ConfigMismatchError` naming the field otherwise (a
+    list, a string or NaN where a size belongs never reaches torch)."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if value is None or isinstance(value, (tuple, list)) or str(f.type) in ("bool", "<class 'bool'>"):
+        kind = str(f.type).replace("<class '", "").replace("'>", "")
+        optional = kind.endswith(" | None")
+        kind = kind.removesuffix(" | None")
+        if value is None and optional:
             continue
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if _COUNT_FIELD.search(f.name):  # a stack may be empty (a feature extractor alone)
-            expected, ok = "an integer >= 0", type(value) is int and value >= 0
-        elif _SIZE_FIELD.search(f.name):
-            expected, ok = "a positive integer", type(value) is int and value > 0
-        elif "dropout" in f.name:
+        if kind == "bool":
+            expected, ok = "True or False", isinstance(value, bool)
+        elif kind == "int" and _COUNT_FIELD.search(f.name):  # a stack may be empty (a feature extractor alone)
+            expected, ok = f"an integer from 0 to {MAX_SIZE:,}", type(value) is int and 0 <= value <= MAX_SIZE
+        elif kind == "int" and _SIZE_FIELD.search(f.name):
+            expected, ok = f"an integer from 1 to {MAX_SIZE:,}", type(value) is int and 0 < value <= MAX_SIZE
+        elif kind == "int" and f.name.endswith("_token_id"):
+            vocab = getattr(config, "vocab_size", None)
+            within = f.name != "pad_token_id" or type(vocab) is not int or value < vocab  # padding_idx
+            expected = "a token id >= 0" + (f" below vocab_size={vocab}" if f.name == "pad_token_id" else "")
+            ok = type(value) is int and 0 <= value < 2**63 and within
+        elif kind == "int":
+            expected, ok = "a 64-bit integer", type(value) is int and -(2**63) <= value < 2**63
+        elif kind == "float" and "dropout" in f.name:
             expected, ok = "a probability in [0, 1]", number and 0 <= value <= 1
-        elif f.name.endswith("eps"):
+        elif kind == "float" and f.name.endswith("eps"):
             expected, ok = "a positive number", number and math.isfinite(value) and value > 0
+        elif kind == "float":
+            expected, ok = "a finite number", number and math.isfinite(value)
         else:
             continue
         if not ok:
@@ -116,24 +139,26 @@ def check_fields(config: Any, *, what: str) -> None:
 
 def shard_files(index: Path) -> list[Path]:
     """The shard files a ``model.safetensors.index.json`` names, each a plain file name inside
-    the index's folder: a name with a path (``../../etc/passwd``, an absolute path, a symlink out
-    of the folder) is a `CorruptCheckpointError`, never read."""
-    folder = index.parent.resolve()
+    the index's folder: a name with a path (``../../etc/passwd``, an absolute path) is a
+    `CorruptCheckpointError`, never read. (A shard that is itself a symlink, as in the Hugging Face
+    cache's snapshot folders, is the folder owner's choice and is followed.)"""
+    folder = index.parent
     weight_map = read_json(index).get("weight_map")
     if not isinstance(weight_map, dict) or not weight_map:
         raise CorruptCheckpointError(f"{index} has no weight_map object naming the shards")
+    odd = [v for v in weight_map.values() if not isinstance(v, str)]
+    if odd:
+        raise CorruptCheckpointError(f"{index} maps a tensor to {odd[0]!r}; expected a shard file name")
     shards = []
-    for name in sorted({v for v in weight_map.values() if isinstance(v, str)} | set()):
-        path = (folder / name).resolve()
-        if Path(name).name != name or name in ("", ".", "..") or path.parent != folder:
+    for name in sorted(set(weight_map.values())):
+        path = folder / name
+        plain = name not in ("", ".", "..") and not any(c in name for c in "/\\\0") and Path(name).name == name
+        if not plain or len(name.encode("utf-8", "surrogatepass")) > 255:
             raise CorruptCheckpointError(
                 f"{index} names the shard {name!r}, which is not a file in {folder}; shards must be plain "
                 f"file names beside the index"
             )
         shards.append(path)
-    if len(shards) != len(set(weight_map.values())):
-        bad = next(v for v in weight_map.values() if not isinstance(v, str))
-        raise CorruptCheckpointError(f"{index} maps a tensor to {bad!r}; expected a shard file name")
     return shards
 
 
@@ -181,10 +206,20 @@ def layer_count(keys: Any, prefix: str, *, what: str) -> int:
     return _consecutive(prefix, {int(m.group(1)) for k in keys if (m := pattern.match(k))}, what=what)
 
 
-def _probe(build: Callable[[Any], nn.Module], config: Any) -> dict[str, tuple[int, ...]]:
-    with torch.device("meta"):
-        model = build(config)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+def _on_meta(build: Callable[[Any], nn.Module], config: Any, what: str) -> nn.Module:
+    """``build(config)`` on the ``meta`` device; sizes whose products overflow torch's 64-bit sizes
+    are a `ConfigMismatchError` (no such tensor could exist)."""
+    try:
+        with torch.device("meta"):
+            return build(config)
+    except (RuntimeError, OverflowError) as exc:
+        if "overflow" not in str(exc).lower() and not isinstance(exc, OverflowError):
+            raise
+        raise ConfigMismatchError(f"{what}: the configuration asks for tensors too large to exist ({exc})") from None
+
+
+def _probe(build: Callable[[Any], nn.Module], config: Any, what: str) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in _on_meta(build, config, what).state_dict().items()}
 
 
 def check_config(build: Callable[[Any], nn.Module], config: Any, checkpoint: Mapping[str, Any], *, what: str) -> None:
@@ -199,11 +234,11 @@ def check_config(build: Callable[[Any], nn.Module], config: Any, checkpoint: Map
         if _COUNT_FIELD.search(f.name) and type(getattr(config, f.name)) is int and getattr(config, f.name) > 0
     ]
     base = dataclasses.replace(config, **{name: 1 for name in counts})
-    probe = _probe(build, base)
+    probe = _probe(build, base, what)
     probe_shapes, probe_stacks = _signature(probe)
     owners: dict[str, str] = {}
     for name in counts:
-        _, stacks = _signature(_probe(build, dataclasses.replace(base, **{name: 2})))
+        _, stacks = _signature(_probe(build, dataclasses.replace(base, **{name: 2}), what))
         for prefix, indices in stacks.items():
             if len(indices) == 2 and len(probe_stacks.get(prefix, ())) == 1:
                 owners.setdefault(prefix, name)
@@ -228,9 +263,8 @@ def check_config(build: Callable[[Any], nn.Module], config: Any, checkpoint: Map
             )
 
 
-def _bytes(build: Callable[[dict[str, Any]], nn.Module], values: dict[str, Any]) -> int:
-    with torch.device("meta"):
-        model = build(values)
+def _bytes(build: Callable[[dict[str, Any]], nn.Module], values: dict[str, Any], what: str = "the model") -> int:
+    model = _on_meta(build, values, what)
     tensors = {id(t): t for t in (*model.parameters(), *model.buffers())}
     return sum(t.numel() * t.element_size() for t in tensors.values())
 

@@ -216,7 +216,7 @@ def from_huggingface(directory: str | Path, **config: Any) -> nn.Module:
         raise FileNotFoundError(f"{directory} has no config.json; expected a transformers checkpoint directory")
     hf = read_json(config_file)
     kind = hf.get("model_type")
-    if kind not in FAMILIES:
+    if not isinstance(kind, str) or kind not in FAMILIES:
         raise UnsupportedConfigError(
             f"{config_file}: model_type {kind!r} is not a torchgraft text family; expected one of {', '.join(FAMILIES)}"
         )
@@ -248,5 +248,6 @@ def from_huggingface(directory: str | Path, **config: Any) -> nn.Module:
                 **{f"head.{k}": v for k, v in head.items()},
             }
     model.load_report = load_weights(model, converted)
-    _generation_defaults(directory, model, seq2seq=kind in ("t5", "bart"))
+    with config_fields(directory / "generation_config.json"):
+        _generation_defaults(directory, model, seq2seq=kind in ("t5", "bart"))
     return model
