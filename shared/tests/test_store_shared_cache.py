@@ -320,3 +320,61 @@ def test_an_imported_origin_record_cannot_put_escapes_on_a_terminal(tmp_path, ca
     import_cache(folder)
     (entry,) = list_cache()["files"]
     assert "\x1b" not in entry["url"] and "\x07" not in entry["url"] and "\\x1b" in entry["url"]
+
+
+def test_a_pin_that_cannot_be_written_is_a_cache_error_naming_it(faulty, payload, monkeypatch):
+    from torchgraft.core import store
+
+    real = store._atomic_write_text
+
+    def refuse_pins(target, text):
+        if target.parent.name == "pins":
+            raise PermissionError(13, "Permission denied", str(target))
+        return real(target, text)
+
+    monkeypatch.setattr(store, "_atomic_write_text", refuse_pins)
+    url = faulty.add("/w", payload)
+    with pytest.raises(CacheError, match=r"arrived and verified as [0-9a-f]{64}, but its pin could not be written"):
+        download(url, sha256=None, progress=False)
+
+
+@pytest.mark.parametrize(
+    "command", [["cache", "ls"], ["cache", "verify"], ["cache", "prune"], ["cache", "export", "x"]]
+)
+def test_every_cache_command_fails_on_a_home_through_a_file(command, tmp_path, monkeypatch, capsys):
+    from torchgraft.core.cli import main
+
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "file" / "sub"))
+    monkeypatch.chdir(tmp_path)
+    assert main(command) == 1
+    assert "goes through" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("swap", ["symlink", "fifo", "/dev/zero"])
+def test_an_import_file_swapped_after_the_listing_is_rejected_not_followed(
+    swap, tmp_path, victim, monkeypatch, cache_home
+):
+    """What `cache import` checks is what it reads: a file that passes the listing's check and is
+    then replaced (simulated by a check that always passes) is opened without following links or
+    blocking, and rejected."""
+    from torchgraft.core import cache
+
+    folder = tmp_path / "carried"
+    folder.mkdir()
+    name = digest(victim.read_bytes())
+    if swap == "symlink":
+        (folder / name).symlink_to(victim)
+    elif swap == "fifo":
+        os.mkfifo(folder / name)
+    else:
+        (folder / name).symlink_to("/dev/zero")
+    monkeypatch.setattr(cache, "is_regular", lambda path: True)
+    signal.alarm(60)
+    try:
+        results = import_cache(folder)
+    finally:
+        signal.alarm(0)
+    assert [r["status"] for r in results] == ["rejected"], results
+    assert "symlink" in results[0]["reason"] or "FIFO" in results[0]["reason"], results
+    assert not os.path.lexists(cache_home / "blobs" / name), "nothing is brought into the cache"
