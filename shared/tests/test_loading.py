@@ -368,3 +368,21 @@ def test_a_fresh_weight_normed_layer_gets_its_constructor_initialisation():
     a, b = fresh(0), fresh(0)
     assert torch.equal(a, b) and not torch.equal(a, fresh(1))
     assert torch.isfinite(a).all() and 0 < a.abs().max() <= 1 / 12**0.5  # kaiming_uniform(a=sqrt(5)) bound
+
+
+@pytest.mark.parametrize(
+    ("dtype", "loads"), [(torch.float16, True), (torch.float64, True), (torch.complex64, False), (torch.int32, False)]
+)
+def test_a_tensor_may_change_precision_on_load_never_kind(dtype, loads, conv_net):
+    """A complex tensor cast to real silently dropped its imaginary part; an integer one became a float."""
+    source = conv_net()
+    state = {k: v.clone() for k, v in source.state_dict().items()}
+    name = next(k for k, v in state.items() if v.is_floating_point())
+    state[name] = state[name].to(dtype)
+    model = conv_net()
+    if loads:
+        assert load_weights(model, state).complete
+        torch.testing.assert_close(model.state_dict()[name], source.state_dict()[name], atol=1e-2, rtol=1e-2)
+    else:
+        with pytest.raises(StateDictMismatchError, match=rf"{name} is {dtype} in the checkpoint.*never cast"):
+            load_weights(model, state)

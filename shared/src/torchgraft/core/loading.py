@@ -513,6 +513,17 @@ def plan_load(
     must_have = [k for k in missing if not (fresh_ok and k.startswith(fresh_ok))]
     mismatched_keys = {k for k, _, _ in mismatched}
     must_have = [k for k in must_have if k not in mismatched_keys]
+    for key in (k for k in slots if k in state):
+        want_dtype, got_dtype = _current(slots[key]).dtype, state[key].dtype
+        if _dtype_kind(want_dtype) != _dtype_kind(got_dtype):  # a cast would drop the imaginary part, or round
+            raise StateDictMismatchError(
+                f"checkpoint {source} does not fit the model: {key} is {got_dtype} in the checkpoint, and the "
+                f"model's is {want_dtype}; a {_dtype_kind(got_dtype)} tensor is never cast to "
+                f"{_dtype_kind(want_dtype)}",
+                missing=[],
+                unexpected=[],
+                mismatched=[],
+            )
     if bad_shapes or (strict and (must_have or unexpected)):
         raise StateDictMismatchError(
             _mismatch_message(source, must_have if strict else [], unexpected if strict else [], bad_shapes),
@@ -607,6 +618,14 @@ def _read_weights(
         key: origin.get(id(tensor), "(computed)") for key, tensor in state.items() if origin.get(id(tensor)) != key
     }
     return state, converted
+
+
+def _dtype_kind(dtype: torch.dtype) -> str:
+    """``complex``, ``floating``, or ``integer`` (bool included): a checkpoint tensor may change
+    precision on load, never kind."""
+    if dtype.is_complex:
+        return "complex"
+    return "floating" if dtype.is_floating_point else "integer"
 
 
 def _mismatch_message(
