@@ -282,3 +282,10 @@ def test_a_builder_refuses_sizes_past_this_machines_memory_before_allocating():
     for build, config in ((bert_base, {"vocab_size": 2**31 - 1}), (gpt2, {"num_layers": 10**6})):
         with pytest.raises(tg.ModelTooLargeError, match=r"GiB of parameters; this machine has"):
             build(**config)
+
+
+def test_special_tokens_written_as_null_take_the_familys_defaults(tmp_path):
+    """transformers writes ``null`` for a token a checkpoint does not define: that is no error."""
+    directory, config = _tiny("bert", tmp_path)
+    (directory / "config.json").write_text(json.dumps({**config, "pad_token_id": None}))
+    assert from_huggingface(directory).cfg.pad_token_id == 0

@@ -36,6 +36,13 @@ def _require(hf: dict[str, Any], key: str, allowed: tuple[Any, ...], default: An
         )
 
 
+def _token(hf: dict[str, Any], key: str, default: int) -> Any:
+    """A special token id of ``config.json``: the family's default when it is missing or ``null``
+    (transformers writes ``null`` for tokens a checkpoint does not define)."""
+    value = hf.get(key)
+    return default if value is None else value
+
+
 Adapter = Callable[[dict[str, Tensor]], dict[str, Tensor]]
 
 
@@ -53,7 +60,7 @@ def _encoder(hf: dict[str, Any], state: Callable[[], dict[str, Tensor]]) -> tupl
         max_positions=hf["max_position_embeddings"],
         type_vocab_size=hf.get("type_vocab_size", 2),
         layer_norm_eps=hf.get("layer_norm_eps", 1e-12),
-        pad_token_id=hf.get("pad_token_id", 0),
+        pad_token_id=_token(hf, "pad_token_id", 0),
         roberta_positions=hf["model_type"] in ("roberta", "xlm-roberta"),
         dropout=hf.get("hidden_dropout_prob", 0.1),
     )
@@ -76,8 +83,8 @@ def _gpt2(hf: dict[str, Any], state: Callable[[], dict[str, Tensor]]) -> tuple[t
         intermediate_size=hf.get("n_inner") or 4 * hf["n_embd"],
         layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5),
         dropout=hf.get("resid_pdrop", 0.1),
-        bos_token_id=hf.get("bos_token_id", 50256),
-        eos_token_id=hf.get("eos_token_id", 50256),
+        bos_token_id=_token(hf, "bos_token_id", 50256),
+        eos_token_id=_token(hf, "eos_token_id", 50256),
         tie_word_embeddings=hf.get("tie_word_embeddings", True),
         cross_attention=hf.get("add_cross_attention", False),
     )
@@ -111,9 +118,9 @@ def _t5(hf: dict[str, Any], state: Callable[[], dict[str, Tensor]]) -> tuple[typ
         # scale_decoder_outputs=false; earlier configs write tie_word_embeddings=false. The file decides.
         tie_word_embeddings=_tied(state(), "shared.weight"),
         scale_decoder_outputs=hf.get("scale_decoder_outputs", hf.get("tie_word_embeddings", True)),
-        pad_token_id=hf.get("pad_token_id", 0),
-        eos_token_id=hf.get("eos_token_id", 1),
-        decoder_start_token_id=hf.get("decoder_start_token_id", 0),
+        pad_token_id=_token(hf, "pad_token_id", 0),
+        eos_token_id=_token(hf, "eos_token_id", 1),
+        decoder_start_token_id=_token(hf, "decoder_start_token_id", 0),
     )
     return T5, cfg, hf_to_t5
 
@@ -143,10 +150,10 @@ def _bart(hf: dict[str, Any], state: Callable[[], dict[str, Tensor]]) -> tuple[t
         activation_dropout=hf.get("activation_dropout", 0.0),
         scale_embedding=hf.get("scale_embedding", False),
         tie_word_embeddings=hf.get("tie_word_embeddings", True),
-        pad_token_id=hf.get("pad_token_id", 1),
-        bos_token_id=hf.get("bos_token_id", 0),
-        eos_token_id=hf.get("eos_token_id", 2),
-        decoder_start_token_id=hf.get("decoder_start_token_id", 2),
+        pad_token_id=_token(hf, "pad_token_id", 1),
+        bos_token_id=_token(hf, "bos_token_id", 0),
+        eos_token_id=_token(hf, "eos_token_id", 2),
+        decoder_start_token_id=_token(hf, "decoder_start_token_id", 2),
     )
     return Bart, cfg, hf_to_bart
 
