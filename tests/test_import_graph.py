@@ -12,9 +12,17 @@ SOURCES = [ROOT / "shared" / "src", *sorted((ROOT / "packages").glob("*/src"))]
 
 # Core's layers, lowest first; a module may import its own layer (without cycles) and those below.
 CORE_LAYERS = [
-    {"errors", "weights", "features", "packing", "lazy", "_providers", "_version"},  # data and contracts
-    {"transfer", "store", "cache", "loading"},  # I/O
-    {"builders", "compose", "registry", "generation", "towers", "distributed"},  # composition, generation, the registry
+    {"errors", "settings", "weights", "features", "packing", "lazy", "_providers", "_version"},  # data and contracts
+    {"files", "pickles", "transfer", "store", "cache", "loading"},  # I/O
+    {
+        "preflight",
+        "builders",
+        "compose",
+        "registry",
+        "generation",
+        "towers",
+        "distributed",
+    },  # composition, generation, the registry
     {"testing", "conformance", "fuzz", "cli", "__main__", ""},  # tools, and the package itself
 ]
 

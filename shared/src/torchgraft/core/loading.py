@@ -26,7 +26,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import pickles
 from .errors import (
     ConfigConflictError,
     CorruptCheckpointError,
@@ -36,6 +35,8 @@ from .errors import (
     UnsafeCheckpointError,
     WeightsSourceError,
 )
+from .pickles import UnsupportedPickle, globals_named, to_protocol_2
+from .pickles import protocol as pickle_protocol
 from .transfer import sniff_not_weights
 from .weights import _IO, Weights, WeightsEnum
 
@@ -126,20 +127,20 @@ def _rewritten_zip(path: Path, member: str, data: bytes) -> io.BytesIO:
 
 def _load_protocol_4(path: Path, device: torch.device, exc: pickle.UnpicklingError) -> Any:
     """A zip checkpoint whose ``data.pkl`` uses pickle protocol 4 or 5, which torch's weights-only
-    unpickler does not read: rewritten into protocol-2 opcodes (`pickles.to_protocol_2`, which
+    unpickler does not read: rewritten into protocol-2 opcodes (`to_protocol_2`, which
     executes nothing) and loaded by that same unpickler, which still decides what is allowed.
     Raises the `UnsafeCheckpointError` to report otherwise."""
     found = _data_pickle(path)
-    if found is None or pickles.protocol(found[1]) < 4:
+    if found is None or pickle_protocol(found[1]) < 4:
         raise _unsafe(path, _refused(exc)) from exc
     member, data = found
     try:
-        rewritten = pickles.to_protocol_2(data)
-    except (pickles.UnsupportedPickle, ValueError) as err:
-        named = ", ".join(pickles.globals_named(data)) or "none"
+        rewritten = to_protocol_2(data)
+    except (UnsupportedPickle, ValueError) as err:
+        named = ", ".join(globals_named(data)) or "none"
         raise _unsafe(
             path,
-            f"a protocol-{pickles.protocol(data)} pickle torchgraft cannot rewrite ({err}); it names the globals {named}",
+            f"a protocol-{pickle_protocol(data)} pickle torchgraft cannot rewrite ({err}); it names the globals {named}",
         ) from exc
     try:
         return torch.load(_rewritten_zip(path, member, rewritten), map_location=device, weights_only=True)
@@ -172,12 +173,12 @@ def _read_pth(path: Path, device: torch.device) -> Any:
     except pickle.UnpicklingError as exc:
         with contextlib.suppress(OSError), open(path, "rb") as fh:
             head = fh.read(64 << 20)
-            if pickles.protocol(head) >= 4:
-                named = ", ".join(pickles.globals_named(head)) or "none"
+            if pickle_protocol(head) >= 4:
+                named = ", ".join(globals_named(head)) or "none"
                 raise _unsafe(
                     path,
                     f"nothing was run; the pickle names the globals {named}",
-                    lead=f"{path} is a pickle of protocol {pickles.protocol(head)} outside torch's zip format (a "
+                    lead=f"{path} is a pickle of protocol {pickle_protocol(head)} outside torch's zip format (a "
                     f"plain pickle, or torch's legacy pre-1.6 format), which torch's weights-only loader cannot read",
                 ) from exc
         raise _unsafe(path, _refused(exc)) from exc

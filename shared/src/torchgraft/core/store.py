@@ -39,7 +39,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
-from . import settings
 from .errors import (
     CacheError,
     IntegrityError,
@@ -49,6 +48,10 @@ from .errors import (
     WeightsSourceError,
 )
 from .files import is_regular, open_regular, read_record
+from .settings import cache_home, flag, lock_timeout, lock_wait_notice, mirrors, validate
+from .settings import max_download as _max_download
+from .settings import progress as _progress_setting
+from .settings import verify_always as _verify_always
 from .transfer import Bound, Interrupted, transfer
 from .weights import _IO, check_sha256, warn_at_caller
 
@@ -90,7 +93,7 @@ class UnpinnedDownloadWarning(UserWarning):
 def cache_root() -> Path:
     """``$TORCHGRAFT_HOME`` if set, else the platform's user cache directory for torchgraft
     (``$XDG_CACHE_HOME/torchgraft`` on Linux)."""
-    root = settings.cache_home()
+    root = cache_home()
     if root is not None:
         return root
     import platformdirs
@@ -138,19 +141,19 @@ def _check_writable(what: str) -> None:
 
 
 def is_offline() -> bool:
-    return settings.flag("TORCHGRAFT_OFFLINE")
+    return flag("TORCHGRAFT_OFFLINE")
 
 
 def user_mirrors() -> list[tuple[str, str]]:
     """``TORCHGRAFT_MIRROR``: ``PREFIX=REPLACEMENT`` pairs (separated by commas, semicolons or
     whitespace) that point urls at a company mirror, tried before the original url."""
-    return settings.mirrors()
+    return mirrors()
 
 
 def max_download() -> int | None:
     """``TORCHGRAFT_MAX_DOWNLOAD``: the most bytes one download of a file without a declared size
     may bring (``123456``, ``512M``, ``20G``, ``1.5GiB``; binary units), or ``None`` when unset."""
-    return settings.max_download()
+    return _max_download()
 
 
 def _limit(size: int | None, estimate: Bound | None) -> Bound | None:
@@ -181,7 +184,7 @@ def _show_progress(progress: bool | None) -> bool:
     CI, or in a notebook. ``TORCHGRAFT_PROGRESS=1`` asks for bars anywhere (a log file), ``=0`` for none."""
     if progress is False:
         return False
-    asked = settings.progress()
+    asked = _progress_setting()
     if asked is not None:
         return asked
     watched = sys.stderr.isatty() or "ipykernel" in sys.modules  # a terminal or a notebook
@@ -253,7 +256,7 @@ def verify_always() -> bool:
     """``TORCHGRAFT_VERIFY=always`` (or ``1``): re-hash every file on every use, stamps ignored. A
     stamp proves a file is unchanged by (inode, size, mtime); bytes altered with the mtime kept
     (bit rot, a careless tool) pass it, and only a full hash catches them."""
-    return settings.verify_always()
+    return _verify_always()
 
 
 def _is_stamped(path: Path, sha256: str) -> bool:
@@ -399,15 +402,15 @@ def _download_lock(sha256: str) -> Iterator[None]:
     dies); if it cannot be taken (read-only cache, a lock that is never released), the download
     proceeds anyway: per-process partial files keep that correct.
 
-    A waiter says who it waits for after `settings.lock_wait_notice` seconds, and stops waiting at
+    A waiter says who it waits for after `lock_wait_notice` seconds, and stops waiting at
     once for a holder on this host that is stopped (SIGSTOP, ``Ctrl-Z``): such a process writes
     nothing until it is resumed, so waiting for it could last forever."""
     import filelock
 
-    if settings.flag("TORCHGRAFT_NO_LOCK"):
+    if flag("TORCHGRAFT_NO_LOCK"):
         yield  # for file systems whose locks hang; downloads may then be duplicated, never corrupted
         return
-    budget = settings.lock_timeout()
+    budget = lock_timeout()
     try:
         path = cache_folder("locks") / f"{sha256}.lock"
         lock = filelock.FileLock(str(path))
@@ -440,7 +443,7 @@ def _download_lock(sha256: str) -> Iterator[None]:
                 )
                 yield
                 return
-            if not noticed and waited >= settings.lock_wait_notice():
+            if not noticed and waited >= lock_wait_notice():
                 noticed = True
                 print(
                     f"torchgraft: waiting for {who}, which is downloading this file (lock {path}); "
@@ -581,7 +584,7 @@ def _fetch_from(url: str, sha256: str | None, *, key: str, size: int | None, lim
 # --------------------------------------------------------------------------- pins (trust on first use)
 def require_pinned() -> bool:
     """``TORCHGRAFT_REQUIRE_PINNED``: refuse files that publish no sha256 and are not pinned yet."""
-    return settings.flag("TORCHGRAFT_REQUIRE_PINNED")
+    return flag("TORCHGRAFT_REQUIRE_PINNED")
 
 
 def _pin_path(url: str) -> Path:
@@ -668,7 +671,7 @@ def _download(
 ) -> Path:
     if size is not None and (not isinstance(size, int) or size <= 0):
         raise ValueError(f"size must be a positive number of bytes; found {size!r}")
-    settings.validate()
+    validate()
     limit = _limit(size, estimate)
     if sha256 is not None:
         published = check_sha256(sha256)
