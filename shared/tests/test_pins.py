@@ -144,9 +144,9 @@ def test_an_import_folder_is_untrusted_input(faulty, payload, tmp_path, monkeypa
     (carry / f"{digest(payload)}.json").unlink()
     (carry / f"{digest(payload)}.json").write_bytes(b"{" + b" " * (1 << 20) + b"}")  # 1 MiB record
     orphan = f"{url}-elsewhere"
-    from torchgraft.core.store import _pin_path
+    from torchgraft.core.store import pin_path
 
-    (carry / "pins" / _pin_path(orphan).name).write_text(json.dumps({"url": orphan, "sha256": "ab" * 32}))
+    (carry / "pins" / pin_path(orphan).name).write_text(json.dumps({"url": orphan, "sha256": "ab" * 32}))
     monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "airgapped"))
     results = {r["sha256"]: r for r in import_cache(carry, trust_pins=True) if r.get("kind") != "pin"}
     assert results[digest(b"not for the cache")] == {
@@ -185,12 +185,12 @@ def test_an_import_never_reblesses_a_corrupt_cached_copy(faulty, payload, tmp_pa
     hashed, quarantined and replaced by the verified import; later loads get the right bytes."""
     import os
 
-    from torchgraft.core.store import _blobs
+    from torchgraft.core.store import blobs_folder
 
     url = faulty.add("/good.bin", payload)
     download(url, sha256=digest(payload), progress=False)
     export_cache(tmp_path / "carry")
-    blob = _blobs() / digest(payload)
+    blob = blobs_folder() / digest(payload)
     stat = blob.stat()
     data = bytearray(blob.read_bytes())
     if damage.startswith("flipped"):
@@ -208,11 +208,11 @@ def test_an_import_never_reblesses_a_corrupt_cached_copy(faulty, payload, tmp_pa
 
 
 def test_an_import_file_that_is_not_what_its_name_says_is_rejected_and_stamps_nothing(tmp_path, payload):
-    from torchgraft.core.store import _blobs
+    from torchgraft.core.store import blobs_folder
 
     carry = tmp_path / "carry"
     carry.mkdir()
     (carry / digest(payload)).write_bytes(payload[:-1] + b"\x00")
     [result] = import_cache(carry)
     assert result["status"] == "rejected" and result["actual"] != digest(payload)
-    assert not (_blobs() / digest(payload)).exists()
+    assert not (blobs_folder() / digest(payload)).exists()

@@ -115,9 +115,9 @@ def test_planted_records_never_hang_or_mislead(record, faulty, payload, cache_ho
         "pins": [],  # filled below: pins are named by the url's hash
         "locks": [cache_home / "locks" / f"{sha}.lock.holder"],
     }
-    from torchgraft.core.store import _pin_path
+    from torchgraft.core.store import pin_path
 
-    names["pins"] = [_pin_path(url)]
+    names["pins"] = [pin_path(url)]
     for path in names[record]:
         path.parent.mkdir(parents=True, exist_ok=True)
         os.mkfifo(path)
@@ -325,14 +325,14 @@ def test_an_imported_origin_record_cannot_put_escapes_on_a_terminal(tmp_path, ca
 def test_a_pin_that_cannot_be_written_is_a_cache_error_naming_it(faulty, payload, monkeypatch):
     from torchgraft.core import store
 
-    real = store._atomic_write_text
+    real = store.atomic_write_text
 
     def refuse_pins(target, text):
         if target.parent.name == "pins":
             raise PermissionError(13, "Permission denied", str(target))
         return real(target, text)
 
-    monkeypatch.setattr(store, "_atomic_write_text", refuse_pins)
+    monkeypatch.setattr(store, "atomic_write_text", refuse_pins)
     url = faulty.add("/w", payload)
     with pytest.raises(CacheError, match=r"arrived and verified as [0-9a-f]{64}, but its pin could not be written"):
         download(url, sha256=None, progress=False)

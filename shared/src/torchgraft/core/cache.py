@@ -20,17 +20,18 @@ from typing import Any
 from .errors import CacheError, WeightsSourceError
 from .files import is_regular, open_regular, read_record
 from .store import (
-    _alive,
-    _atomic_write_text,
-    _blobs,
-    _file_stamp,
-    _pin_path,
-    _write_stamp,
+    alive,
     atomic_file,
+    atomic_write_text,
+    blobs_folder,
     cache_folder,
     cache_root,
+    file_stamp,
+    pin_path,
     pinned_sha256,
+    quarantine,
     sha256_file,
+    write_stamp,
 )
 from .transfer import check_space
 
@@ -58,7 +59,7 @@ def _listing(folder: Path, pattern: str = "*") -> list[Path]:
 def _blob_paths() -> list[Path]:
     """The cached files: regular files named by a full sha256 (anything else planted there is
     never listed, verified, served or exported)."""
-    return [p for p in _listing(_blobs()) if _FULL.fullmatch(p.name) and is_regular(p)]
+    return [p for p in _listing(blobs_folder()) if _FULL.fullmatch(p.name) and is_regular(p)]
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -126,9 +127,9 @@ def verify_cache() -> list[dict[str, Any]]:
         ok = actual == blob.name
         entry = {"sha256": blob.name, "ok": ok, "path": str(blob)}
         if ok:
-            _write_stamp(blob.name, _file_stamp(blob))
+            write_stamp(blob.name, file_stamp(blob))
         else:
-            entry.update(actual=actual, quarantined=str(_quarantine(blob)))
+            entry.update(actual=actual, quarantined=str(quarantine(blob)))
         results.append(entry)
     return results
 
@@ -151,16 +152,16 @@ def prune_cache(
     doomed: list[tuple[Path, str]] = []
     for part in _listing(root / "partial", "*.part"):
         bits = part.name.split(".")
-        if len(bits) == 4 and bits[2].isdigit() and _alive(int(bits[2])):
+        if len(bits) == 4 and bits[2].isdigit() and alive(int(bits[2])):
             continue  # a download in progress
         doomed.append((part, "partial download"))
     doomed += [(p, "quarantined") for p in _listing(root / "quarantine")]
     for stamp in _listing(root / "stamps", "*.json"):
         try:
-            alive = any(Path(e["path"]).exists() for e in read_record(stamp))
+            kept = any(Path(e["path"]).exists() for e in read_record(stamp))
         except (OSError, ValueError, KeyError, TypeError):
-            alive = False
-        if not alive:
+            kept = False
+        if not kept:
             doomed.append((stamp, "stale stamp"))
     if unreferenced:
         keep = _referenced(referenced)
@@ -207,12 +208,6 @@ def _copy_verified(src: Path, dest: Path, sha256: str) -> str:
     return digest.hexdigest()
 
 
-def _quarantine(blob: Path) -> Path:
-    target = cache_folder("quarantine") / f"{blob.name}.{int(time.time())}"
-    os.replace(blob, target)
-    return target
-
-
 def _copy_atomic(src: Path, dest: Path) -> None:
     with os.fdopen(open_regular(src, follow=False), "rb") as inp, atomic_file(dest, durable=True) as out:
         shutil.copyfileobj(inp, out, 1 << 20)
@@ -256,7 +251,7 @@ def _import_pins(directory: Path, *, trust_pins: bool, present: set[str]) -> lis
     for src in sorted(folder.glob("*.json")):
         record = _read_record(src)
         url, digest = (record or {}).get("url"), (record or {}).get("sha256")
-        if not isinstance(url, str) or not _FULL.fullmatch(str(digest)) or _pin_path(url).name != src.name:
+        if not isinstance(url, str) or not _FULL.fullmatch(str(digest)) or pin_path(url).name != src.name:
             results.append({"kind": "pin", "path": str(src), "status": "rejected", "reason": "malformed"})
             continue
         entry = {"kind": "pin", "url": url, "sha256": digest}
@@ -267,8 +262,8 @@ def _import_pins(directory: Path, *, trust_pins: bool, present: set[str]) -> lis
         elif digest not in present:
             results.append({**entry, "status": "skipped", "reason": "no such file in the cache"})
         else:
-            _pin_path(url).parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write_text(_pin_path(url), json.dumps({"url": url, "sha256": digest, "imported": time.time()}))
+            pin_path(url).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(pin_path(url), json.dumps({"url": url, "sha256": digest, "imported": time.time()}))
             results.append({**entry, "status": "imported"})
     return results
 
@@ -307,7 +302,7 @@ def import_cache(directory: Path, *, trust_pins: bool = False) -> list[dict[str,
         dest = blobs / src.name
         status = "present"
         if os.path.lexists(dest) and (not is_regular(dest) or sha256_file(dest) != src.name):
-            _quarantine(dest)  # moves a planted symlink itself, never its target
+            quarantine(dest)  # moves a planted symlink itself, never its target
             status = "repaired"
         if not os.path.lexists(dest):
             check_space(blobs, os.lstat(src).st_size, f"importing {src}")
@@ -322,8 +317,8 @@ def import_cache(directory: Path, *, trust_pins: bool = False) -> list[dict[str,
             status = "imported" if status == "present" else status
         origin = _read_record(src.with_name(src.name + ".json"))
         if origin is not None and not os.path.lexists(dest.with_name(dest.name + ".json")):
-            _atomic_write_text(dest.with_name(dest.name + ".json"), json.dumps(_imported_origin(origin)))
-        _write_stamp(dest.name, _file_stamp(dest))
+            atomic_write_text(dest.with_name(dest.name + ".json"), json.dumps(_imported_origin(origin)))
+        write_stamp(dest.name, file_stamp(dest))
         results.append({"sha256": src.name, "status": status, "size": os.lstat(dest).st_size})
     present = {p.name for p in _blob_paths()}
     return results + _import_pins(directory, trust_pins=trust_pins, present=present)

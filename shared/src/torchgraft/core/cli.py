@@ -21,7 +21,7 @@ from typing import Any
 from . import cache as cache_ops
 from ._version import __version__
 from .errors import NotFoundError, TorchgraftError, UnknownWeightsError
-from .registry import _entry, domains, get_model_weights, get_weight, list_models, model_of, resolve_target
+from .registry import domains, entry_of, get_model_weights, get_weight, list_models, model_of, resolve_target
 from .store import cache_root, fetch_weights, is_cached, known_sha256, resolve_local
 from .weights import WeightsEnum
 
@@ -193,7 +193,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows.append(
             {
                 "model": name,
-                "domain": _entry(name).domain,
+                "domain": entry_of(name).domain,
                 "weights": [str(m) for m in members],
                 "default": str(default) if default else None,
             }
@@ -215,7 +215,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     name, chosen = resolve_target(args.name, default=False)  # a model, or any weights name form
-    entry = _entry(name)
+    entry = entry_of(name)
     members = [chosen] if chosen is not None else weights_of(name)
     data = {
         "model": name,

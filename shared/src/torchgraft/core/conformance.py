@@ -28,13 +28,13 @@ from .features import shard_units
 from .registry import get_model_builder, get_model_weights, get_weight, model_domain
 from .testing import (
     RankFailure,
-    _outputs_close,
     check_builder_signature,
     check_builds_on_meta,
     check_composition,
     check_num_params,
     check_state_dict_roundtrip,
     check_weights_enum,
+    outputs_close,
     torchrun,
 )
 from .weights import WeightsEnum
@@ -261,7 +261,7 @@ def rule_deepcopy(case: Case) -> None:
     model = case.build().eval()
     twin = copy.deepcopy(model)
     with torch.no_grad():
-        assert _outputs_close(case.run(model), case.run(twin)), f"{case.name}: a deep copy computes other outputs"
+        assert outputs_close(case.run(model), case.run(twin)), f"{case.name}: a deep copy computes other outputs"
 
 
 def rule_compile(case: Case) -> None:
@@ -272,7 +272,7 @@ def rule_compile(case: Case) -> None:
     model = case.build().eval()
     compiled = torch.compile(model, backend="eager")
     with torch.no_grad():
-        assert _outputs_close(case.run(model), case.run(compiled), atol=1e-4), f"{case.name}: compiled outputs differ"
+        assert outputs_close(case.run(model), case.run(compiled), atol=1e-4), f"{case.name}: compiled outputs differ"
 
 
 def rule_shardable(case: Case) -> None:
@@ -359,7 +359,7 @@ def _as_built_with_weights(case: Case, path: Any) -> nn.Module:
     """The architecture ``case``'s builder makes when given weights (which may differ from a
     build without: a detector freezes its batch norms), with seeded random values."""
     from .builders import architecture_only
-    from .loading import _apply_fresh, _plan_fresh
+    from .loading import apply_fresh, plan_fresh
     from .weights import Weights
 
     placeholder = Weights(url=path.as_uri(), sha256="0" * 64, meta={"num_params": 1})
@@ -368,7 +368,7 @@ def _as_built_with_weights(case: Case, path: Any) -> nn.Module:
         model = case.builder(weights=placeholder, **case.config)
     torch.manual_seed(0)
     meta = {id(t) for t in [*model.parameters(), *model.buffers()] if t.device.type == "meta"}
-    _apply_fresh(_plan_fresh(model, meta), torch.device("cpu"))
+    apply_fresh(plan_fresh(model, meta), torch.device("cpu"))
     return model
 
 
@@ -412,7 +412,7 @@ def _sharding_main(folder: str) -> None:
             )
             differ = [k for k in expected if not torch.equal(full[k].cpu(), expected[k])]
             assert not differ, f"tensors differ after sharding: {differ[:4]}"
-            assert _outputs_close(expected_outputs, outputs, atol=1e-5), "outputs differ from the unsharded model's"
+            assert outputs_close(expected_outputs, outputs, atol=1e-5), "outputs differ from the unsharded model's"
         except Exception as exc:  # recorded per model; every rank runs the same collectives
             failures[case.name] = f"rank {rank}: {type(exc).__name__}: {exc}\n{traceback.format_exc()[-1500:]}"
         dist.barrier()

@@ -42,9 +42,9 @@ from torch import nn
 from .builders import deferred_loads
 from .errors import DistributedSetupError, PrefetchError, TorchgraftError
 from .features import shard_units
-from .loading import LoadReport, _apply_fresh, _current, _plan_fresh, plan_load
-from .registry import _weights_enum_of, get_model_builder, get_weight
-from .store import _alive, atomic_file, cache_root, sha256_file
+from .loading import LoadReport, apply_fresh, current_tensor, plan_fresh, plan_load
+from .registry import get_model_builder, get_weight, weights_enum_of
+from .store import alive, atomic_file, cache_root, sha256_file
 from .weights import Asset, Weights, WeightsEnum
 
 if TYPE_CHECKING:
@@ -260,14 +260,14 @@ class _Prefetch:
             raise self._error() from exc
         return out["paths"]
 
-    def _alive(self, rank: int) -> bool:
+    def _rank_alive(self, rank: int) -> bool:
         """Whether a rank still runs: known for ranks on this host; others are taken to."""
         host, pid = self.infos[rank]
-        return _alive(pid) if host == self.infos[self.rank][0] else True
+        return alive(pid) if host == self.infos[self.rank][0] else True
 
     def _leader_alive(self) -> bool:
         if self.infos[self.leader][0] == self.infos[self.rank][0]:
-            return self._alive(self.leader)
+            return self._rank_alive(self.leader)
         try:  # on another host: its heartbeat on the shared cache
             return time.time() - self.heartbeat.stat().st_mtime < STALE_LEADER_S
         except OSError:
@@ -303,7 +303,7 @@ class _Prefetch:
             if self._has("error"):
                 raise self._error()
             missing = [r for r in range(self.world) if not self.store.check([statuses[r]])]
-            if not any(self._alive(r) for r in missing):
+            if not any(self._rank_alive(r) for r in missing):
                 break  # only dead ranks are missing (their files were taken over): nothing to wait for
             if time.monotonic() > deadline:
                 missing = [r for r in range(self.world) if not self.store.check([statuses[r]])]
@@ -434,7 +434,7 @@ def build_sharded(
 
     builder = get_model_builder(model) if isinstance(model, str) else model
     if isinstance(weights, str):
-        enum = _weights_enum_of(builder)
+        enum = weights_enum_of(builder)
         if enum is None:
             raise TypeError(f"{getattr(builder, '__name__', builder)} has no weights enum to resolve {weights!r}")
         weights = enum.verify(weights)
@@ -455,10 +455,10 @@ def build_sharded(
             if where[key] is not None:
                 sources[where[key]] = plan.state[key]
         reports.append((plan.report, sorted(k for k in where.values() if k is not None)))
-        provided_ids |= {id(_current(plan.slots[k])) for k in plan.report.loaded}
+        provided_ids |= {id(current_tensor(plan.slots[k])) for k in plan.report.loaded}
     real = {name: t for name, t in [*net.named_parameters(), *net.named_buffers()] if t.device.type != "meta"}
     pending = {id(t) for t in [*net.parameters(), *net.buffers()] if t.device.type == "meta"} - provided_ids
-    fresh_plan = _plan_fresh(net, pending)
+    fresh_plan = plan_fresh(net, pending)
     # Copies (on meta, before sharding) of the outermost modules that initialise fresh tensors.
     whole = [prefix for _, prefix, _, own in fresh_plan if own is None]
     twins = [
@@ -501,9 +501,9 @@ def _initialise_fresh(
             torch.manual_seed(seed * 1_000_003 + index)
             if own is None:  # the whole subtree, children first, as load_weights initialises it
                 meta = {id(t) for t in [*twin.parameters(), *twin.buffers()] if t.device.type == "meta"}
-                names = _apply_fresh(_plan_fresh(twin, meta), cpu)
+                names = apply_fresh(plan_fresh(twin, meta), cpu)
             else:
-                names = _apply_fresh([(twin, "", getattr(twin, reset_name), own)], cpu)
+                names = apply_fresh([(twin, "", getattr(twin, reset_name), own)], cpu)
         values = dict(twin.named_parameters()) | dict(twin.named_buffers())
         for name in names:
             _fill(targets[prefix + name], values[name], lambda _: None)

@@ -40,7 +40,18 @@ from .pickles import protocol as pickle_protocol
 from .transfer import sniff_not_weights
 from .weights import _IO, Weights, WeightsEnum
 
-__all__ = ["LoadPlan", "LoadReport", "init_empty", "load_weights", "plan_load", "read_checkpoint", "sniff_format"]
+__all__ = [
+    "LoadPlan",
+    "LoadReport",
+    "apply_fresh",
+    "current_tensor",
+    "init_empty",
+    "load_weights",
+    "plan_fresh",
+    "plan_load",
+    "read_checkpoint",
+    "sniff_format",
+]
 
 _WRAPPER_KEYS = ("state_dict", "model", "module", "model_state_dict")
 
@@ -365,7 +376,8 @@ def _tensor_slots(model: nn.Module) -> dict[str, tuple[nn.Module, str, bool]]:
     return slots
 
 
-def _current(slot: tuple[nn.Module, str, bool]) -> torch.Tensor:
+def current_tensor(slot: tuple[nn.Module, str, bool]) -> torch.Tensor:
+    """The tensor a state-dict slot (module, name, is_parameter) holds now."""
     module, name, is_param = slot
     return module._parameters[name] if is_param else module._buffers[name]  # type: ignore[return-value]
 
@@ -375,7 +387,7 @@ def _tie_groups(slots: Mapping[str, tuple[nn.Module, str, bool]]) -> dict[str, l
     by_id: dict[int, list[str]] = {}
     for key, slot in slots.items():
         if slot[2]:
-            by_id.setdefault(id(_current(slot)), []).append(key)
+            by_id.setdefault(id(current_tensor(slot)), []).append(key)
     return {key: group for group in by_id.values() if len(group) > 1 for key in group}
 
 
@@ -435,7 +447,7 @@ def load_weights(
                 module, name, _ = plan.slots[alias]
                 owner, owner_name, _ = plan.slots[key]
                 module._parameters[name] = owner._parameters[owner_name]
-    plan.report.fresh = _apply_fresh(plan.fresh, target_device)
+    plan.report.fresh = apply_fresh(plan.fresh, target_device)
     return plan.report
 
 
@@ -501,7 +513,7 @@ def plan_load(
     mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
     bad_shapes: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
     for key in (k for k in slots if k in state):  # model order, for readable messages
-        want, got = tuple(_current(slots[key]).shape), tuple(state[key].shape)
+        want, got = tuple(current_tensor(slots[key]).shape), tuple(state[key].shape)
         if want != got:
             (mismatched if key.startswith(ignore_mismatched) and ignore_mismatched else bad_shapes).append(
                 (key, got, want)
@@ -515,7 +527,7 @@ def plan_load(
     mismatched_keys = {k for k, _, _ in mismatched}
     must_have = [k for k in must_have if k not in mismatched_keys]
     for key in (k for k in slots if k in state):
-        want_dtype, got_dtype = _current(slots[key]).dtype, state[key].dtype
+        want_dtype, got_dtype = current_tensor(slots[key]).dtype, state[key].dtype
         if _dtype_kind(want_dtype) != _dtype_kind(got_dtype):  # a cast would drop the imaginary part, or round
             raise StateDictMismatchError(
                 f"checkpoint {source} does not fit the model: {key} is {got_dtype} in the checkpoint, and the "
@@ -534,9 +546,9 @@ def plan_load(
         )
 
     # Decided before anything changes: a fresh tensor nobody can initialise fails the whole load.
-    provided_ids = {id(_current(slots[k])) for k in covered}
+    provided_ids = {id(current_tensor(slots[k])) for k in covered}
     pending = {id(t) for t in [*model.parameters(), *model.buffers()] if t.device.type == "meta"} - provided_ids
-    fresh = _plan_fresh(model, pending)
+    fresh = plan_fresh(model, pending)
     entry = weights_or_path if isinstance(weights_or_path, (Weights, WeightsEnum)) else None
     report = LoadReport(
         weights=str(entry) if isinstance(entry, WeightsEnum) else None,
@@ -652,7 +664,7 @@ def _mismatch_message(
 
 def _put(slot: tuple[nn.Module, str, bool], value: torch.Tensor, device: torch.device | None) -> None:
     module, name, is_param = slot
-    current = _current(slot)
+    current = current_tensor(slot)
     if current.device.type == "meta":
         value = value.to(device=device or value.device, dtype=current.dtype)
         if is_param:
@@ -666,7 +678,7 @@ def _put(slot: tuple[nn.Module, str, bool], value: torch.Tensor, device: torch.d
 _Plan = list[tuple[nn.Module, str, Callable[[], Any], list[str] | None]]
 
 
-def _plan_fresh(model: nn.Module, pending: set[int]) -> _Plan:
+def plan_fresh(model: nn.Module, pending: set[int]) -> _Plan:
     """Which modules will initialise the tensors left on ``meta`` (``pending``: their ids) after a
     load, as ``(module, key prefix, its reset_parameters, own parameter names or None for the whole
     subtree)``. Raises `InitializationError` for a module that cannot, before anything is
@@ -706,7 +718,7 @@ def _plan_fresh(model: nn.Module, pending: set[int]) -> _Plan:
     return plan
 
 
-def _apply_fresh(plan: _Plan, device: torch.device | None) -> list[str]:
+def apply_fresh(plan: _Plan, device: torch.device | None) -> list[str]:
     """Gives real storage and a proper initialisation to the tensors still on ``meta``."""
     fresh: list[str] = []
     device = device or torch.device("cpu")

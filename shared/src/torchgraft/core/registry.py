@@ -27,14 +27,16 @@ from .weights import _MODEL_NAMES, _RENAMED_MEMBERS, WeightsEnum, warn_deprecate
 
 __all__ = [
     "ENTRY_POINT_GROUP",
-    "domains",
     "LEGACY_REMOVED_IN",
+    "domains",
+    "entry_of",
     "get_model",
     "get_model_weights",
     "get_weight",
     "list_models",
     "register_deprecations",
     "register_model",
+    "weights_enum_of",
 ]
 
 ENTRY_POINT_GROUP = "torchgraft.models"
@@ -72,7 +74,7 @@ def _infer_domain(module_name: str) -> str:
     return "user"
 
 
-def _weights_enum_of(builder: Callable[..., Any]) -> type[WeightsEnum] | None:
+def weights_enum_of(builder: Callable[..., Any]) -> type[WeightsEnum] | None:
     """The WeightsEnum named in the annotation of the builder's ``weights`` parameter."""
     try:
         hints = typing.get_type_hints(builder)
@@ -105,7 +107,7 @@ def register_model(
         for required in ("weights", "progress"):
             if required not in params or params[required].kind is not inspect.Parameter.KEYWORD_ONLY:
                 raise TypeError(f"builder {key} must take keyword-only {required}=; see the builder conventions")
-        enum = weights or _weights_enum_of(builder)
+        enum = weights or weights_enum_of(builder)
         wrapped = _with_legacy_keywords(builder, key, enum, params)
         entry = _Entry(key, wrapped, domain or _infer_domain(builder.__module__), enum)
         with _lock:
@@ -245,7 +247,7 @@ def _load_plugins() -> None:
         _plugins_loaded = True
 
 
-def _entry(name: str) -> _Entry:
+def entry_of(name: str) -> _Entry:
     """The registered model ``name``. Packages give each model an entry point of its own name, so
     this imports the one module that defines it; only a name no entry point carries (a renamed model,
     a package with one entry for many models, a typo) makes every package load."""
@@ -263,7 +265,7 @@ def _entry(name: str) -> _Entry:
     if name in _DEPRECATED:
         new, removed_in = _DEPRECATED[name]
         warn_deprecated(f"model {name!r} was renamed {new!r}; the old name will be removed in {removed_in}")
-        return _entry(new)
+        return entry_of(new)
     raise UnknownModelError(_unknown_model_message(name)) from None
 
 
@@ -310,7 +312,7 @@ def list_models(
 
 
 def model_domain(name: str) -> str:
-    return _entry(name).domain
+    return entry_of(name).domain
 
 
 def domains() -> list[str]:
@@ -320,7 +322,7 @@ def domains() -> list[str]:
 
 
 def get_model_builder(name: str) -> Callable[..., nn.Module]:
-    return _entry(name).builder
+    return entry_of(name).builder
 
 
 def get_model(name: str, *, weights: Any = None, **config: Any) -> nn.Module:
@@ -328,12 +330,12 @@ def get_model(name: str, *, weights: Any = None, **config: Any) -> nn.Module:
 
     ``weights`` takes a member, your own ``Weights``, or a name: ``"IMAGENET1K_V2"``,
     ``"resnet50.IMAGENET1K_V2"``, ``"ResNet50_Weights.IMAGENET1K_V2"``, ``"DEFAULT"`` in any case."""
-    return _entry(name).builder(weights=weights, **config)
+    return entry_of(name).builder(weights=weights, **config)
 
 
 def get_model_weights(name: str) -> type[WeightsEnum]:
     """The weights enum of a registered model."""
-    entry = _entry(name)
+    entry = entry_of(name)
     if entry.weights is None:
         raise UnknownWeightsError(f"model {name!r} has no published weights")
     return entry.weights
@@ -359,7 +361,7 @@ def resolve_target(target: str, *, default: bool = True) -> tuple[str, WeightsEn
     """What a command line names: ``resnet50`` (its ``DEFAULT`` when ``default``, else no weights),
     ``resnet50.IMAGENET1K_V2``, ``ResNet50_Weights.IMAGENET1K_V2``; returns ``(model, member)``."""
     if "." not in target:
-        _entry(target)
+        entry_of(target)
         if not default:
             return target, None
         enum = get_model_weights(target)

@@ -60,21 +60,30 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UnpinnedDownloadWarning",
+    "alive",
     "atomic_file",
+    "atomic_write_text",
+    "blobs_folder",
+    "cache_folder",
     "cache_root",
     "cached_path",
     "download",
     "fetch_weights",
+    "file_stamp",
+    "full_digest",
     "is_cached",
     "is_offline",
     "known_sha256",
     "max_download",
+    "pin_path",
     "pinned_sha256",
+    "quarantine",
     "require_pinned",
     "resolve_local",
     "sha256_file",
     "user_mirrors",
     "verify_file",
+    "write_stamp",
 ]
 
 CHUNK = 1 << 20
@@ -208,7 +217,8 @@ def _stamp_path(sha256: str) -> Path:
     return cache_root() / "stamps" / f"{sha256}.json"
 
 
-def _file_stamp(path: Path) -> dict[str, Any]:
+def file_stamp(path: Path) -> dict[str, Any]:
+    """What a stamp records of a file: its resolved path, inode, size and mtime."""
     st = path.stat()
     return {"path": str(path.resolve()), "inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
@@ -239,17 +249,18 @@ def atomic_file(target: Path, *, durable: bool = False) -> Iterator[BinaryIO]:
         raise
 
 
-def _atomic_write_text(target: Path, text: str) -> None:
+def atomic_write_text(target: Path, text: str) -> None:
+    """Writes ``text`` to ``target`` through `atomic_file` (never half-written)."""
     with atomic_file(target) as fh:
         fh.write(text.encode())
 
 
-def _write_stamp(sha256: str, stamp: dict[str, Any]) -> None:
+def write_stamp(sha256: str, stamp: dict[str, Any]) -> None:
     """Records a verified file; best effort, since a read-only cache must still serve loads."""
     stamps = [s for s in _read_stamps(sha256) if isinstance(s, dict) and s.get("path") != stamp["path"]] + [stamp]
     with contextlib.suppress(OSError):
         cache_folder("stamps")  # never written through a folder swapped for a symlink
-        _atomic_write_text(_stamp_path(sha256), json.dumps(stamps))
+        atomic_write_text(_stamp_path(sha256), json.dumps(stamps))
 
 
 def verify_always() -> bool:
@@ -263,7 +274,7 @@ def _is_stamped(path: Path, sha256: str) -> bool:
     if verify_always():
         return False
     try:
-        return _file_stamp(path) in _read_stamps(sha256)
+        return file_stamp(path) in _read_stamps(sha256)
     except OSError:
         return False
 
@@ -273,7 +284,7 @@ def verify_file(path: Path, sha256: str, *, what: str = "file") -> Path:
     shows the same file was verified before and has not changed since."""
     sha256 = check_sha256(sha256)
     try:
-        stamp = _file_stamp(path)
+        stamp = file_stamp(path)
     except FileNotFoundError:
         raise NotFoundError(f"{what}: no file at {path}") from None
     except OSError as exc:
@@ -286,7 +297,7 @@ def verify_file(path: Path, sha256: str, *, what: str = "file") -> Path:
             f"{what} at {path} has sha256 {actual}, expected {sha256}"
             + ("" if len(sha256) == 64 else " (published prefix)")
         )
-    _write_stamp(sha256, stamp)
+    write_stamp(sha256, stamp)
     return path
 
 
@@ -316,7 +327,8 @@ def resolve_local(url: str) -> Path | None:
 
 
 # --------------------------------------------------------------------------- the cache
-def _blobs() -> Path:
+def blobs_folder() -> Path:
+    """The cache's folder of verified files, named by their full sha256."""
     return cache_root() / "blobs"
 
 
@@ -326,7 +338,7 @@ def _find_blob(sha256: str) -> Path | None:
     download, never choose between cached files (see `full_digest`)."""
     if len(sha256) != 64:
         return None
-    path = _blobs() / sha256
+    path = blobs_folder() / sha256
     return path if is_regular(path) else None
 
 
@@ -340,10 +352,18 @@ def full_digest(url: str, sha256: str) -> str:
     return pin if pin is not None and pin.startswith(sha256) else sha256
 
 
-def _quarantine(path: Path, reason: str) -> None:
+def quarantine(path: Path) -> Path:
+    """Moves whatever is at ``path`` (a cached file that failed verification, or anything planted
+    under a name the store uses) into ``quarantine/``, by name: a symlink is moved, never its
+    target. Returns where it went."""
+    target = cache_folder("quarantine") / f"{path.name}.{time.time_ns()}"
+    os.replace(path, target)
+    return target
+
+
+def _quarantine_warned(path: Path, reason: str) -> None:
     try:
-        target = cache_folder("quarantine") / f"{path.name}.{int(time.time())}"
-        os.replace(path, target)
+        target = quarantine(path)
     except OSError as exc:
         raise IntegrityError(
             f"{reason}; and it could not be moved aside ({exc.strerror or exc}): delete {path}"
@@ -361,15 +381,15 @@ def cached_path(sha256: str, *, size: int | None = None) -> Path | None:
         return None
     actual_size = os.lstat(path).st_size
     if size is not None and actual_size != size:
-        _quarantine(path, f"cached {path} is {actual_size} bytes, expected {size}")
+        _quarantine_warned(path, f"cached {path} is {actual_size} bytes, expected {size}")
         return None
     if _is_stamped(path, path.name):
         return path
     actual = sha256_file(path)
     if actual != path.name or not actual.startswith(sha256):
-        _quarantine(path, f"cached {path} has sha256 {actual}, expected {path.name}")
+        _quarantine_warned(path, f"cached {path} has sha256 {actual}, expected {path.name}")
         return None
-    _write_stamp(path.name, _file_stamp(path))
+    write_stamp(path.name, file_stamp(path))
     return path
 
 
@@ -455,13 +475,13 @@ def _download_lock(sha256: str) -> Iterator[None]:
             return
     try:
         with contextlib.suppress(OSError):
-            _atomic_write_text(path.with_name(path.name + ".holder"), json.dumps({"pid": os.getpid(), "host": _host()}))
+            atomic_write_text(path.with_name(path.name + ".holder"), json.dumps({"pid": os.getpid(), "host": _host()}))
         yield
     finally:
         lock.release()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """Whether process ``pid`` (on this host) still runs. A killed process its parent has not
     reaped yet (a zombie, as a launcher's killed worker is for a while) is gone: it writes nothing."""
     try:
@@ -484,12 +504,6 @@ def _own_file(path: Path) -> os.stat_result | None:
     return st if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 else None
 
 
-def _set_aside(path: Path) -> None:
-    """Moves whatever is at ``path`` (a planted symlink, FIFO, directory...) into quarantine, by
-    name: nothing it points to is touched."""
-    os.replace(path, cache_folder("quarantine") / f"{path.name}.{time.time_ns()}")
-
-
 def _claim_partial(sha256: str) -> Path:
     """This process's partial file for ``sha256``, adopting the largest partial left by a process
     that is gone (renaming is atomic, so two processes never adopt the same one). Only a regular
@@ -501,7 +515,7 @@ def _claim_partial(sha256: str) -> Path:
     if os.path.lexists(mine):
         if _own_file(mine) is not None:
             return mine
-        _set_aside(mine)
+        quarantine(mine)
     candidates = []
     for part in directory.glob(f"{sha256}.*.part"):
         bits = part.name.split(".")
@@ -509,7 +523,7 @@ def _claim_partial(sha256: str) -> Path:
             continue
         # another machine sharing the cache: only adopt what it clearly abandoned
         foreign_dead = time.time() - st.st_mtime > STALE_FOREIGN_PARTIAL_S
-        if not _alive(int(bits[2])) if bits[1] == host else foreign_dead:
+        if not alive(int(bits[2])) if bits[1] == host else foreign_dead:
             candidates.append((st.st_size, part))
     for _, part in sorted(candidates, key=lambda c: c[0], reverse=True):
         try:
@@ -518,7 +532,7 @@ def _claim_partial(sha256: str) -> Path:
             continue
         if _own_file(mine) is not None:  # swapped between the check and the rename: not adopted
             return mine
-        _set_aside(mine)
+        quarantine(mine)
     return mine
 
 
@@ -568,9 +582,9 @@ def _fetch_from(url: str, sha256: str | None, *, key: str, size: int | None, lim
                     f"{url}: the partial file {part} was replaced by another file while it was "
                     f"downloaded; discarded (someone else writes into {part.parent})"
                 )
-            _write_stamp(result.sha256, _file_stamp(target))
+            write_stamp(result.sha256, file_stamp(target))
             with contextlib.suppress(OSError):
-                _atomic_write_text(
+                atomic_write_text(
                     target.with_name(target.name + ".json"),
                     json.dumps({"url": url, "size": result.size, "fetched": time.time()}),
                 )
@@ -587,13 +601,14 @@ def require_pinned() -> bool:
     return flag("TORCHGRAFT_REQUIRE_PINNED")
 
 
-def _pin_path(url: str) -> Path:
+def pin_path(url: str) -> Path:
+    """Where the digest pinned for ``url`` is recorded (``pins/``, named by the url's hash)."""
     return cache_root() / "pins" / f"{hashlib.sha256(url.encode()).hexdigest()[:32]}.json"
 
 
 def pinned_sha256(url: str) -> str | None:
     """The digest pinned for ``url`` on its first download, or ``None``."""
-    record = read_record(_pin_path(url))
+    record = read_record(pin_path(url))
     if not isinstance(record, dict) or record.get("url") != url:
         return None
     try:
@@ -608,14 +623,14 @@ def _pin(url: str, sha256: str, size: int, what: str, *, published: str | None =
     digest it is served by from then on (no warning: the prefix was checked)."""
     try:
         cache_folder("pins")
-        _atomic_write_text(
-            _pin_path(url), json.dumps({"url": url, "sha256": sha256, "size": size, "pinned": time.time()})
+        atomic_write_text(
+            pin_path(url), json.dumps({"url": url, "sha256": sha256, "size": size, "pinned": time.time()})
         )
     except OSError as exc:
         raise CacheError(
             f"{what} arrived and verified as {sha256}, but its pin could not be written to "
-            f"{_pin_path(url)} ({exc.strerror or exc}); without a pin the next download could not be "
-            f"checked against this one: make {_pin_path(url).parent} writable and run again"
+            f"{pin_path(url)} ({exc.strerror or exc}); without a pin the next download could not be "
+            f"checked against this one: make {pin_path(url).parent} writable and run again"
         ) from exc
     if published is not None:
         return
@@ -698,7 +713,7 @@ def _download(
             raise
         raise IntegrityError(
             f"{exc}; {what} publishes no sha256 and was pinned to {pin} on its first download: "
-            f"the file changed since. If that is expected, delete {_pin_path(url)}"
+            f"the file changed since. If that is expected, delete {pin_path(url)}"
         ) from exc
 
 
@@ -732,7 +747,7 @@ def _obtain(
                 errors.append(exc)
         elif os.path.lexists(local):  # a local mirror of an unpinned file: pinned like a download
             digest = sha256_file(local)
-            _write_stamp(digest, _file_stamp(local))
+            write_stamp(digest, file_stamp(local))
             _pin(pin_as or url, digest, local.stat().st_size, what)
             return local
     if not remote:

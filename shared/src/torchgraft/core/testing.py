@@ -31,6 +31,8 @@ from .weights import WeightsEnum
 
 __all__ = [
     "REQUIRED_META",
+    "RankFailure",
+    "RankOutput",
     "check_builder_signature",
     "check_builds_on_meta",
     "check_composition",
@@ -40,8 +42,7 @@ __all__ = [
     "check_state_dict_roundtrip",
     "check_weights_enum",
     "count_params",
-    "RankFailure",
-    "RankOutput",
+    "outputs_close",
     "serve_like_hub",
     "torchrun",
 ]
@@ -108,16 +109,16 @@ def _run(model: nn.Module, inputs: Sequence[Any], kwargs: Mapping[str, Any]) -> 
         return model(*inputs, **kwargs)
 
 
-def _outputs_close(a: Any, b: Any, atol: float = 1e-6) -> bool:
+def outputs_close(a: Any, b: Any, atol: float = 1e-6) -> bool:
     """Two model outputs (tensors, or mappings, sequences and Features of them) agree."""
     if isinstance(a, torch.Tensor):
         return torch.allclose(a, b, atol=atol, rtol=1e-5)
     if isinstance(a, Mapping):
-        return a.keys() == b.keys() and all(_outputs_close(a[k], b[k], atol) for k in a)
+        return a.keys() == b.keys() and all(outputs_close(a[k], b[k], atol) for k in a)
     if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_outputs_close(x, y, atol) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(outputs_close(x, y, atol) for x, y in zip(a, b, strict=True))
     if isinstance(a, Features):
-        return _outputs_close(a.last, b.last, atol)
+        return outputs_close(a.last, b.last, atol)
     return a == b
 
 
@@ -146,7 +147,7 @@ def check_state_dict_roundtrip(
         assert ref.keys() == got.keys(), f"state dict keys differ: {sorted(ref.keys() ^ got.keys())}"
         for key in ref:
             assert torch.equal(ref[key], got[key]), f"{key} differs after the round trip"
-        assert _outputs_close(_run(original, inputs, kwargs), _run(restored, inputs, kwargs)), (
+        assert outputs_close(_run(original, inputs, kwargs), _run(restored, inputs, kwargs)), (
             "outputs differ after the state-dict round trip"
         )
 
@@ -224,7 +225,7 @@ def check_domain_package(domain: str, *, lazy_modules: Sequence[str], joins: Seq
     import sys
     from importlib import metadata
 
-    from .registry import _MODELS, ENTRY_POINT_GROUP, list_models
+    from .registry import ENTRY_POINT_GROUP, get_model_builder, list_models
 
     dist = f"torchgraft-{domain}"
     eps = {ep.name: ep.value for ep in metadata.distribution(dist).entry_points if ep.group == ENTRY_POINT_GROUP}
@@ -233,7 +234,7 @@ def check_domain_package(domain: str, *, lazy_modules: Sequence[str], joins: Seq
         f"{dist} must name each of its models in {ENTRY_POINT_GROUP} (get_model imports that module alone): "
         f"missing {sorted(set(names) - set(eps))}, extra {sorted(set(eps) - set(names))}"
     )
-    wrong = {n: v for n, v in eps.items() if _MODELS[n].builder.__module__ != v}
+    wrong = {n: v for n, v in eps.items() if get_model_builder(n).__module__ != v}
     assert not wrong, f"entry points naming another module than the one defining the model: {wrong}"
     models = importlib.import_module(f"torchgraft.{domain}.models")
     families = getattr(models, "_FAMILIES", {})
