@@ -12,7 +12,17 @@ SOURCES = [ROOT / "shared" / "src", *sorted((ROOT / "packages").glob("*/src"))]
 
 # Core's layers, lowest first; a module may import its own layer (without cycles) and those below.
 CORE_LAYERS = [
-    {"errors", "settings", "weights", "features", "packing", "lazy", "_providers", "_version"},  # data and contracts
+    {
+        "errors",
+        "settings",
+        "weights",
+        "features",
+        "layers",
+        "packing",
+        "lazy",
+        "_providers",
+        "_version",
+    },  # data, contracts, layers
     {"files", "pickles", "transfer", "store", "cache", "loading"},  # I/O
     {
         "preflight",

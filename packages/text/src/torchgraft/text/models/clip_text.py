@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from torchgraft.core import Features, FeatureSpec
+from torchgraft.core.layers import QuickGELU
 from torchgraft.core.preflight import check_fields
 
 __all__ = ["CLIPTextConfig", "CLIPTextTransformer"]
@@ -36,11 +37,6 @@ class CLIPTextConfig:
             raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
         if self.activation not in ("gelu", "quick_gelu"):
             raise ValueError(f"activation must be 'gelu' or 'quick_gelu'; found {self.activation!r}")
-
-
-class _QuickGELU(nn.Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return x * torch.sigmoid(1.702 * x)
 
 
 class CausalAttention(nn.Module):
@@ -72,7 +68,7 @@ class Block(nn.Module):
         self.ln_1 = nn.LayerNorm(cfg.width, eps=cfg.layer_norm_eps)
         self.attn = CausalAttention(cfg.width, cfg.heads)
         self.ln_2 = nn.LayerNorm(cfg.width, eps=cfg.layer_norm_eps)
-        activation = _QuickGELU() if cfg.activation == "quick_gelu" else nn.GELU()
+        activation = QuickGELU() if cfg.activation == "quick_gelu" else nn.GELU()
         self.mlp = nn.Sequential()
         self.mlp.add_module("c_fc", nn.Linear(cfg.width, hidden))
         self.mlp.add_module("gelu", activation)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from torchgraft.core import Features, FeatureSpec, Weights, WeightsEnum, build_model, fixed_config, register_model
+from torchgraft.core.layers import QuickGELU
 from torchgraft.core.preflight import check_fields
 
 from ._meta import TORCHVISION, imagenet_weights
@@ -44,13 +45,6 @@ class ViTConfig:
         check_fields(self, what=type(self).__name__)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; found {self.activation!r}")
-
-
-class QuickGELU(nn.Module):
-    """``x * sigmoid(1.702 x)``: OpenAI CLIP's approximation of GELU."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.sigmoid(1.702 * x)
 
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "quick_gelu": QuickGELU}
