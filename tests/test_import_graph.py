@@ -15,6 +15,7 @@ CORE_LAYERS = [
     {
         "errors",
         "settings",
+        "torch_internals",
         "weights",
         "features",
         "layers",

@@ -37,6 +37,7 @@ from .testing import (
     outputs_close,
     torchrun,
 )
+from .torch_internals import reset_compiler
 from .weights import WeightsEnum
 
 __all__ = ["RULES", "Case", "NotApplicable", "check", "check_sharding", "pytest_check"]
@@ -268,7 +269,7 @@ def rule_compile(case: Case) -> None:
     """``torch.compile`` traces the model (TorchDynamo; graph breaks allowed) and gives the eager
     outputs (timm's rule; the eager backend keeps the CPU suite fast, inductor runs in the GPU
     benchmark)."""
-    torch._dynamo.reset()
+    reset_compiler()
     model = case.build().eval()
     compiled = torch.compile(model, backend="eager")
     with torch.no_grad():

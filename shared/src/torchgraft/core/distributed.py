@@ -45,6 +45,7 @@ from .features import shard_units
 from .loading import LoadReport, apply_fresh, current_tensor, plan_fresh, plan_load
 from .registry import get_model_builder, get_weight, weights_enum_of
 from .store import alive, atomic_file, cache_root, sha256_file
+from .torch_internals import default_store, local_shape_and_offset
 from .weights import Asset, Weights, WeightsEnum
 
 if TYPE_CHECKING:
@@ -164,7 +165,7 @@ class _Board:
     def __init__(self, call: int, rank: int, world: int, deadline: float) -> None:
         self.rank, self.world, self.deadline = rank, world, deadline
         self.key = f"torchgraft/prefetch/{call}/"
-        self.store = _dist().distributed_c10d._get_default_store()
+        self.store = default_store()
         self.host = socket.gethostname()
 
     def has(self, name: str) -> bool:
@@ -377,9 +378,7 @@ def _local_part(full: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
     if not isinstance(target, DTensor):
         return full
-    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
-
-    shape, offset = compute_local_shape_and_global_offset(full.shape, target.device_mesh, target.placements)
+    shape, offset = local_shape_and_offset(full.shape, target.device_mesh, target.placements)
     part = full
     for dim, (start, length) in enumerate(zip(offset, shape, strict=True)):
         part = part.narrow(dim, start, length)
