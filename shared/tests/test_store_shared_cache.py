@@ -17,6 +17,7 @@ import pytest
 
 from torchgraft.core import (
     CacheError,
+    IntegrityError,
     OfflineError,
     SettingsError,
     WeightsSourceError,
@@ -378,3 +379,34 @@ def test_an_import_file_swapped_after_the_listing_is_rejected_not_followed(
     assert [r["status"] for r in results] == ["rejected"], results
     assert "symlink" in results[0]["reason"] or "FIFO" in results[0]["reason"], results
     assert not os.path.lexists(cache_home / "blobs" / name), "nothing is brought into the cache"
+
+
+@pytest.mark.parametrize("moment", ["before the rename", "during the rename"])
+def test_a_partial_swapped_at_the_rename_is_never_served_or_stamped(moment, faulty, payload, cache_home, monkeypatch):
+    """A member swaps the finished partial file for one of their own just before the store renames
+    it into blobs/ (or while it does): the download fails, and nothing unverified is kept."""
+    from torchgraft.core import store
+
+    real = os.replace
+    planted = b"not the weights" * 1000
+
+    def swapping(src, dst, *args, **kwargs):
+        if str(src).endswith(".part") and Path(dst).parent.name == "blobs":
+            swap = Path(src).with_name("swap")
+            swap.write_bytes(planted)
+            if moment == "before the rename":
+                real(swap, src)
+            else:
+                real(src, dst)  # the real partial lands, then the planted file replaces it
+                real(swap, dst)
+                return None
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(store.os, "replace", swapping)
+    url = faulty.add("/w", payload)
+    with pytest.raises(IntegrityError, match="replaced by another file|not the file that was downloaded"):
+        download(url, sha256=digest(payload), progress=False)
+    monkeypatch.setattr(store.os, "replace", real)
+    blob = cache_home / "blobs" / digest(payload)
+    assert not blob.exists() or blob.read_bytes() == payload
+    assert cached_path(digest(payload)) is None

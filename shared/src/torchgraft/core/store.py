@@ -219,7 +219,10 @@ def _stamp_path(sha256: str) -> Path:
 
 def file_stamp(path: Path) -> dict[str, Any]:
     """What a stamp records of a file: its resolved path, inode, size and mtime."""
-    st = path.stat()
+    return _stamp_of(path, path.stat())
+
+
+def _stamp_of(path: Path, st: os.stat_result) -> dict[str, Any]:
     return {"path": str(path.resolve()), "inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
@@ -544,6 +547,41 @@ def _progress_bar(show: bool, name: str) -> Any:
     return tqdm(total=None, unit="B", unit_scale=True, unit_divisor=1024, desc=name[-32:], file=sys.stderr)
 
 
+def _move_verified(part: Path, target: Path, file_id: tuple[int, int], sha256: str, url: str) -> dict[str, Any]:
+    """Renames the partial file that was hashed into ``blobs/`` and returns the stamp of the file
+    verified there. A partial swapped before the rename (a planted file) is refused untouched; if
+    afterwards ``target`` is another file than the one hashed (a download racing without a lock
+    put its own copy there, or a swap slipped between the check and the rename), its bytes decide,
+    read through one descriptor: the right ones stay, anything else is quarantined by name. Never
+    a blind unlink: the file there may be another process's good copy."""
+    try:
+        before = os.lstat(part)
+    except FileNotFoundError:
+        before = None
+    if before is None or (before.st_dev, before.st_ino) != file_id or not stat.S_ISREG(before.st_mode):
+        raise IntegrityError(
+            f"{url}: the partial file {part} was replaced by another file while it was downloaded; "
+            f"nothing was kept (someone else writes into {part.parent})"
+        )
+    os.replace(part, target)
+    after = os.lstat(target)
+    if (after.st_dev, after.st_ino) == file_id:
+        return _stamp_of(target, after)
+    digest, verified = hashlib.sha256(), None
+    with contextlib.suppress(OSError, WeightsSourceError), os.fdopen(open_regular(target, follow=False), "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+        verified = os.fstat(fh.fileno())
+    if verified is None or digest.hexdigest() != sha256:
+        with contextlib.suppress(OSError):
+            quarantine(target)
+        raise IntegrityError(
+            f"{url}: {target} is not the file that was downloaded and verified (it was swapped during the "
+            f"rename); moved it to quarantine (someone else writes into {part.parent})"
+        )
+    return _stamp_of(target, verified)
+
+
 def _fetch_from(url: str, sha256: str | None, *, key: str, size: int | None, limit: Bound | None, show: bool) -> Path:
     """Downloads ``url`` into the cache, resuming and retrying within this call. ``sha256=None``
     (an unpinned file) accepts the bytes unless a server on the way declared another digest;
@@ -572,17 +610,7 @@ def _fetch_from(url: str, sha256: str | None, *, key: str, size: int | None, lim
                 said = "" if sha256 is not None else " (the digest the server declared)"
                 raise IntegrityError(f"{url} has sha256 {result.sha256}, expected {expected}{said}")
             target = cache_folder("blobs") / result.sha256
-            os.replace(part, target)
-            st = os.lstat(target)
-            if (st.st_dev, st.st_ino) != result.file_id or not stat.S_ISREG(st.st_mode):
-                # The partial file was swapped between the transfer and the rename (a planted
-                # symlink or file): it is not what was hashed, so it is neither kept nor stamped.
-                target.unlink(missing_ok=True)
-                raise IntegrityError(
-                    f"{url}: the partial file {part} was replaced by another file while it was "
-                    f"downloaded; discarded (someone else writes into {part.parent})"
-                )
-            write_stamp(result.sha256, file_stamp(target))
+            write_stamp(result.sha256, _move_verified(part, target, result.file_id, result.sha256, url))
             with contextlib.suppress(OSError):
                 atomic_write_text(
                     target.with_name(target.name + ".json"),
