@@ -31,6 +31,7 @@ from .store import (
     pinned_sha256,
     quarantine,
     sha256_file,
+    write_pin,
     write_stamp,
 )
 from .transfer import check_space
@@ -73,16 +74,20 @@ def _printable(text: Any) -> str | None:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))[:2048]
 
 
-def _origin(blob: Path) -> dict[str, Any]:
-    """Where a cached file came from: ``url`` (printable) and ``fetched`` (a time), or nothing."""
-    record = read_record(blob.with_name(blob.name + ".json"))
-    if not isinstance(record, dict):
-        return {}
+def _clean_origin(record: dict[str, Any]) -> dict[str, Any]:
+    """An origin record's fields as the cache keeps and shows them: ``url`` (text without control
+    characters) and ``fetched`` (a time, else ``None``)."""
     fetched = record.get("fetched")
     return {
-        "url": _printable(record.get("url")),
+        "url": _printable(record.get("url")) if isinstance(record.get("url"), str) else None,
         "fetched": fetched if isinstance(fetched, (int, float)) and not isinstance(fetched, bool) else None,
     }
+
+
+def _origin(blob: Path) -> dict[str, Any]:
+    """Where a cached file came from (`_clean_origin`), or nothing."""
+    record = read_record(blob.with_name(blob.name + ".json"))
+    return _clean_origin(record) if isinstance(record, dict) else {}
 
 
 def list_cache() -> dict[str, Any]:
@@ -173,8 +178,9 @@ def prune_cache(
                     doomed.append((meta, "unreferenced"))
     removed = []
     for path, why in doomed:
-        mode = os.lstat(path).st_mode
-        size = os.lstat(path).st_size if stat.S_ISREG(mode) else 0
+        st = os.lstat(path)
+        mode = st.st_mode
+        size = st.st_size if stat.S_ISREG(mode) else 0
         if not dry_run:
             if stat.S_ISDIR(mode):
                 shutil.rmtree(path)
@@ -262,21 +268,9 @@ def _import_pins(directory: Path, *, trust_pins: bool, present: set[str]) -> lis
         elif digest not in present:
             results.append({**entry, "status": "skipped", "reason": "no such file in the cache"})
         else:
-            pin_path(url).parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(pin_path(url), json.dumps({"url": url, "sha256": digest, "imported": time.time()}))
+            write_pin(url, {"sha256": digest, "imported": time.time()})
             results.append({**entry, "status": "imported"})
     return results
-
-
-def _imported_origin(record: dict[str, Any]) -> dict[str, Any]:
-    """The fields of an imported origin record the cache keeps: a url (text without control
-    characters), a time, and when it was imported (it vouches for nothing: the bytes were hashed)."""
-    fetched = record.get("fetched")
-    return {
-        "url": _printable(record.get("url")) if isinstance(record.get("url"), str) else None,
-        "fetched": fetched if isinstance(fetched, (int, float)) and not isinstance(fetched, bool) else None,
-        "imported": time.time(),
-    }
 
 
 def import_cache(directory: Path, *, trust_pins: bool = False) -> list[dict[str, Any]]:
@@ -317,7 +311,9 @@ def import_cache(directory: Path, *, trust_pins: bool = False) -> list[dict[str,
             status = "imported" if status == "present" else status
         origin = _read_record(src.with_name(src.name + ".json"))
         if origin is not None and not os.path.lexists(dest.with_name(dest.name + ".json")):
-            atomic_write_text(dest.with_name(dest.name + ".json"), json.dumps(_imported_origin(origin)))
+            atomic_write_text(
+                dest.with_name(dest.name + ".json"), json.dumps({**_clean_origin(origin), "imported": time.time()})
+            )
         write_stamp(dest.name, file_stamp(dest))
         results.append({"sha256": src.name, "status": status, "size": os.lstat(dest).st_size})
     present = {p.name for p in _blob_paths()}

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import UnknownKeywordError
+from .errors import ModelTooLargeError, UnknownKeywordError
 
 __all__ = [
     "CausalLM",
@@ -541,14 +541,13 @@ def check_request(model: nn.Module, cfg: GenerationConfig, input_ids: Tensor, *,
     # and a few int64 token tables of every row (running, candidates, finished).
     length = prompt + decoded
     need = 2 * cache_bytes + 6 * 4 * rows * (vocab or 1) * max(2, 1 + len(cfg.eos_ids)) + 8 * 8 * rows * length
-    from .preflight import memory_bytes
+    from .preflight import memory_bytes  # looked up at call time: the fuzz test gives generation a smaller machine
 
-    if need > memory_bytes():
-        from .errors import ModelTooLargeError
-
+    have = memory_bytes()
+    if need > have:
         raise ModelTooLargeError(
             f"generating {input_ids.shape[0]} prompt(s) x num_beams={cfg.num_beams} for {decoded:,} tokens would "
-            f"take {need / 2**30:,.1f} GiB; this machine has {memory_bytes() / 2**30:,.1f} GiB: lower "
+            f"take {need / 2**30:,.1f} GiB; this machine has {have / 2**30:,.1f} GiB: lower "
             f"max_new_tokens or num_beams"
         )
 

@@ -263,21 +263,23 @@ def check_config(build: Callable[[Any], nn.Module], config: Any, checkpoint: Map
             )
 
 
-def _bytes(build: Callable[[dict[str, Any]], nn.Module], values: dict[str, Any], what: str = "the model") -> int:
+def _bytes(build: Callable[[dict[str, Any]], nn.Module], values: dict[str, Any], what: str) -> int:
     model = _on_meta(build, values, what)
     tensors = {id(t): t for t in (*model.parameters(), *model.buffers())}
     return sum(t.numel() * t.element_size() for t in tensors.values())
 
 
-def estimate_bytes(build: Callable[[dict[str, Any]], nn.Module], values: Mapping[str, Any]) -> int:
+def estimate_bytes(
+    build: Callable[[dict[str, Any]], nn.Module], values: Mapping[str, Any], *, what: str = "the model"
+) -> int:
     """The bytes of parameters and buffers ``build(values)`` would allocate, from probes on
     ``meta`` with one and two blocks per stack: a depth of a million costs no more to estimate
     than a depth of one."""
     values = dict(values)
     counts = [k for k, v in values.items() if _COUNT_FIELD.search(k) and type(v) is int and v > 2]
     base = {**values, **{k: 1 for k in counts}}
-    one = _bytes(build, base)
-    return one + sum((_bytes(build, {**base, k: 2}) - one) * (values[k] - 1) for k in counts)
+    one = _bytes(build, base, what)
+    return one + sum((_bytes(build, {**base, k: 2}, what) - one) * (values[k] - 1) for k in counts)
 
 
 def memory_bytes() -> int:
@@ -293,7 +295,7 @@ def memory_bytes() -> int:
 def check_size(build: Callable[[dict[str, Any]], nn.Module], values: Mapping[str, Any], *, what: str) -> None:
     """Raises `ModelTooLargeError` when ``build(values)`` would not fit in this machine's memory,
     naming the largest of ``values``, before a parameter is allocated."""
-    need = estimate_bytes(build, values)
+    need = estimate_bytes(build, values, what=what)
     have = memory_bytes()
     if need > have:
         sizes = sorted(

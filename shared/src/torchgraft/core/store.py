@@ -83,6 +83,7 @@ __all__ = [
     "sha256_file",
     "user_mirrors",
     "verify_file",
+    "write_pin",
     "write_stamp",
 ]
 
@@ -110,17 +111,13 @@ def cache_root() -> Path:
     return Path(platformdirs.user_cache_dir("torchgraft", appauthor=False))
 
 
-def cache_folder(name: str, *, create: bool = True) -> Path:
+def cache_folder(name: str) -> Path:
     """One of the cache's folders (`_FOLDERS`), which must be a real directory: a symlink planted
     in its place (a shared cache's folders are writable by the whole group) would send every file
     the store writes somewhere else, so it is refused with `CacheError`."""
     path = cache_root() / name
-    if create:
-        path.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return path
+    path.mkdir(parents=True, exist_ok=True)
+    mode = os.lstat(path).st_mode
     if not stat.S_ISDIR(mode):
         kind = "a symlink" if stat.S_ISLNK(mode) else "not a directory"
         raise CacheError(
@@ -204,12 +201,17 @@ def _show_progress(progress: bool | None) -> bool:
 def sha256_file(path: Path, *, progress: Callable[[int], Any] | None = None) -> str:
     """The sha256 of a regular file (a FIFO or a device such as ``/dev/zero`` is refused with
     `WeightsSourceError`, never read forever)."""
-    digest = hashlib.sha256()
     with os.fdopen(open_regular(path), "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-            if progress is not None:
-                progress(len(chunk))
+        return _digest(fh, progress)
+
+
+def _digest(fh: BinaryIO, progress: Callable[[int], Any] | None = None) -> str:
+    """The sha256 of what is left to read from an open file."""
+    digest = hashlib.sha256()
+    while chunk := fh.read(CHUNK):
+        digest.update(chunk)
+        if progress is not None:
+            progress(len(chunk))
     return digest.hexdigest()
 
 
@@ -409,14 +411,14 @@ def _state(pid: int) -> str | None:
         return None
 
 
-def _holder(path: Path) -> tuple[str, int | None, str]:
+def _holder(path: Path) -> tuple[str, int | None]:
     """Who holds the lock at ``path``, from the record its holder writes beside it: a description,
-    its pid on this host (``None`` elsewhere or unknown), and its host."""
+    and its pid when it runs on this host (``None`` elsewhere or unknown)."""
     record = read_record(path.with_name(path.name + ".holder"))
     if not isinstance(record, dict) or not isinstance(record.get("pid"), int):
-        return "another process", None, ""
+        return "another process", None
     pid, host = record["pid"], str(record.get("host"))
-    return f"process {pid} on {host}", (pid if host == _host() else None), host
+    return f"process {pid} on {host}", (pid if host == _host() else None)
 
 
 @contextlib.contextmanager
@@ -447,7 +449,7 @@ def _download_lock(sha256: str) -> Iterator[None]:
             lock.acquire(timeout=max(0.0, min(1.0, start + budget - time.monotonic())), poll_interval=0.05)
             break
         except filelock.Timeout:
-            who, pid, _ = _holder(path)
+            who, pid = _holder(path)
             waited = time.monotonic() - start
             if pid is not None and _state(pid) == "T":
                 warnings.warn(
@@ -567,12 +569,10 @@ def _move_verified(part: Path, target: Path, file_id: tuple[int, int], sha256: s
     after = os.lstat(target)
     if (after.st_dev, after.st_ino) == file_id:
         return _stamp_of(target, after)
-    digest, verified = hashlib.sha256(), None
+    actual, verified = None, None
     with contextlib.suppress(OSError, WeightsSourceError), os.fdopen(open_regular(target, follow=False), "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-        verified = os.fstat(fh.fileno())
-    if verified is None or digest.hexdigest() != sha256:
+        actual, verified = _digest(fh), os.fstat(fh.fileno())
+    if verified is None or actual != sha256:
         with contextlib.suppress(OSError):
             quarantine(target)
         raise IntegrityError(
@@ -634,6 +634,13 @@ def pin_path(url: str) -> Path:
     return cache_root() / "pins" / f"{hashlib.sha256(url.encode()).hexdigest()[:32]}.json"
 
 
+def write_pin(url: str, fields: dict[str, Any]) -> None:
+    """Records ``fields`` (``sha256`` and how it was obtained) as the pin of ``url``, written
+    atomically into the ``pins/`` folder (never through a folder swapped for a symlink)."""
+    cache_folder("pins")
+    atomic_write_text(pin_path(url), json.dumps({"url": url, **fields}))
+
+
 def pinned_sha256(url: str) -> str | None:
     """The digest pinned for ``url`` on its first download, or ``None``."""
     record = read_record(pin_path(url))
@@ -650,10 +657,7 @@ def _pin(url: str, sha256: str, size: int, what: str, *, published: str | None =
     published without a digest, or, for one published by a prefix (``published``), the full
     digest it is served by from then on (no warning: the prefix was checked)."""
     try:
-        cache_folder("pins")
-        atomic_write_text(
-            pin_path(url), json.dumps({"url": url, "sha256": sha256, "size": size, "pinned": time.time()})
-        )
+        write_pin(url, {"sha256": sha256, "size": size, "pinned": time.time()})
     except OSError as exc:
         raise CacheError(
             f"{what} arrived and verified as {sha256}, but its pin could not be written to "
