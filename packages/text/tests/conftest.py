@@ -18,6 +18,49 @@ PROMPTS = [
 CORPUS = [*PROMPTS, "The ferry leaves at noon; the cats stay home."] * 5
 
 
+def tiny_transformers_model(kind: str):
+    """A tiny random transformers model of each family ``from_huggingface`` imports (``bert``,
+    ``gpt2``, ``t5``, ``bart``), seeded: what the importer tests save and mutate."""
+    import transformers
+
+    torch.manual_seed(0)
+    if kind == "bert":
+        config = transformers.BertConfig(
+            vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+            max_position_embeddings=40,
+        )  # fmt: skip
+        return transformers.BertModel(config)
+    if kind == "gpt2":
+        config = transformers.GPT2Config(
+            vocab_size=99, n_positions=32, n_embd=32, n_layer=2, n_head=4, bos_token_id=1, eos_token_id=2
+        )
+        return transformers.GPT2LMHeadModel(config)
+    if kind == "t5":
+        config = transformers.T5Config(vocab_size=99, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4)
+        return transformers.T5ForConditionalGeneration(config)
+    if kind == "bart":
+        config = transformers.BartConfig(
+            vocab_size=99, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+            decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=40,
+        )  # fmt: skip
+        return transformers.BartForConditionalGeneration(config)
+    raise ValueError(f"no tiny model of {kind!r}")
+
+
+def _tiny_checkpoint(kind: str, folder: Path, **save: object) -> tuple[Path, dict]:
+    """`tiny_transformers_model` saved by transformers into ``folder / kind``; returns the
+    directory and its ``config.json``."""
+    import json
+
+    tiny_transformers_model(kind).save_pretrained(folder / kind, **save)
+    return folder / kind, json.loads((folder / kind / "config.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint():
+    return _tiny_checkpoint
+
+
 def _gpt2_layout_tokenizer(path: Path) -> Path:
     """A byte-level BPE tokenizer laid out as GPT-2's (no normalizer, no special tokens added)."""
     from tokenizers import ByteLevelBPETokenizer

@@ -172,37 +172,6 @@ def test_refusals_name_what_was_expected(tmp_path):
 
 
 # --------------------------------------------------------------------------- configs that disagree
-def _tiny(kind: str, tmp_path):
-    """A tiny checkpoint of each family, saved by transformers; returns (directory, config.json)."""
-    import transformers
-
-    torch.manual_seed(0)
-    model = {
-        "bert": lambda: transformers.BertModel(transformers.BertConfig(**ENCODER, max_position_embeddings=40)),
-        "gpt2": lambda: transformers.GPT2LMHeadModel(
-            transformers.GPT2Config(vocab_size=99, n_positions=32, n_embd=32, n_layer=2, n_head=4)
-        ),
-        "t5": lambda: transformers.T5ForConditionalGeneration(
-            transformers.T5Config(vocab_size=99, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4)
-        ),
-        "bart": lambda: transformers.BartForConditionalGeneration(
-            transformers.BartConfig(
-                vocab_size=99,
-                d_model=32,
-                encoder_layers=2,
-                decoder_layers=2,
-                encoder_attention_heads=4,
-                decoder_attention_heads=4,
-                encoder_ffn_dim=64,
-                decoder_ffn_dim=64,
-                max_position_embeddings=40,
-            )
-        ),
-    }[kind]()
-    directory = saved(tmp_path / kind, model)
-    return directory, json.loads((directory / "config.json").read_text())
-
-
 DISAGREEING = [
     ("bert", "num_hidden_layers", 10**6),
     ("bert", "vocab_size", 10**12),
@@ -221,8 +190,10 @@ DISAGREEING = [
 
 
 @pytest.mark.parametrize(("kind", "field", "value"), DISAGREEING)
-def test_a_config_that_disagrees_with_its_checkpoint_is_refused_before_anything_is_built(kind, field, value, tmp_path):
-    directory, config = _tiny(kind, tmp_path)
+def test_a_config_that_disagrees_with_its_checkpoint_is_refused_before_anything_is_built(
+    kind, field, value, tmp_path, tiny_checkpoint
+):
+    directory, config = tiny_checkpoint(kind, tmp_path)
     (directory / "config.json").write_text(json.dumps({**config, field: value}))
     import time
 
@@ -234,8 +205,10 @@ def test_a_config_that_disagrees_with_its_checkpoint_is_refused_before_anything_
 
 
 @pytest.mark.parametrize(("field", "value"), [("num_layers", 10**6), ("vocab_size", 10**12), ("num_heads", 0)])
-def test_an_override_that_disagrees_with_the_checkpoint_is_refused_before_anything_is_built(field, value, tmp_path):
-    directory, _ = _tiny("bert", tmp_path)
+def test_an_override_that_disagrees_with_the_checkpoint_is_refused_before_anything_is_built(
+    field, value, tmp_path, tiny_checkpoint
+):
+    directory, _ = tiny_checkpoint("bert", tmp_path)
     with pytest.raises(tg.ConfigMismatchError, match=f"{field}"):
         from_huggingface(directory, **{field: value})
 
@@ -259,16 +232,16 @@ def test_a_malformed_config_file_is_a_typed_error_naming_it(text, match, tmp_pat
 @pytest.mark.parametrize(
     "field", [("n_head", 0), ("n_embd", -32), ("n_layer", "2"), ("resid_pdrop", 7.0), ("layer_norm_epsilon", -1)]
 )
-def test_config_values_of_the_wrong_kind_are_named(field, tmp_path):
-    directory, config = _tiny("gpt2", tmp_path)
+def test_config_values_of_the_wrong_kind_are_named(field, tmp_path, tiny_checkpoint):
+    directory, config = tiny_checkpoint("gpt2", tmp_path)
     (directory / "config.json").write_text(json.dumps({**config, field[0]: field[1]}))
     with pytest.raises((tg.ConfigMismatchError, tg.CorruptCheckpointError), match=r"must be|wrong kind"):
         from_huggingface(directory)
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "sub/model.safetensors", "..", 7])
-def test_a_shard_index_naming_a_file_outside_its_folder_is_refused_unread(name, tmp_path):
-    directory, _ = _tiny("gpt2", tmp_path)
+def test_a_shard_index_naming_a_file_outside_its_folder_is_refused_unread(name, tmp_path, tiny_checkpoint):
+    directory, _ = tiny_checkpoint("gpt2", tmp_path)
     (directory / "model.safetensors").rename(directory / "model-00001.safetensors")
     weight_map = {"transformer.wte.weight": "model-00001.safetensors", "transformer.h.0.attn.c_attn.weight": name}
     (directory / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
@@ -284,8 +257,8 @@ def test_a_builder_refuses_sizes_past_this_machines_memory_before_allocating():
             build(**config)
 
 
-def test_special_tokens_written_as_null_take_the_familys_defaults(tmp_path):
+def test_special_tokens_written_as_null_take_the_familys_defaults(tmp_path, tiny_checkpoint):
     """transformers writes ``null`` for a token a checkpoint does not define: that is no error."""
-    directory, config = _tiny("bert", tmp_path)
+    directory, config = tiny_checkpoint("bert", tmp_path)
     (directory / "config.json").write_text(json.dumps({**config, "pad_token_id": None}))
     assert from_huggingface(directory).cfg.pad_token_id == 0

@@ -22,48 +22,12 @@ SECONDS = float(os.environ.get("TORCHGRAFT_FUZZ_SECONDS", "8"))
 ALLOWED = ["torchgraft.core.errors:TorchgraftError"]
 
 
-def _saved(kind: str, folder: Path, **save: object) -> Path:
-    import transformers
-
-    torch.manual_seed(0)
-    model = {
-        "bert": lambda: transformers.BertModel(
-            transformers.BertConfig(
-                vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64
-            )
-        ),
-        "gpt2": lambda: transformers.GPT2LMHeadModel(
-            transformers.GPT2Config(
-                vocab_size=99, n_positions=32, n_embd=32, n_layer=2, n_head=4, bos_token_id=1, eos_token_id=2
-            )
-        ),
-        "t5": lambda: transformers.T5ForConditionalGeneration(
-            transformers.T5Config(vocab_size=99, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4)
-        ),
-        "bart": lambda: transformers.BartForConditionalGeneration(
-            transformers.BartConfig(
-                vocab_size=99,
-                d_model=32,
-                encoder_layers=2,
-                decoder_layers=2,
-                encoder_attention_heads=4,
-                decoder_attention_heads=4,
-                encoder_ffn_dim=64,
-                decoder_ffn_dim=64,
-                max_position_embeddings=40,
-            )
-        ),
-    }[kind]()
-    model.save_pretrained(folder / kind, **save)
-    return folder / kind
-
-
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> Path:
+def checkpoints(tmp_path_factory, tiny_checkpoint) -> Path:
     folder = tmp_path_factory.mktemp("checkpoints")
     for kind in ("bert", "gpt2", "t5"):
-        _saved(kind, folder)
-    _saved("bart", folder, max_shard_size="20KB")  # sharded: an index and several files
+        tiny_checkpoint(kind, folder)
+    tiny_checkpoint("bart", folder, max_shard_size="20KB")  # sharded: an index and several files
     return folder
 
 
@@ -78,24 +42,22 @@ def _assembled(path: Path, name: str) -> Path:
     return folder
 
 
-def import_config(path: Path) -> None:
+def _import_with(path: Path, name: str) -> None:
     from torchgraft.text.models import from_huggingface
 
-    folder = _assembled(path, "config.json")
+    folder = _assembled(path, name)
     try:
         from_huggingface(folder)
     finally:
         shutil.rmtree(folder)
+
+
+def import_config(path: Path) -> None:
+    _import_with(path, "config.json")
 
 
 def import_index(path: Path) -> None:
-    from torchgraft.text.models import from_huggingface
-
-    folder = _assembled(path, "model.safetensors.index.json")
-    try:
-        from_huggingface(folder)
-    finally:
-        shutil.rmtree(folder)
+    _import_with(path, "model.safetensors.index.json")
 
 
 @cache
