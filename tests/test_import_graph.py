@@ -17,6 +17,7 @@ CORE_LAYERS = [
         "settings",
         "torch_internals",
         "weights",
+        "hub",
         "features",
         "layers",
         "packing",

@@ -177,8 +177,8 @@ def clip_hub(tmp_path_factory, clip_tokenizer_file):
 
 @pytest.fixture
 def served_clip(clip_hub, tmp_path, monkeypatch):
+    from torchgraft.core.hub import HUB
     from torchgraft.core.testing import serve_like_hub
-    from torchgraft.multimodal.models.clip import HUB
 
     root, theirs = clip_hub
     monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "cache"))

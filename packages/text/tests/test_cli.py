@@ -50,8 +50,8 @@ PROMPTS = ["The harbour was quiet that morning, and", "Short"]
 @pytest.fixture
 def served_gpt2(gpt2_hub, monkeypatch, tmp_path):
     """The catalog's gpt2 served from a GPT-2 checkpoint in the upstream layout."""
+    from torchgraft.core.hub import HUB
     from torchgraft.core.testing import serve_like_hub
-    from torchgraft.text.models.gpt import HUB
 
     root, reference = gpt2_hub
     monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "cache"))

@@ -10,10 +10,10 @@ import torch
 
 import torchgraft.core as tg
 from torchgraft.core import generate
+from torchgraft.core.hub import HUB
 from torchgraft.core.store import UnpinnedDownloadWarning
 from torchgraft.core.testing import serve_like_hub
 from torchgraft.text.models import GPT2_Weights, gpt2, hf_to_gpt2
-from torchgraft.text.models.gpt import HUB
 from torchgraft.text.transforms import TextTransform
 
 TINY = {"vocab_size": 120, "max_positions": 64, "hidden_size": 32, "num_layers": 2, "num_heads": 4}

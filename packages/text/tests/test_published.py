@@ -16,10 +16,10 @@ import pytest
 import torch
 
 import torchgraft.core as tg
+from torchgraft.core.hub import HUB
 from torchgraft.core.store import UnpinnedDownloadWarning
 from torchgraft.core.testing import serve_like_hub
 from torchgraft.text.models import BertBase_Weights, masked_lm, text_classifier
-from torchgraft.text.models.bert import HUB
 
 PUBLISHED = {
     name: tg.get_model_weights(name)

@@ -40,6 +40,7 @@ from .errors import (
 )
 from .features import Backbone, Features, FeatureSpec, StageSpec, check_backbone, shard_units
 from .generation import CausalLM, GenerationConfig, KVCache, Seq2SeqLM, generate
+from .hub import HubFamily, hub_asset, hub_weights
 from .loading import LoadReport, init_empty, load_weights, read_checkpoint
 from .packing import Packing
 from .registry import (
@@ -65,6 +66,9 @@ from .towers import (
 from .weights import Asset, TorchgraftDeprecationWarning, Weights, WeightsEnum, warn_deprecated
 
 __all__ = [
+    "HubFamily",
+    "hub_asset",
+    "hub_weights",
     "Asset",
     "DualEncoder",
     "Embedder",

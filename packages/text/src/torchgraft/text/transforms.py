@@ -9,15 +9,15 @@ overflowing windows of long inputs (for question answering over long contexts).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["TextTransform", "TokenizerFromAsset"]
+__all__ = ["TextTransform", "TokenizerFromAsset", "hub_tokenizer"]
 
 
 TRUNCATION = ("longest_first", "only_first", "only_second")
@@ -234,3 +234,26 @@ class TokenizerFromAsset:
         return TextTransform(
             self.asset.fetch(), self.max_length, self.with_token_types, self.padding_side, self.pad_token
         )
+
+
+def _tokenizer_for(assets: Mapping[str, Any], *, file: str, **options: Any) -> TokenizerFromAsset:
+    return TokenizerFromAsset(assets[file], **options)
+
+
+def hub_tokenizer(
+    *,
+    max_length: int,
+    with_token_types: bool = True,
+    padding_side: str = "right",
+    pad_token: str | None = None,
+    file: str = "tokenizer.json",
+) -> Callable[[Mapping[str, Any]], TokenizerFromAsset]:
+    """A `HubFamily`'s ``transforms``: each entry's `TokenizerFromAsset` over its own ``file`` asset."""
+    return partial(
+        _tokenizer_for,
+        file=file,
+        max_length=max_length,
+        with_token_types=with_token_types,
+        padding_side=padding_side,
+        pad_token=pad_token,
+    )

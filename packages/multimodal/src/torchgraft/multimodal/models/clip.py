@@ -39,6 +39,7 @@ from torchgraft.core import (
     read_checkpoint,
     register_model,
 )
+from torchgraft.core.hub import HubFamily, hub_asset, hub_weights
 from torchgraft.core.preflight import check_config, check_fields, config_fields, layer_count, read_json
 
 __all__ = [
@@ -376,9 +377,8 @@ def _build(name: str, weights: Weights | None, progress: bool, config: dict[str,
 
 
 # --------------------------------------------------------------------------- weights
-HUB = "https://huggingface.co/"
 #: CLIP's byte-level BPE (49,408 tokens, lower-cased), the same for every checkpoint here.
-TOKENIZER = Asset(HUB + "openai/clip-vit-base-patch32/resolve/main/tokenizer.json", sha256=None)
+TOKENIZER = hub_asset("openai/clip-vit-base-patch32", "tokenizer.json")
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 INCEPTION_MEAN = INCEPTION_STD = (0.5, 0.5, 0.5)
 #: The short prompt ensemble OpenAI published with CLIP's ImageNet evaluation (``{}``: the class name).
@@ -400,8 +400,15 @@ class CLIPTransforms:
     to 224, normalise; "text": CLIP's tokenizer, 77 tokens}`` (the tokenizer fetched and verified
     through the store on first use)."""
 
-    def __init__(self, mean: tuple[float, float, float], std: tuple[float, float, float]) -> None:
-        self.mean, self.std = mean, std
+    def __init__(
+        self, mean: tuple[float, float, float], std: tuple[float, float, float], tokenizer: Asset = TOKENIZER
+    ) -> None:
+        self.mean, self.std, self.tokenizer = mean, std, tokenizer
+
+    @classmethod
+    def factory(cls, mean: tuple[float, float, float], std: tuple[float, float, float]) -> Any:
+        """A `HubFamily`'s ``transforms``: this preprocessing over the entry's tokenizer asset."""
+        return lambda assets: cls(mean, std, assets["tokenizer.json"])
 
     def image(self) -> Any:
         """The image tower's preprocessing alone: it needs no download, so inputs can be decoded
@@ -418,81 +425,93 @@ class CLIPTransforms:
         image = self.image()
         # CLIP's tokenizer file names no pad token; it pads with its end-of-text token, as transformers'
         # CLIP tokenizer does (the attention mask keeps the padding out of the pooling).
-        text = TokenizerFromAsset(TOKENIZER, max_length=77, with_token_types=False, pad_token="<|endoftext|>")
+        text = TokenizerFromAsset(self.tokenizer, max_length=77, with_token_types=False, pad_token="<|endoftext|>")
         return {"image": image, "text": text()}
 
 
-def _hub(
-    repo: str,
-    *,
-    num_params: int,
-    top1: float,
-    quick_gelu: bool,
-    training_data: str,
-    recipe: str,
-    mean: tuple[float, float, float] = CLIP_MEAN,
-    std: tuple[float, float, float] = CLIP_STD,
-) -> Weights:
-    """One open_clip checkpoint on the Hub (``open_clip_model.safetensors``, open_clip's layout)."""
-    return Weights(
-        url=f"{HUB}{repo}/resolve/main/open_clip_model.safetensors",
-        sha256=None,
-        adapter=open_clip_to_torchgraft,
-        transforms=CLIPTransforms(mean, std),
-        assets={"tokenizer.json": TOKENIZER},
-        meta={
-            "num_params": num_params,
-            "license": "MIT",
-            "recipe": recipe,
-            "source": f"{HUB}{repo}",
-            "approx_size_mb": round(num_params * 4 / 2**20),
-            "training_data": training_data,
-            "metrics": {"ImageNet-1K zero-shot (open_clip's benchmark)": {"acc@1": top1}},
-            "config": {"quick_gelu": quick_gelu},
-            "preprocessing": {"resize": 224, "crop": 224, "interpolation": "bicubic", "mean": mean, "std": std},
-            "prompt_templates": PROMPT_TEMPLATES,
-            "max_length": 77,
-        },
-    )
+def _preprocessing(mean: tuple[float, float, float], std: tuple[float, float, float]) -> dict[str, Any]:
+    return {"resize": 224, "crop": 224, "interpolation": "bicubic", "mean": mean, "std": std}
 
 
-_WIT = "WIT: 400 M image-text pairs collected by OpenAI"
+#: An open_clip checkpoint on the Hub (``open_clip_model.safetensors``, open_clip's layout) trained
+#: by OpenAI on WIT, with QuickGELU.
+OPENAI_HUB = HubFamily(
+    adapter=open_clip_to_torchgraft,
+    filename="open_clip_model.safetensors",
+    assets={"tokenizer.json": TOKENIZER},
+    transforms=CLIPTransforms.factory(CLIP_MEAN, CLIP_STD),
+    meta={
+        "license": "MIT",
+        "recipe": _OPENAI_PAPER,
+        "training_data": "WIT: 400 M image-text pairs collected by OpenAI",
+        "config": {"quick_gelu": True},
+        "preprocessing": _preprocessing(CLIP_MEAN, CLIP_STD),
+        "prompt_templates": PROMPT_TEMPLATES,
+        "max_length": 77,
+    },
+)
+#: LAION's reproductions on LAION-2B, with GELU.
+LAION_HUB = replace(OPENAI_HUB, meta={**OPENAI_HUB.meta, "recipe": _LAION_PAPER, "config": {"quick_gelu": False}})
+#: LAION's, normalised with Inception's mean and std.
+LAION_INCEPTION_HUB = replace(
+    LAION_HUB,
+    transforms=CLIPTransforms.factory(INCEPTION_MEAN, INCEPTION_STD),
+    meta={**LAION_HUB.meta, "preprocessing": _preprocessing(INCEPTION_MEAN, INCEPTION_STD)},
+)
+
+
+def _zero_shot(top1: float) -> dict[str, Any]:
+    return {"ImageNet-1K zero-shot (open_clip's benchmark)": {"acc@1": top1}}
 
 
 class CLIP_ViT_B_32_Weights(WeightsEnum):
-    OPENAI = _hub(
-        "timm/vit_base_patch32_clip_224.openai", num_params=151277313, top1=63.32, quick_gelu=True,
-        training_data=_WIT, recipe=_OPENAI_PAPER,
-    )  # fmt: skip
-    LAION2B_S34B_B79K = _hub(
-        "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", num_params=151277313, top1=66.56, quick_gelu=False,
-        training_data="LAION-2B (English), 34 B samples seen, batch 79 K", recipe=_LAION_PAPER,
-    )  # fmt: skip
+    OPENAI = hub_weights(
+        "timm/vit_base_patch32_clip_224.openai",
+        OPENAI_HUB,
+        num_params=151277313,
+        metrics=_zero_shot(63.32),
+    )
+    LAION2B_S34B_B79K = hub_weights(
+        "laion/CLIP-ViT-B-32-laion2B-s34B-b79K",
+        LAION_HUB,
+        num_params=151277313,
+        metrics=_zero_shot(66.56),
+        training_data="LAION-2B (English), 34 B samples seen, batch 79 K",
+    )
     DEFAULT = LAION2B_S34B_B79K
 
 
 class CLIP_ViT_B_16_Weights(WeightsEnum):
-    OPENAI = _hub(
-        "timm/vit_base_patch16_clip_224.openai", num_params=149620737, top1=68.34, quick_gelu=True,
-        training_data=_WIT, recipe=_OPENAI_PAPER,
-    )  # fmt: skip
-    LAION2B_S34B_B88K = _hub(
-        "laion/CLIP-ViT-B-16-laion2B-s34B-b88K", num_params=149620737, top1=70.23, quick_gelu=False,
-        training_data="LAION-2B (English), 34 B samples seen, batch 88 K", recipe=_LAION_PAPER,
-    )  # fmt: skip
+    OPENAI = hub_weights(
+        "timm/vit_base_patch16_clip_224.openai",
+        OPENAI_HUB,
+        num_params=149620737,
+        metrics=_zero_shot(68.34),
+    )
+    LAION2B_S34B_B88K = hub_weights(
+        "laion/CLIP-ViT-B-16-laion2B-s34B-b88K",
+        LAION_HUB,
+        num_params=149620737,
+        metrics=_zero_shot(70.23),
+        training_data="LAION-2B (English), 34 B samples seen, batch 88 K",
+    )
     DEFAULT = LAION2B_S34B_B88K
 
 
 class CLIP_ViT_L_14_Weights(WeightsEnum):
-    OPENAI = _hub(
-        "timm/vit_large_patch14_clip_224.openai", num_params=427616513, top1=75.54, quick_gelu=True,
-        training_data=_WIT, recipe=_OPENAI_PAPER,
-    )  # fmt: skip
-    LAION2B_S32B_B82K = _hub(
-        "laion/CLIP-ViT-L-14-laion2B-s32B-b82K", num_params=427616513, top1=75.25, quick_gelu=False,
-        training_data="LAION-2B (English), 32 B samples seen, batch 82 K", recipe=_LAION_PAPER,
-        mean=INCEPTION_MEAN, std=INCEPTION_STD,
-    )  # fmt: skip
+    OPENAI = hub_weights(
+        "timm/vit_large_patch14_clip_224.openai",
+        OPENAI_HUB,
+        num_params=427616513,
+        metrics=_zero_shot(75.54),
+    )
+    LAION2B_S32B_B82K = hub_weights(
+        "laion/CLIP-ViT-L-14-laion2B-s32B-b82K",
+        LAION_INCEPTION_HUB,
+        num_params=427616513,
+        metrics=_zero_shot(75.25),
+        training_data="LAION-2B (English), 32 B samples seen, batch 82 K",
+    )
     DEFAULT = OPENAI
 
 

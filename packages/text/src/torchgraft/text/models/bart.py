@@ -26,7 +26,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from torchgraft.core import (
-    Asset,
     Features,
     FeatureSpec,
     Weights,
@@ -34,9 +33,10 @@ from torchgraft.core import (
     register_model,
 )
 from torchgraft.core.generation import GenerationConfig, KVCache
+from torchgraft.core.hub import HubFamily, hub_weights
 from torchgraft.core.preflight import check_fields
 
-from ..transforms import TokenizerFromAsset
+from ..transforms import hub_tokenizer
 from ._family import build_family
 from ._seq2seq import Attention, EncoderDecoder
 
@@ -286,7 +286,6 @@ def _build(base: BartConfig, weights: Weights | None, progress: bool, config: di
 
 
 # --------------------------------------------------------------------------- weights
-HUB = "https://huggingface.co/"
 _PAPER = "https://arxiv.org/abs/1910.13461"
 _SPECIAL = {
     "bos_token_id": 0,
@@ -309,27 +308,13 @@ _CNN_GENERATION = {
 }
 
 
-def _hub(repo: str, *, num_params: int, approx_size_mb: int, license: str, generation: dict, **meta: Any) -> Weights:
-    """One repository's encoder-decoder with its LM head: ``model.safetensors`` plus ``tokenizer.json``."""
-    base = f"{HUB}{repo}/resolve/main/"
-    tokenizer = Asset(base + "tokenizer.json", sha256=None)
-    return Weights(
-        url=base + "model.safetensors",
-        sha256=None,
-        adapter=hf_to_bart,
-        transforms=TokenizerFromAsset(tokenizer, max_length=1024, with_token_types=False),
-        assets={"tokenizer.json": tokenizer},
-        meta={
-            "num_params": num_params,
-            "license": license,
-            "recipe": _PAPER,
-            "source": f"{HUB}{repo}",
-            "approx_size_mb": approx_size_mb,
-            "max_length": 1024,
-            "generation": generation,
-            **meta,
-        },
-    )
+#: A BART repository: the encoder-decoder with its LM head, ``model.safetensors`` plus ``tokenizer.json``.
+BART_HUB = HubFamily(
+    adapter=hf_to_bart,
+    assets={"tokenizer.json": "tokenizer.json"},
+    transforms=hub_tokenizer(max_length=1024, with_token_types=False),
+    meta={"recipe": _PAPER, "max_length": 1024},
+)
 
 
 _PRETRAINING = (
@@ -338,8 +323,9 @@ _PRETRAINING = (
 
 
 class BartBase_Weights(WeightsEnum):
-    DENOISING = _hub(
+    DENOISING = hub_weights(
         "facebook/bart-base",
+        BART_HUB,
         num_params=139420416,
         approx_size_mb=558,
         license="Apache-2.0",
@@ -350,8 +336,9 @@ class BartBase_Weights(WeightsEnum):
 
 
 class BartLarge_Weights(WeightsEnum):
-    DENOISING = _hub(
+    DENOISING = hub_weights(
         "facebook/bart-large",
+        BART_HUB,
         num_params=406291456,
         approx_size_mb=1630,
         license="Apache-2.0",
@@ -363,8 +350,9 @@ class BartLarge_Weights(WeightsEnum):
 
 
 class BartLargeCnn_Weights(WeightsEnum):
-    CNN_DAILYMAIL = _hub(
+    CNN_DAILYMAIL = hub_weights(
         "facebook/bart-large-cnn",
+        BART_HUB,
         num_params=406290432,
         approx_size_mb=1630,
         license="MIT",

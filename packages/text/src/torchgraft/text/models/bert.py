@@ -49,9 +49,10 @@ from torchgraft.core import (
     own_weights,
     register_model,
 )
+from torchgraft.core.hub import HubFamily, hub_weights
 from torchgraft.core.preflight import check_fields
 
-from ..transforms import TokenizerFromAsset
+from ..transforms import TokenizerFromAsset, hub_tokenizer
 from ._family import build_family, configured
 from .heads import SentenceEmbeddingHead
 
@@ -294,65 +295,41 @@ def _build(base: EncoderConfig, weights: Weights | None, progress: bool, config:
 
 
 # --------------------------------------------------------------------------- weights
-HUB = "https://huggingface.co/"
 _BERT_PAPER = "https://arxiv.org/abs/1810.04805"
 _ROBERTA_PAPER = "https://arxiv.org/abs/1907.11692"
 _XLMR_PAPER = "https://arxiv.org/abs/1911.02116"
 
 
-def _hub(
-    repo: str,
-    *,
-    num_params: int,
-    license: str,
-    paper: str,
-    approx_size_mb: int,
-    token_types: bool,
-    max_length: int = 512,
-    config: dict[str, Any] | None = None,
-    **meta: Any,
-) -> Weights:
-    """One repository's encoder: ``model.safetensors`` plus its ``tokenizer.json`` as an asset."""
-    base = f"{HUB}{repo}/resolve/main/"
-    tokenizer = Asset(base + "tokenizer.json", sha256=None)
-    return Weights(
-        url=base + "model.safetensors",
-        sha256=None,
-        role="backbone",
-        adapter=hf_to_torchgraft,
-        transforms=TokenizerFromAsset(tokenizer, max_length=max_length, with_token_types=token_types),
-        assets={"tokenizer.json": tokenizer},
-        meta={
-            "num_params": num_params,
-            "license": license,
-            "recipe": paper,
-            "source": f"{HUB}{repo}",
-            "approx_size_mb": approx_size_mb,
-            "max_length": max_length,
-            **({"config": config} if config else {}),
-            **meta,
-        },
-    )
+#: An encoder repository: ``model.safetensors`` plus its ``tokenizer.json``, a backbone.
+BERT_HUB = HubFamily(
+    adapter=hf_to_torchgraft,
+    role="backbone",
+    assets={"tokenizer.json": "tokenizer.json"},
+    transforms=hub_tokenizer(max_length=512, with_token_types=True),
+    meta={"max_length": 512, "license": "Apache-2.0", "recipe": _BERT_PAPER},
+)
+#: RoBERTa and XLM-R: as BERT, without token types.
+ROBERTA_HUB = replace(
+    BERT_HUB,
+    transforms=hub_tokenizer(max_length=512, with_token_types=False),
+    meta={"max_length": 512, "license": "MIT"},
+)
 
 
 class BertBase_Weights(WeightsEnum):
-    UNCASED = _hub(
+    UNCASED = hub_weights(
         "google-bert/bert-base-uncased",
+        BERT_HUB,
         num_params=108891648,
-        license="Apache-2.0",
-        paper=_BERT_PAPER,
         approx_size_mb=440,
-        token_types=True,
         training_data="BooksCorpus + English Wikipedia, lower-cased",
         metrics={"GLUE test": {"average": 79.6}},
     )
-    CASED = _hub(
+    CASED = hub_weights(
         "google-bert/bert-base-cased",
+        BERT_HUB,
         num_params=107719680,
-        license="Apache-2.0",
-        paper=_BERT_PAPER,
         approx_size_mb=436,
-        token_types=True,
         config={"vocab_size": 28996},
         training_data="BooksCorpus + English Wikipedia, cased",
     )
@@ -360,13 +337,11 @@ class BertBase_Weights(WeightsEnum):
 
 
 class BertLarge_Weights(WeightsEnum):
-    UNCASED = _hub(
+    UNCASED = hub_weights(
         "google-bert/bert-large-uncased",
+        BERT_HUB,
         num_params=334092288,
-        license="Apache-2.0",
-        paper=_BERT_PAPER,
         approx_size_mb=1340,
-        token_types=True,
         training_data="BooksCorpus + English Wikipedia, lower-cased",
         metrics={"GLUE test": {"average": 82.1}},
     )
@@ -374,13 +349,12 @@ class BertLarge_Weights(WeightsEnum):
 
 
 class RobertaBase_Weights(WeightsEnum):
-    ENGLISH_160GB = _hub(
+    ENGLISH_160GB = hub_weights(
         "FacebookAI/roberta-base",
+        ROBERTA_HUB,
         num_params=124055040,
-        license="MIT",
-        paper=_ROBERTA_PAPER,
+        recipe=_ROBERTA_PAPER,
         approx_size_mb=499,
-        token_types=False,
         training_data="BookCorpus, Wikipedia, CC-News, OpenWebText, Stories (160 GB)",
         metrics={"GLUE test": {"MNLI": 87.6, "QQP": 91.9, "QNLI": 92.8, "SST-2": 94.8}},
     )
@@ -388,13 +362,12 @@ class RobertaBase_Weights(WeightsEnum):
 
 
 class RobertaLarge_Weights(WeightsEnum):
-    ENGLISH_160GB = _hub(
+    ENGLISH_160GB = hub_weights(
         "FacebookAI/roberta-large",
+        ROBERTA_HUB,
         num_params=354310144,
-        license="MIT",
-        paper=_ROBERTA_PAPER,
+        recipe=_ROBERTA_PAPER,
         approx_size_mb=1420,
-        token_types=False,
         training_data="BookCorpus, Wikipedia, CC-News, OpenWebText, Stories (160 GB)",
         metrics={"GLUE test": {"MNLI": 90.2, "QQP": 92.2, "QNLI": 94.7, "SST-2": 96.4}},
     )
@@ -402,13 +375,12 @@ class RobertaLarge_Weights(WeightsEnum):
 
 
 class XlmRobertaBase_Weights(WeightsEnum):
-    CC100 = _hub(
+    CC100 = hub_weights(
         "FacebookAI/xlm-roberta-base",
+        ROBERTA_HUB,
         num_params=277453056,
-        license="MIT",
-        paper=_XLMR_PAPER,
+        recipe=_XLMR_PAPER,
         approx_size_mb=1120,
-        token_types=False,
         training_data="CommonCrawl CC-100, 100 languages (2.5 TB)",
         metrics={"XNLI": {"accuracy, cross-lingual transfer (average)": 76.2}},
     )
@@ -416,13 +388,12 @@ class XlmRobertaBase_Weights(WeightsEnum):
 
 
 class XlmRobertaLarge_Weights(WeightsEnum):
-    CC100 = _hub(
+    CC100 = hub_weights(
         "FacebookAI/xlm-roberta-large",
+        ROBERTA_HUB,
         num_params=558840832,
-        license="MIT",
-        paper=_XLMR_PAPER,
+        recipe=_XLMR_PAPER,
         approx_size_mb=2240,
-        token_types=False,
         training_data="CommonCrawl CC-100, 100 languages (2.5 TB)",
         metrics={"XNLI": {"accuracy, cross-lingual transfer (average)": 80.9}},
     )

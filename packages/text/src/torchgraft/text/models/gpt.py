@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from torchgraft.core import (
-    Asset,
     Features,
     FeatureSpec,
     Weights,
@@ -38,9 +37,10 @@ from torchgraft.core import (
     register_model,
 )
 from torchgraft.core.generation import GenerationConfig, KVCache, causal_attention_mask, positions_from_mask
+from torchgraft.core.hub import HubFamily, hub_weights
 from torchgraft.core.preflight import check_fields
 
-from ..transforms import TokenizerFromAsset
+from ..transforms import hub_tokenizer
 from ._family import build_family
 from ._seq2seq import Attention
 
@@ -380,7 +380,6 @@ def _build(base: GPT2Config, weights: Weights | None, progress: bool, config: di
 
 
 # --------------------------------------------------------------------------- weights
-HUB = "https://huggingface.co/"
 _PAPER = "https://cdn.openai.com/better-language-models/language_models_are_unsupervised_multitask_learners.pdf"
 _GENERATION = {"bos_token_id": 50256, "eos_token_id": 50256}  # the repositories' generation_config.json
 
@@ -395,35 +394,25 @@ def _zero_shot(lambada_ppl: float, lambada_acc: float, wikitext2: float, ptb: fl
     }
 
 
-def _hub(repo: str, *, num_params: int, approx_size_mb: int, license: str = "MIT", **meta: Any) -> Weights:
-    """One repository's decoder with its LM head (tied): ``model.safetensors`` plus ``tokenizer.json``."""
-    base = f"{HUB}{repo}/resolve/main/"
-    tokenizer = Asset(base + "tokenizer.json", sha256=None)
-    return Weights(
-        url=base + "model.safetensors",
-        sha256=None,
-        adapter=hf_to_gpt2,
-        transforms=TokenizerFromAsset(
-            tokenizer, max_length=1024, with_token_types=False, padding_side="left", pad_token="<|endoftext|>"
-        ),
-        assets={"tokenizer.json": tokenizer},
-        meta={
-            "num_params": num_params,
-            "license": license,
-            "recipe": meta.pop("recipe", _PAPER),
-            "source": f"{HUB}{repo}",
-            "approx_size_mb": approx_size_mb,
-            "max_length": 1024,
-            "generation": _GENERATION,
-            "training_data": meta.pop("training_data", "WebText (40 GB of text from outbound Reddit links)"),
-            **meta,
-        },
-    )
+#: A GPT-2 repository: the decoder with its (tied) LM head, ``model.safetensors`` plus ``tokenizer.json``.
+GPT2_HUB = HubFamily(
+    adapter=hf_to_gpt2,
+    assets={"tokenizer.json": "tokenizer.json"},
+    transforms=hub_tokenizer(max_length=1024, with_token_types=False, padding_side="left", pad_token="<|endoftext|>"),
+    meta={
+        "license": "MIT",
+        "recipe": _PAPER,
+        "max_length": 1024,
+        "generation": _GENERATION,
+        "training_data": "WebText (40 GB of text from outbound Reddit links)",
+    },
+)
 
 
 class GPT2_Weights(WeightsEnum):
-    WEBTEXT = _hub(
+    WEBTEXT = hub_weights(
         "openai-community/gpt2",
+        GPT2_HUB,
         num_params=124439808,
         approx_size_mb=548,
         metrics=_zero_shot(35.13, 45.99, 29.41, 65.85, 37.50),
@@ -432,8 +421,9 @@ class GPT2_Weights(WeightsEnum):
 
 
 class GPT2Medium_Weights(WeightsEnum):
-    WEBTEXT = _hub(
+    WEBTEXT = hub_weights(
         "openai-community/gpt2-medium",
+        GPT2_HUB,
         num_params=354823168,
         approx_size_mb=1520,
         metrics=_zero_shot(15.60, 55.48, 22.76, 47.33, 26.37),
@@ -442,8 +432,9 @@ class GPT2Medium_Weights(WeightsEnum):
 
 
 class GPT2Large_Weights(WeightsEnum):
-    WEBTEXT = _hub(
+    WEBTEXT = hub_weights(
         "openai-community/gpt2-large",
+        GPT2_HUB,
         num_params=774030080,
         approx_size_mb=3250,
         metrics=_zero_shot(10.87, 60.12, 19.93, 40.31, 22.05),
@@ -452,8 +443,9 @@ class GPT2Large_Weights(WeightsEnum):
 
 
 class GPT2XL_Weights(WeightsEnum):
-    WEBTEXT = _hub(
+    WEBTEXT = hub_weights(
         "openai-community/gpt2-xl",
+        GPT2_HUB,
         num_params=1557611200,
         approx_size_mb=6430,
         metrics=_zero_shot(8.63, 63.24, 18.34, 35.76, 17.48),
@@ -462,8 +454,9 @@ class GPT2XL_Weights(WeightsEnum):
 
 
 class DistilGPT2_Weights(WeightsEnum):
-    OPENWEBTEXT = _hub(
+    OPENWEBTEXT = hub_weights(
         "distilbert/distilgpt2",
+        GPT2_HUB,
         num_params=81912576,
         approx_size_mb=353,
         license="Apache-2.0",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from torchgraft.core import (
-    Asset,
     Features,
     FeatureSpec,
     Weights,
@@ -35,9 +34,10 @@ from torchgraft.core import (
     register_model,
 )
 from torchgraft.core.generation import GenerationConfig, KVCache
+from torchgraft.core.hub import HubFamily, hub_weights
 from torchgraft.core.preflight import check_fields
 
-from ..transforms import TokenizerFromAsset
+from ..transforms import hub_tokenizer
 from ._family import build_family
 from ._seq2seq import Attention, EncoderDecoder, additive
 
@@ -318,7 +318,6 @@ def _build(base: T5Config, weights: Weights | None, progress: bool, config: dict
 
 
 # --------------------------------------------------------------------------- weights
-HUB = "https://huggingface.co/"
 _T5_PAPER = "https://arxiv.org/abs/1910.10683"
 _FLAN_PAPER = "https://arxiv.org/abs/2210.11416"
 _GENERATION = {"decoder_start_token_id": 0, "eos_token_id": 1, "pad_token_id": 0}  # generation_config.json
@@ -331,78 +330,67 @@ TASK_PREFIXES = {
 }
 
 
-def _hub(repo: str, *, num_params: int, approx_size_mb: int, recipe: str, **meta: Any) -> Weights:
-    """One repository's encoder-decoder with its LM head: ``model.safetensors`` plus ``tokenizer.json``."""
-    base = f"{HUB}{repo}/resolve/main/"
-    tokenizer = Asset(base + "tokenizer.json", sha256=None)
-    return Weights(
-        url=base + "model.safetensors",
-        sha256=None,
-        adapter=hf_to_t5,
-        transforms=TokenizerFromAsset(tokenizer, max_length=512, with_token_types=False),
-        assets={"tokenizer.json": tokenizer},
-        meta={
-            "num_params": num_params,
-            "license": "Apache-2.0",
-            "recipe": recipe,
-            "source": f"{HUB}{repo}",
-            "approx_size_mb": approx_size_mb,
-            "max_length": 512,
-            "generation": _GENERATION,
-            **meta,
-        },
-    )
-
-
-def _t5_entry(repo: str, *, num_params: int, approx_size_mb: int, glue: float) -> Weights:
-    return _hub(
-        repo,
-        num_params=num_params,
-        approx_size_mb=approx_size_mb,
-        recipe=_T5_PAPER,
-        training_data="C4 (unsupervised) plus the supervised multi-task mixture (GLUE, SuperGLUE, SQuAD, CNN/DM, WMT)",
-        task_prefixes=TASK_PREFIXES,
-        metrics={"GLUE test (paper, Table 14)": {"average": glue}},
-    )
-
-
-def _flan_entry(repo: str, *, num_params: int, approx_size_mb: int) -> Weights:
-    return _hub(
-        repo,
-        num_params=num_params,
-        approx_size_mb=approx_size_mb,
-        recipe=_FLAN_PAPER,
-        training_data="T5 v1.1 (LM-adapted), instruction-tuned on the Flan 2022 collection (1,836 tasks)",
-    )
+#: A T5 repository: the encoder-decoder with its LM head, ``model.safetensors`` plus ``tokenizer.json``.
+T5_HUB = HubFamily(
+    adapter=hf_to_t5,
+    assets={"tokenizer.json": "tokenizer.json"},
+    transforms=hub_tokenizer(max_length=512, with_token_types=False),
+    meta={
+        "license": "Apache-2.0",
+        "recipe": _T5_PAPER,
+        "max_length": 512,
+        "generation": _GENERATION,
+        "training_data": "C4 (unsupervised) plus the supervised multi-task mixture (GLUE, SuperGLUE, SQuAD, CNN/DM, WMT)",
+        "task_prefixes": TASK_PREFIXES,
+    },
+)
+#: Flan-T5: T5 v1.1 instruction-tuned, in the same layout.
+FLAN_T5_HUB = replace(
+    T5_HUB,
+    meta={
+        "license": "Apache-2.0",
+        "recipe": _FLAN_PAPER,
+        "max_length": 512,
+        "generation": _GENERATION,
+        "training_data": "T5 v1.1 (LM-adapted), instruction-tuned on the Flan 2022 collection (1,836 tasks)",
+    },
+)
+_GLUE = "GLUE test (paper, Table 14)"
 
 
 class T5Small_Weights(WeightsEnum):
-    C4 = _t5_entry("google-t5/t5-small", num_params=60506624, approx_size_mb=242, glue=77.4)
+    C4 = hub_weights(
+        "google-t5/t5-small", T5_HUB, num_params=60506624, approx_size_mb=242, metrics={_GLUE: {"average": 77.4}}
+    )
     DEFAULT = C4
 
 
 class T5Base_Weights(WeightsEnum):
-    C4 = _t5_entry("google-t5/t5-base", num_params=222903552, approx_size_mb=892, glue=82.7)
+    C4 = hub_weights(
+        "google-t5/t5-base", T5_HUB, num_params=222903552, approx_size_mb=892, metrics={_GLUE: {"average": 82.7}}
+    )
     DEFAULT = C4
 
 
 class T5Large_Weights(WeightsEnum):
-    C4 = _t5_entry("google-t5/t5-large", num_params=737668096, approx_size_mb=2950, glue=86.4)
+    C4 = hub_weights(
+        "google-t5/t5-large", T5_HUB, num_params=737668096, approx_size_mb=2950, metrics={_GLUE: {"average": 86.4}}
+    )
     DEFAULT = C4
 
 
 class FlanT5Small_Weights(WeightsEnum):
-    FLAN = _flan_entry("google/flan-t5-small", num_params=76961152, approx_size_mb=308)
+    FLAN = hub_weights("google/flan-t5-small", FLAN_T5_HUB, num_params=76961152, approx_size_mb=308)
     DEFAULT = FLAN
 
 
 class FlanT5Base_Weights(WeightsEnum):
-    FLAN = _flan_entry("google/flan-t5-base", num_params=247577856, approx_size_mb=990)
+    FLAN = hub_weights("google/flan-t5-base", FLAN_T5_HUB, num_params=247577856, approx_size_mb=990)
     DEFAULT = FLAN
 
 
 class FlanT5Large_Weights(WeightsEnum):
-    FLAN = _flan_entry("google/flan-t5-large", num_params=783150080, approx_size_mb=3130)
+    FLAN = hub_weights("google/flan-t5-large", FLAN_T5_HUB, num_params=783150080, approx_size_mb=3130)
     DEFAULT = FLAN
 
 
