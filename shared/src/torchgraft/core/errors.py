@@ -7,7 +7,13 @@ was expected and what was found.
 
 from __future__ import annotations
 
+import sys
+import warnings
+
 __all__ = [
+    "TorchgraftDeprecationWarning",
+    "warn_at_caller",
+    "warn_deprecated",
     "UnauthorizedError",
     "OfflineError",
     "NotWeightsError",
@@ -207,3 +213,22 @@ class UnknownKeywordError(TorchgraftError, TypeError):
             f"it takes {', '.join(sorted(allowed)) or 'none'}"
         )
         self.unknown = unknown
+
+
+class TorchgraftDeprecationWarning(FutureWarning):
+    """Warns that a name, keyword or weights entry is deprecated; shown by default, unlike
+    DeprecationWarning."""
+
+
+def warn_at_caller(message: str, category: type[Warning]) -> None:
+    """Warns, attributed to the first caller outside torchgraft: the user's own line, however many
+    builders, registry calls and store functions lie between."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(("torchgraft.", "functools")):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
+
+def warn_deprecated(message: str) -> None:
+    """Warns with `TorchgraftDeprecationWarning` at the user's own line."""
+    warn_at_caller(message, TorchgraftDeprecationWarning)

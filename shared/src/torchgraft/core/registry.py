@@ -22,8 +22,15 @@ from typing import Any, TypeVar
 from torch import nn
 
 from ._providers import PROVIDERS
-from .errors import DuplicateModelError, TorchgraftError, UnknownKeywordError, UnknownModelError, UnknownWeightsError
-from .weights import _MODEL_NAMES, _RENAMED_MEMBERS, WeightsEnum, warn_deprecated
+from .errors import (
+    DuplicateModelError,
+    TorchgraftError,
+    UnknownKeywordError,
+    UnknownModelError,
+    UnknownWeightsError,
+    warn_deprecated,
+)
+from .weights import WeightsEnum
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -123,7 +130,7 @@ def register_model(
                 )
             _MODELS[key] = entry
             if enum is not None:
-                _MODEL_NAMES.setdefault(enum, set()).add(key)
+                enum.add_model_name(key)
         return wrapped  # type: ignore[return-value]
 
     return wrap
@@ -218,9 +225,7 @@ def register_deprecations(
             enum = _enum_named(enum_name) if enum_name else None
             if enum is None:
                 raise UnknownWeightsError(f"expected 'Enum.MEMBER' naming a registered weights enum; found {old!r}")
-            if new not in enum.__members__:
-                raise UnknownWeightsError(f"{enum.__name__} has no member {new!r} to rename {member!r} to")
-            _RENAMED_MEMBERS[(enum, member)] = (new, removed_in)
+            enum.add_renamed_member(member, new, removed_in=removed_in)
 
 
 def _load(ep: metadata.EntryPoint) -> None:

@@ -46,6 +46,7 @@ from .errors import (
     OfflineError,
     UnpinnedError,
     WeightsSourceError,
+    warn_at_caller,
 )
 from .files import is_regular, open_regular, read_record
 from .settings import cache_home, flag, lock_timeout, lock_wait_notice, mirrors, validate
@@ -53,12 +54,12 @@ from .settings import max_download as _max_download
 from .settings import progress as _progress_setting
 from .settings import verify_always as _verify_always
 from .transfer import Bound, Interrupted, transfer
-from .weights import _IO, check_sha256, warn_at_caller
 
 if TYPE_CHECKING:
     from .weights import Weights
 
 __all__ = [
+    "MIN_HASH_PREFIX",
     "UnpinnedDownloadWarning",
     "alive",
     "atomic_file",
@@ -67,6 +68,7 @@ __all__ = [
     "cache_folder",
     "cache_root",
     "cached_path",
+    "check_sha256",
     "download",
     "fetch_weights",
     "file_stamp",
@@ -100,6 +102,18 @@ class UnpinnedDownloadWarning(UserWarning):
 
 
 # --------------------------------------------------------------------------- settings
+_HEX = re.compile(r"[0-9a-f]+")
+MIN_HASH_PREFIX = 8
+
+
+def check_sha256(sha256: Any) -> str:
+    """The lower-cased digest: 64 hex digits, or a published prefix of at least 8."""
+    digest = sha256.lower() if isinstance(sha256, str) else ""
+    if not _HEX.fullmatch(digest) or not (MIN_HASH_PREFIX <= len(digest) <= 64):
+        raise ValueError(f"sha256 must be 64 hex digits (or a prefix of at least {MIN_HASH_PREFIX}); found {sha256!r}")
+    return digest
+
+
 def cache_root() -> Path:
     """``$TORCHGRAFT_HOME`` if set, else the platform's user cache directory for torchgraft
     (``$XDG_CACHE_HOME/torchgraft`` on Linux)."""
@@ -853,6 +867,3 @@ def is_cached(weights: Weights) -> bool:
         return local.is_file()
     digest = known_sha256(weights)
     return digest is not None and _find_blob(digest) is not None
-
-
-_IO.update(download=download, fetch=fetch_weights)

@@ -9,9 +9,6 @@ model ("full") or only a backbone whose task head is trained by the user ("backb
 from __future__ import annotations
 
 import difflib
-import re
-import sys
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import Enum
@@ -19,7 +16,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import UnknownWeightsError, WeightsMismatchError
+from .checkpoints import read_checkpoint
+from .errors import (
+    TorchgraftDeprecationWarning,
+    UnknownWeightsError,
+    WeightsMismatchError,
+    warn_deprecated,
+)
+from .store import check_sha256, download, fetch_weights
 
 if TYPE_CHECKING:
     import torch
@@ -32,39 +36,13 @@ StateDictAdapter = Callable[[dict[str, "torch.Tensor"]], dict[str, "torch.Tensor
 SCHEMES = ("https://", "http://", "file://", "pkg://")
 FORMATS = ("safetensors", "pth")
 ROLES = ("full", "backbone")
-_HEX = re.compile(r"[0-9a-f]+")
-MIN_HASH_PREFIX = 8
 
 
-class TorchgraftDeprecationWarning(FutureWarning):
-    """Warns that a name, keyword or weights entry is deprecated; shown by default, unlike
-    DeprecationWarning."""
-
-
-def warn_at_caller(message: str, category: type[Warning]) -> None:
-    """Warns, attributed to the first caller outside torchgraft: the user's own line, however many
-    builders, registry calls and store functions lie between."""
-    frame, level = sys._getframe(1), 2
-    while frame is not None and frame.f_globals.get("__name__", "").startswith(("torchgraft.", "functools")):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, category, stacklevel=level)
-
-
-def warn_deprecated(message: str) -> None:
-    """Warns with `TorchgraftDeprecationWarning` at the user's own line."""
-    warn_at_caller(message, TorchgraftDeprecationWarning)
-
-
-# Filled by the registry: which model names use an enum (for "resnet50.IMAGENET1K_V2"), and
-# renamed members (old name -> new name, version that removes the old one).
+# Set through WeightsEnum.add_model_name and add_renamed_member (the registry calls them): which
+# model names use an enum (for "resnet50.IMAGENET1K_V2"), and renamed members (old name -> new name,
+# version that removes the old one).
 _MODEL_NAMES: dict[type, set[str]] = {}
 _RENAMED_MEMBERS: dict[tuple[type, str], tuple[str, str]] = {}
-
-
-# The I/O layer fills these when it is imported (``store``: download, fetch; ``loading``: read), so
-# this data module depends on nothing above it while ``weights.fetch()`` still works: importing any
-# part of torchgraft.core imports the package, and with it the store and the loader.
-_IO: dict[str, Callable[..., Any]] = {}
 
 
 def _rebuild(cls: type, kwargs: dict[str, Any]) -> Any:
@@ -81,14 +59,6 @@ def _infer_format(url: str) -> str:
         f"cannot infer the checkpoint format of {url!r}: expected a name ending in .safetensors, "
         f".pth, .pt, .bin or .ckpt, or an explicit format= one of {FORMATS}"
     )
-
-
-def check_sha256(sha256: Any) -> str:
-    """The lower-cased digest: 64 hex digits, or a published prefix of at least 8."""
-    digest = sha256.lower() if isinstance(sha256, str) else ""
-    if not _HEX.fullmatch(digest) or not (MIN_HASH_PREFIX <= len(digest) <= 64):
-        raise ValueError(f"sha256 must be 64 hex digits (or a prefix of at least {MIN_HASH_PREFIX}); found {sha256!r}")
-    return digest
 
 
 def _check_source(url: str, sha256: str | None) -> str | None:
@@ -119,7 +89,7 @@ class Asset:
         object.__setattr__(self, "mirrors", tuple(self.mirrors))
 
     def fetch(self, *, progress: bool | None = None) -> Path:
-        return _IO["download"](
+        return download(
             self.url,
             sha256=self.sha256,
             size=self.size,
@@ -222,7 +192,7 @@ class Weights:
 
     def fetch(self, *, progress: bool | None = None) -> Path:
         """Returns the local path of the verified checkpoint file, downloading it if needed."""
-        return _IO["fetch"](self, progress=progress)
+        return fetch_weights(self, progress=progress)
 
     def fetch_asset(self, name: str, *, progress: bool | None = None) -> Path:
         """The verified local path of one of the entry's assets (e.g. ``"tokenizer.json"``)."""
@@ -234,7 +204,7 @@ class Weights:
         self, *, progress: bool | None = None, device: torch.device | str | None = None
     ) -> dict[str, torch.Tensor]:
         """Reads the checkpoint (memory-mapped where the format allows) in this model's layout."""
-        state = _IO["read"](self.fetch(progress=progress), format=self.format, device=device)
+        state = read_checkpoint(self.fetch(progress=progress), format=self.format, device=device)
         return self.adapter(state) if self.adapter is not None else state
 
 
@@ -304,6 +274,19 @@ class WeightsEnum(Enum):
         raise UnknownWeightsError(
             f"{cls.__name__} has no weights named {name!r}: expected one of {cls._choices()}{hint}"
         ) from None
+
+    @classmethod
+    def add_model_name(cls, name: str) -> None:
+        """Lets ``"name.MEMBER"`` name a member: the registry calls it for each model using this enum."""
+        _MODEL_NAMES.setdefault(cls, set()).add(name)
+
+    @classmethod
+    def add_renamed_member(cls, old: str, new: str, *, removed_in: str) -> None:
+        """Keeps the old name ``old`` of member ``new`` working, with a deprecation warning naming
+        ``removed_in`` (`torchgraft.core.register_deprecations` calls it)."""
+        if new not in cls.__members__:
+            raise UnknownWeightsError(f"{cls.__name__} has no member {new!r} to rename {old!r} to")
+        _RENAMED_MEMBERS[(cls, old)] = (new, removed_in)
 
     @classmethod
     def _choices(cls) -> str:
