@@ -16,6 +16,7 @@ from torchgraft.core import (
     ClassifierHead,
     IncompatibleHeadError,
     MissingInputError,
+    TorchgraftDeprecationWarning,
     Weights,
     build_model,
     classifier,
@@ -274,5 +275,19 @@ def test_fusion_refuses_what_does_not_fit(conv_net, encoder):
         fuse({"image": conv_net(), "text": encoder()}, ClassifierHead(5, 3, pooling="none"))
     with pytest.raises(ValueError, match="missing must be one of"):
         fuse({"image": conv_net()}, ClassifierHead(16, 3, pooling="none"), missing="ignore")
-    with pytest.raises(KeyError, match="weights/configs name encoders"):
+    with pytest.raises(KeyError, match="encoders_weights/encoders_config name encoders"):
+        fuse({"image": conv_net()}, ClassifierHead(16, 3, pooling="none"), encoders_weights={"text": "DEFAULT"})
+    with pytest.raises(TypeError, match=r"encoders_weights\['image'\] and encoders_config\['image'\] apply only"):
+        fuse({"image": conv_net()}, ClassifierHead(16, 3, pooling="none"), encoders_weights={"image": "DEFAULT"})
+
+
+def test_fusions_old_spellings_warn_once_and_still_work(conv_net):
+    with (
+        pytest.warns(
+            TorchgraftDeprecationWarning, match=r"fuse\(weights=...\) is deprecated: write fuse\(encoders_weights"
+        ),
+        pytest.raises(KeyError, match="weights/configs name encoders"),
+    ):
         fuse({"image": conv_net()}, ClassifierHead(16, 3, pooling="none"), weights={"text": "DEFAULT"})
+    with pytest.raises(TypeError, match="got both configs= and encoders_config="):
+        fuse({"image": conv_net()}, ClassifierHead(16, 3, pooling="none"), configs={}, encoders_config={})

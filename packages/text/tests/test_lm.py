@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import torchgraft.core as tg
-from torchgraft.core import generate
+from torchgraft.core import UnknownWeightsError, generate
 from torchgraft.text.models import (
     GPT2,
     bert_base,
@@ -158,7 +158,7 @@ def test_seq2seq_equals_transformers_encoder_decoder_model():
 
 def test_weights_of_the_whole_task_model_are_your_own():
     with pytest.raises(
-        TypeError, match=r"weights= takes your own Weights of the whole task model .* backbone_weights="
+        UnknownWeightsError, match=r"weights= takes None or your own Weights of the whole model .* backbone_weights="
     ):
         causal_lm(weights="DEFAULT")
     with pytest.raises(TypeError, match="decoder_weights and decoder_config apply only when decoder is a model name"):

@@ -43,6 +43,7 @@ from .generation import CausalLM, GenerationConfig, KVCache, Seq2SeqLM, generate
 from .hub import HubFamily, hub_asset, hub_weights
 from .loading import LoadReport, init_empty, load_weights, read_checkpoint
 from .packing import Packing
+from .parts import Part
 from .registry import (
     get_model,
     get_model_weights,
@@ -66,6 +67,7 @@ from .towers import (
 from .weights import Asset, TorchgraftDeprecationWarning, Weights, WeightsEnum, warn_deprecated
 
 __all__ = [
+    "Part",
     "HubFamily",
     "hub_asset",
     "hub_weights",

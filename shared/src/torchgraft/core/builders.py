@@ -23,9 +23,10 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from .errors import ConfigConflictError, UnknownKeywordError, UnknownWeightsError
+from .errors import ConfigConflictError, UnknownKeywordError
 from .generation import config_for
 from .loading import init_empty, load_weights
+from .parts import BuiltPart, Part, joined_report, own_weights
 from .preflight import check_size
 from .weights import Weights, WeightsEnum
 
@@ -38,6 +39,7 @@ __all__ = [
     "check_keywords",
     "fixed_config",
     "own_weights",
+    "Part",
 ]
 
 _ARCHITECTURE_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("torchgraft_architecture_only", default=False)
@@ -112,8 +114,14 @@ def build_model(
     config: Mapping[str, Any] | None = None,
     fixed: Mapping[str, Any] | None = None,
     head: tuple[str, ...] = (),
+    parts: Mapping[str, Part] | None = None,
 ) -> M:
     """Builds ``factory(**config)`` and loads ``weights`` into it.
+
+    ``parts`` (``{"backbone": Part(...)}``) are built first and passed to ``factory`` under their
+    role. Without ``weights`` each loads its own weights and the model's ``load_report`` joins
+    theirs (every other tensor is fresh); with ``weights`` (the user's own checkpoint of the whole model) they are built as
+    architectures only, on ``meta``, and nothing of theirs is fetched.
 
     ``fixed`` holds config values the weights impose (e.g. ``num_classes`` from their categories);
     ``meta["defaults"]`` of the weights holds values they were trained with that the caller may
@@ -129,11 +137,16 @@ def build_model(
     ``generation_config``.
     """
     config = dict(config or {})
-    check_keywords(factory, config)
-    if any(type(v) is int and v > 1 << 12 for v in config.values()):  # sizes worth a look, before any build
+    parts = dict(parts or {})
+    check_keywords(factory, {**config, **parts})
+    if not parts and any(type(v) is int and v > 1 << 12 for v in config.values()):  # sizes worth a look first
         check_size(lambda values: factory(**values), config, what=_factory_name(factory))
     if weights is None:
-        return factory(**config)
+        built = {role: part.build() for role, part in parts.items()}
+        model = factory(**config, **_modules(built))
+        if built:
+            model.load_report = joined_report(model, built)
+        return model
     # Values the checkpoint was trained with that callers may change (dropouts): under theirs.
     config = {**dict(weights.meta.get("defaults", {})), **config}
     resized = False
@@ -150,7 +163,12 @@ def build_model(
         else:
             config[key] = value
     with init_empty():
-        model = factory(**config)
+        token = _ARCHITECTURE_ONLY.set(True)  # the parts: architectures only, the checkpoint holds them
+        try:
+            built = {role: part.build() for role, part in parts.items()}
+        finally:
+            _ARCHITECTURE_ONLY.reset(token)
+        model = factory(**config, **_modules(built))
     if _ARCHITECTURE_ONLY.get():
         return model
     options = {
@@ -170,14 +188,8 @@ def build_model(
     return model
 
 
-def own_weights(model: str, weights: Any) -> Weights | None:
-    """``weights=`` of a model without published weights: ``None`` or the user's own
-    `Weights`; anything else raises `UnknownWeightsError` saying so."""
-    if weights is None or isinstance(weights, Weights):
-        return weights
-    raise UnknownWeightsError(
-        f"{model} has no published weights; expected weights=None or your own Weights, found {weights!r}"
-    )
+def _modules(built: Mapping[str, BuiltPart]) -> dict[str, nn.Module]:
+    return {role: part.module for role, part in built.items()}
 
 
 def check_keywords(factory: Callable[..., Any], config: Mapping[str, Any]) -> None:

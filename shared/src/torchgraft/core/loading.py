@@ -27,6 +27,7 @@ from .errors import (
     InitializationError,
     StateDictMismatchError,
 )
+from .heads import Composite
 from .weights import Weights, WeightsEnum
 
 __all__ = [
@@ -157,18 +158,21 @@ class LoadReport:
     def combined(cls, model: nn.Module, parts: Mapping[str, LoadReport | None]) -> LoadReport:
         """One report for ``model`` joined from parts loaded on their own: each part's loaded keys
         under its prefix (``"towers.image.backbone."``), with the checkpoint each came from; every
-        other tensor of ``model`` (projections, cross-attention, a part built without weights) is fresh."""
+        other tensor of ``model`` (projections, cross-attention, a part built without weights) is fresh.
+        A part's key the model no longer holds (a batch norm's counter, once frozen) is left out."""
+        held = set(model.state_dict())
         sources = {
             prefix + key: report.weights or report.source
             for prefix, report in parts.items()
             if report is not None
             for key in report.loaded
+            if prefix + key in held
         }
         checkpoints = sorted(set(sources.values()))
         return cls(
             source=" + ".join(checkpoints) if checkpoints else "no checkpoint",
             loaded=sorted(sources),
-            fresh=sorted(set(model.state_dict()) - set(sources)),
+            fresh=sorted(held - set(sources)),
             sources=sources,
         )
 
@@ -322,7 +326,7 @@ def plan_load(
             f"found {type(weights_or_path).__name__}"
         )
 
-    if _is_composite(model) and prefix is None and not any(k.startswith(("backbone.", "head.")) for k in state):
+    if isinstance(model, Composite) and prefix is None and not any(k.startswith(("backbone.", "head.")) for k in state):
         # A backbone's own checkpoint: it goes under backbone., and the head may be fresh.
         prefix = "backbone."
         fresh_ok = (*fresh_ok, "head.")
@@ -415,18 +419,12 @@ def config_value(model: nn.Module, key: str) -> Any:
     return _MISSING
 
 
-def _is_composite(model: nn.Module) -> bool:
-    """A backbone with a task head (`torchgraft.core.compose.Composite`, told by the state-dict
-    namespaces it declares, so this I/O module needs nothing from the composition layer)."""
-    return getattr(type(model), "namespaces", None) == ("backbone.", "head.")
-
-
 def _check_fixed_config(model: nn.Module, weights: Weights | WeightsEnum, prefix: str | None, source: str) -> None:
     """Refuses a model built with settings other than those the checkpoint fixes (``meta["config"]``):
     its tensors may fit while its features are wrong (EfficientNet-Lite without TF padding)."""
     fixed = weights.meta.get("config", {})
     target = model
-    if prefix is None and _is_composite(model):
+    if prefix is None and isinstance(model, Composite):
         target = model.backbone
     for part in (prefix or "").strip(".").split(".") if prefix else ():
         target = getattr(target, part, target)

@@ -25,11 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .compose import Composite, Pool, poolings_for
-from .errors import IncompatibleHeadError, TorchgraftError
+from .builders import build_model
+from .errors import IncompatibleHeadError, TorchgraftError, warn_deprecated
 from .features import Features, FeatureSpec, check_backbone, shard_units
-from .loading import LoadReport
-from .registry import get_model, get_model_weights
+from .heads import Pool, poolings_for
+from .parts import Part
+from .registry import LEGACY_REMOVED_IN
 
 __all__ = [
     "DualEncoder",
@@ -50,19 +51,6 @@ MISSING = ("error", "zeros", "learned")
 
 class MissingInputError(TorchgraftError, KeyError):
     """A fused model was called without one of its inputs under ``missing="error"``."""
-
-
-def _as_backbone(model: nn.Module) -> nn.Module:
-    """``model``, or the backbone of a `Composite` whose head has no parameters (a sentence model's
-    pooling): the embedding is the backbone's, pooled as asked."""
-    if isinstance(model, Composite):
-        if any(True for _ in model.head.parameters()):
-            raise IncompatibleHeadError(
-                f"{type(model).__name__} holds a backbone with a trained head ({type(model.head).__name__}); "
-                "pass its .backbone to embed with the backbone alone"
-            )
-        return model.backbone
-    return model
 
 
 def _call(module: nn.Module, inputs: Any) -> Any:
@@ -91,7 +79,7 @@ class Embedder(nn.Module):
         normalize: bool = True,
     ) -> None:
         super().__init__()
-        backbone = _as_backbone(backbone)
+        backbone = Part(backbone).build().module  # a sentence model gives its backbone
         spec = check_backbone(backbone)
         mode = pooling or poolings_for(spec)[0]
         if mode not in poolings_for(spec):
@@ -137,29 +125,6 @@ class Embedder(nn.Module):
         """``[B, embed_dim]``."""
         x = self.proj(self.pool(self.backbone.forward_features(*args, **kwargs)))
         return F.normalize(x, dim=-1) if self.normalize else x
-
-
-def _tower(
-    model: nn.Module | str, weights: Any, config: Mapping[str, Any] | None, role: str
-) -> tuple[nn.Module, LoadReport | None, Any]:
-    """A tower's backbone (built by name, with its weights), its load report, and its weights entry."""
-    if isinstance(model, str):
-        built = get_model(model, weights=weights, **dict(config or {}))
-        entry = get_model_weights(model).verify(weights) if isinstance(weights, str) else weights
-        return built, _backbone_report(built), entry
-    if weights is not None or config:
-        raise TypeError(f"{role}_weights apply only when {role} is a model name; found a {type(model).__name__}")
-    return model, _backbone_report(model), None
-
-
-def _backbone_report(model: nn.Module) -> LoadReport | None:
-    """The load report of what a tower embeds with: a sentence model's (`Composite`) re-rooted at
-    its backbone, whose keys the tower holds."""
-    report = getattr(model, "load_report", None)
-    if report is None or not isinstance(model, Composite):
-        return report
-    keys = [k.removeprefix("backbone.") for k in report.loaded if k.startswith("backbone.")]
-    return LoadReport(source=report.source, loaded=keys, weights=report.weights, sha256=report.sha256)
 
 
 class DualEncoder(nn.Module):
@@ -271,17 +236,18 @@ def dual_encoder(
     ``load_report`` says which checkpoint every tensor came from and which are fresh."""
     if len(names) != 2 or names[0] == names[1]:
         raise ValueError(f"names must be two different tower names; found {names!r}")
-    parts = [_tower(a, a_weights, a_config, "a"), _tower(b, b_weights, b_config, "b")]
-    towers = {
-        name: Embedder(model, pooling=(pooling or {}).get(name), embed_dim=embed_dim, proj=proj)
-        for name, (model, _, _) in zip(names, parts, strict=True)
-    }
-    model = DualEncoder(towers, init_logit_scale=init_logit_scale, logit_bias=logit_bias)
-    model.preprocessing = {name: entry for name, (_, _, entry) in zip(names, parts, strict=True)}
+    parts = {"a": Part.of("a", a, a_weights, a_config), "b": Part.of("b", b, b_weights, b_config)}
+
+    def factory(a: nn.Module, b: nn.Module) -> DualEncoder:
+        towers = {
+            name: Embedder(model, pooling=(pooling or {}).get(name), embed_dim=embed_dim, proj=proj)
+            for name, model in zip(names, (a, b), strict=True)
+        }
+        return DualEncoder(towers, init_logit_scale=init_logit_scale, logit_bias=logit_bias)
+
+    model = build_model(factory, weights=None, parts=parts)
+    model.preprocessing = {name: part.entry() for name, part in zip(names, parts.values(), strict=True)}
     model.freeze(*freeze)
-    model.load_report = LoadReport.combined(
-        model, {f"towers.{name}.backbone.": report for name, (_, report, _) in zip(names, parts, strict=True)}
-    )
     return model
 
 
@@ -480,30 +446,55 @@ class Fusion(nn.Module):
 
 
 def fuse(
-    encoders: Mapping[str, nn.Module | str],
+    encoders: Mapping[str, nn.Module | str | Part],
     head: nn.Module,
     *,
     fusion: str | nn.Module = "concat",
     missing: str = "error",
     embed_dim: int | None = None,
+    encoders_weights: Mapping[str, Any] | None = None,
+    encoders_config: Mapping[str, Mapping[str, Any]] | None = None,
+    pooling: Mapping[str, str] | None = None,
     weights: Mapping[str, Any] | None = None,
     configs: Mapping[str, Mapping[str, Any]] | None = None,
-    pooling: Mapping[str, str] | None = None,
 ) -> Fusion:
     """Late fusion of several encoders of any domains under one ``head`` (a `Head` reading
     ``pooled`` features of the fused width, e.g. ``ClassifierHead(width, n, pooling="none")``).
-    ``encoders`` maps each input's name to a registered model name (built with ``weights[name]``
-    and ``configs[name]``) or a module; ``embed_dim`` projects every encoder to one width (needed
-    by ``"sum"`` and ``"attention"`` when widths differ)."""
-    weights, configs = dict(weights or {}), dict(configs or {})
-    extra = [k for k in (*weights, *configs) if k not in encoders]
+    ``encoders`` maps each input's name to a registered model name (built with
+    ``encoders_weights[name]`` and ``encoders_config[name]``), a module or a `Part`; ``embed_dim``
+    projects every encoder to one width (needed by ``"sum"`` and ``"attention"`` when widths
+    differ). (``weights=`` and ``configs=`` are the deprecated spellings of ``encoders_weights=``
+    and ``encoders_config=``.)"""
+    for old, new, value in (("weights", "encoders_weights", weights), ("configs", "encoders_config", configs)):
+        if value is None:
+            continue
+        if (encoders_weights if new == "encoders_weights" else encoders_config) is not None:
+            raise TypeError(f"fuse() got both {old}= and {new}=; pass only {new}=")
+        warn_deprecated(
+            f"fuse({old}=...) is deprecated: write fuse({new}=...) instead; {old}= will be removed in {LEGACY_REMOVED_IN}"
+        )
+    encoders_weights = dict(encoders_weights if encoders_weights is not None else weights or {})
+    encoders_config = dict(encoders_config if encoders_config is not None else configs or {})
+    extra = [k for k in (*encoders_weights, *encoders_config) if k not in encoders]
     if extra:
-        raise KeyError(f"weights/configs name encoders {sorted(set(extra))}, but the encoders are {list(encoders)}")
-    parts = {name: _tower(model, weights.get(name), configs.get(name), name) for name, model in encoders.items()}
-    towers = {
-        name: Embedder(model, pooling=(pooling or {}).get(name), embed_dim=embed_dim, normalize=False)
-        for name, (model, _, _) in parts.items()
+        named = "weights/configs" if weights is not None or configs is not None else "encoders_weights/encoders_config"
+        raise KeyError(f"{named} name encoders {sorted(set(extra))}, but the encoders are {list(encoders)}")
+    parts = {
+        name: Part.of(
+            name,
+            model,
+            encoders_weights.get(name),
+            encoders_config.get(name),
+            keywords=(f"encoders[{name!r}]", f"encoders_weights[{name!r}]", f"encoders_config[{name!r}]"),
+        )
+        for name, model in encoders.items()
     }
-    model = Fusion(towers, head, fusion=fusion, missing=missing)
-    model.load_report = LoadReport.combined(model, {f"towers.{n}.backbone.": r for n, (_, r, _) in parts.items()})
-    return model
+
+    def factory(**built: nn.Module) -> Fusion:
+        towers = {
+            name: Embedder(built[name], pooling=(pooling or {}).get(name), embed_dim=embed_dim, normalize=False)
+            for name in encoders
+        }
+        return Fusion(towers, head, fusion=fusion, missing=missing)
+
+    return build_model(factory, weights=None, parts=parts)

@@ -13,17 +13,17 @@ from torch import Tensor, nn
 from torchgraft.core import (
     Composite,
     IncompatibleHeadError,
-    LoadReport,
+    Part,
     Weights,
     build_model,
     check_backbone,
+    own_weights,
     register_model,
     shard_units,
 )
 from torchgraft.core.generation import GenerationConfig, KVCache
 
 from .heads import LMHead
-from .tasks import built_part, own_task_weights
 
 __all__ = ["CausalLMModel", "Seq2Seq", "causal_lm", "seq2seq"]
 
@@ -83,10 +83,10 @@ def causal_lm(
         model = causal_lm(backbone="distilgpt2", backbone_weights="DEFAULT").eval()
         ids = generate(model, **DistilGPT2_Weights.DEFAULT.transforms()(["Once upon a time"]))
     """
-    weights = own_task_weights(weights)
+    weights = own_weights("causal_lm", weights)
 
-    def factory() -> CausalLMModel:  # the trunk built inside: on meta with the task's own weights, ties kept
-        trunk = built_part(backbone, backbone_weights, backbone_config)
+    def factory(backbone: nn.Module) -> CausalLMModel:  # on meta with the task's own weights: ties kept
+        trunk = backbone
         spec = check_backbone(trunk)
         embeddings = getattr(trunk, "input_embeddings", None)
         if not isinstance(embeddings, nn.Embedding):
@@ -98,7 +98,8 @@ def causal_lm(
         )
         return CausalLMModel(trunk, head)
 
-    return build_model(factory, weights=weights, progress=progress)
+    part = Part.of("backbone", backbone, backbone_weights, backbone_config)
+    return build_model(factory, weights=weights, progress=progress, parts={"backbone": part})
 
 
 class Seq2Seq(nn.Module):
@@ -200,18 +201,13 @@ def seq2seq(
         model = seq2seq(encoder="bert_base", encoder_weights="DEFAULT", decoder="gpt2", decoder_weights="DEFAULT")
         print(model.load_report.fresh[:2])  # ['decoder.layers.0.cross.k.bias', 'decoder.layers.0.cross.k.weight']
     """
-    weights = own_task_weights(weights)
+    weights = own_weights("seq2seq", weights)
+    parts = {
+        "encoder": Part.of("encoder", encoder, encoder_weights, encoder_config),
+        "decoder": Part.of("decoder", decoder, decoder_weights, decoder_config),
+    }
 
-    def factory() -> Seq2Seq:  # the parts built inside: on meta with the model's own weights
-        enc = built_part(encoder, encoder_weights, encoder_config, "encoder")
-        dec = built_part(decoder, decoder_weights, decoder_config, "decoder")
-        return Seq2Seq(enc, dec, decoder_start_token_id=decoder_start_token_id)
+    def factory(encoder: nn.Module, decoder: nn.Module) -> Seq2Seq:  # on meta with the model's own weights
+        return Seq2Seq(encoder, decoder, decoder_start_token_id=decoder_start_token_id)
 
-    model = build_model(factory, weights=weights, progress=progress)
-    if weights is None:
-        parts = {
-            "encoder.": getattr(model.encoder, "load_report", None),
-            "decoder.": getattr(model.decoder, "load_report", None),
-        }
-        model.load_report = LoadReport.combined(model, parts)
-    return model
+    return build_model(factory, weights=weights, progress=progress, parts=parts)

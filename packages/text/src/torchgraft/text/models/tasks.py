@@ -15,12 +15,12 @@ from torch import nn
 from torchgraft.core import (
     ClassifierHead,
     Composite,
+    Part,
     Weights,
     build_model,
     check_backbone,
     compose,
-    get_model,
-    get_model_weights,
+    own_weights,
     read_checkpoint,
     register_model,
 )
@@ -38,46 +38,22 @@ __all__ = [
 ]
 
 
-def built_part(part: nn.Module | str, weights: Any, config: dict[str, Any] | None, role: str = "backbone") -> nn.Module:
-    """A task model's part (its ``backbone``, a joined model's ``encoder`` / ``decoder``): a module as
-    given, or a registered name built with its ``<role>_weights`` and ``<role>_config``."""
-    if isinstance(part, str):
-        return get_model(part, weights=weights, **(config or {}))
-    if weights is not None or config:
-        raise TypeError(
-            f"{role}_weights and {role}_config apply only when {role} is a model name; found a {type(part).__name__}"
-        )
-    return part
-
-
-def own_task_weights(weights: Any) -> Weights | None:
-    """A task builder's ``weights=``: ``None`` or the user's own `Weights` of the whole task model."""
-    if weights is not None and not isinstance(weights, Weights):
-        raise TypeError(
-            "weights= takes your own Weights of the whole task model (a part's published weights go in "
-            f"backbone_weights=, encoder_weights=, ...); found {type(weights).__name__}"
-        )
-    return weights
-
-
 def _task(
+    name: str,
     weights: Weights | None,
     progress: bool,
     make_head: Callable[[nn.Module], nn.Module],
-    backbone: nn.Module | str,
-    backbone_weights: Any,
-    backbone_config: dict[str, Any] | None,
+    backbone: Part,
 ) -> Composite:
-    weights = own_task_weights(weights)
+    weights = own_weights(name, weights)
 
-    def factory() -> Composite:
+    def factory(backbone: nn.Module) -> Composite:
         # Built inside build_model: with the task's own weights the trunk too is built on meta, so the
         # head's ties to it (an output layer sharing the word embeddings) are ties between meta tensors.
-        trunk = built_part(backbone, backbone_weights, backbone_config)
-        check_backbone(trunk)
-        return compose(trunk, make_head(trunk))
+        check_backbone(backbone)
+        return compose(backbone, make_head(backbone))
 
-    return build_model(factory, weights=weights, progress=progress)
+    return build_model(factory, weights=weights, progress=progress, parts={"backbone": backbone})
 
 
 @register_model()
@@ -113,7 +89,9 @@ def text_classifier(
         mode = pooling or ("last" if b.feature_spec.causal else "first")
         return ClassifierHead(b.feature_spec.width, num_classes, pooling=mode, dropout=dropout)
 
-    return _task(weights, progress, head, backbone, backbone_weights, backbone_config)
+    return _task(
+        "text_classifier", weights, progress, head, Part.of("backbone", backbone, backbone_weights, backbone_config)
+    )
 
 
 @register_model()
@@ -140,12 +118,11 @@ def token_classifier(
         model = token_classifier(backbone="bert_base", backbone_weights="DEFAULT", num_classes=9)
     """
     return _task(
+        "token_classifier",
         weights,
         progress,
         lambda b: TokenClassificationHead(b.feature_spec.width, num_classes, dropout=dropout),
-        backbone,
-        backbone_weights,
-        backbone_config,
+        Part.of("backbone", backbone, backbone_weights, backbone_config),
     )
 
 
@@ -171,12 +148,11 @@ def question_answering(
         model = question_answering(backbone="roberta_base", backbone_weights="DEFAULT")
     """
     return _task(
+        "question_answering",
         weights,
         progress,
         lambda b: QuestionAnsweringHead(b.feature_spec.width),
-        backbone,
-        backbone_weights,
-        backbone_config,
+        Part.of("backbone", backbone, backbone_weights, backbone_config),
     )
 
 
@@ -213,14 +189,10 @@ def masked_lm(
             )
         return MaskedLMHead(b.feature_spec.width, b.embeddings.word, layer_norm_eps=b.cfg.layer_norm_eps)
 
-    model = _task(weights, progress, head, backbone, backbone_weights, backbone_config)
-    if weights is None and not fresh_head and isinstance(backbone, str) and backbone_weights is not None:
-        chosen = (
-            backbone_weights
-            if isinstance(backbone_weights, Weights)
-            else get_model_weights(backbone).verify(backbone_weights)
-        )
-        state = hf_mlm_head(chosen)
+    part = Part.of("backbone", backbone, backbone_weights, backbone_config)
+    model = _task("masked_lm", weights, progress, head, part)
+    if weights is None and not fresh_head and part.pretrained:
+        state = hf_mlm_head(part.entry())
         if state is not None:
             with torch.no_grad():
                 model.head.load_state_dict({**state, "decoder.weight": model.head.decoder.weight}, strict=True)
@@ -279,10 +251,9 @@ def sentence_embedder(
         model = sentence_embedder(backbone="bert_base", backbone_weights="DEFAULT").eval()
     """
     return _task(
+        "sentence_embedder",
         weights,
         progress,
         lambda b: SentenceEmbeddingHead(pooling=pooling, normalize=normalize),
-        backbone,
-        backbone_weights,
-        backbone_config,
+        Part.of("backbone", backbone, backbone_weights, backbone_config),
     )

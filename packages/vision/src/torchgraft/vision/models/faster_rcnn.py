@@ -18,12 +18,12 @@ from torch import Tensor, nn
 
 from torchgraft.core import (
     IncompatibleHeadError,
+    Part,
     Weights,
     WeightsEnum,
     build_model,
     check_backbone,
     fixed_config,
-    get_model,
     own_weights,
     register_model,
     shard_units,
@@ -227,16 +227,9 @@ def _resnet_trainable(backbone: nn.Module, trainable: int) -> None:
             param.requires_grad_(False)
 
 
-def _detector_backbone(
-    backbone: nn.Module | str, backbone_weights: Any, trainable_backbone_layers: int | None
-) -> nn.Module:
-    pretrained = backbone_weights is not None
-    if isinstance(backbone, str):
-        backbone = get_model(backbone, weights=backbone_weights)
-    elif pretrained:
-        raise TypeError(
-            "backbone_weights applies only when backbone is a model name; load your module's weights yourself"
-        )
+def _detector_trunk(backbone: nn.Module, pretrained: bool, trainable_backbone_layers: int | None) -> nn.Module:
+    """The backbone as a detector trunk: its classifier removed, batch norms frozen when it comes
+    pre-trained (as torchvision does), and its early ResNet stages frozen."""
     if hasattr(backbone, "reset_classifier"):
         backbone.reset_classifier(0)
     if pretrained:
@@ -256,8 +249,9 @@ def fasterrcnn(
     *,
     weights: Weights | None = None,
     progress: bool = True,
-    backbone: nn.Module | str = "resnet50",
+    backbone: nn.Module | str | Part = "resnet50",
     backbone_weights: Any = None,
+    backbone_config: dict[str, Any] | None = None,
     num_classes: int = 91,
     trainable_backbone_layers: int | None = None,
     **kwargs: Any,
@@ -274,6 +268,7 @@ def fasterrcnn(
         backbone: a registered model name or a backbone module; its own classifier is removed.
         backbone_weights: the backbone's weights when ``backbone`` is a name (its batch norms are
             then frozen, as torchvision does).
+        backbone_config: builder arguments for a named backbone.
         num_classes: classes including the background, 91 for COCO.
         trainable_backbone_layers: ResNet stages left trainable (default 3 with backbone weights, else 5).
         **kwargs: `FasterRCNN` arguments (``min_size``, ``max_size``, ``box_score_thresh``, ...).
@@ -283,13 +278,17 @@ def fasterrcnn(
         model = fasterrcnn(backbone="efficientnet_lite0", backbone_weights="DEFAULT", num_classes=3)
     """
     weights = own_weights("fasterrcnn", weights)
-    config = kwargs
-    trunk = _detector_backbone(backbone, backbone_weights, trainable_backbone_layers)
+    part = Part.of("backbone", backbone, backbone_weights, backbone_config)
+
+    def factory(backbone: nn.Module, **config: Any) -> FasterRCNN:
+        return FasterRCNN(_detector_trunk(backbone, part.pretrained, trainable_backbone_layers), **config)
+
     return build_model(
-        lambda **c: FasterRCNN(trunk, **c),
+        factory,
         weights=weights,
         progress=progress,
-        config={"num_classes": num_classes, **config},
+        config={"num_classes": num_classes, **kwargs},
+        parts={"backbone": part},
     )
 
 
@@ -344,10 +343,10 @@ def fasterrcnn_resnet50_fpn(
         backbone_weights = None  # the detector's checkpoint holds the backbone too
     pretrained = weights is not None or backbone_weights is not None
 
-    def factory(**c: Any) -> FasterRCNN:
-        body = get_model(
-            "resnet50", weights=backbone_weights, norm_layer=FrozenBatchNorm2d if pretrained else nn.BatchNorm2d
-        )
+    body = Part("resnet50", backbone_weights, {"norm_layer": FrozenBatchNorm2d if pretrained else nn.BatchNorm2d})
+
+    def factory(backbone: nn.Module, **c: Any) -> FasterRCNN:
+        body = backbone
         body.reset_classifier(0)
         _resnet_trainable(
             body, trainable_backbone_layers if trainable_backbone_layers is not None else (3 if pretrained else 5)
@@ -361,4 +360,5 @@ def fasterrcnn_resnet50_fpn(
         config=kwargs,
         fixed=fixed_config(weights),
         head=("roi_heads.box_predictor.",),
+        parts={"backbone": body},
     )

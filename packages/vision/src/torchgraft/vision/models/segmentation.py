@@ -7,6 +7,7 @@ head (the backbone's own classifier, unused, is dropped); ``forward`` returns ``
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -15,12 +16,12 @@ from torch import Tensor, nn
 
 from torchgraft.core import (
     IncompatibleHeadError,
+    Part,
     Weights,
     WeightsEnum,
     build_model,
     check_backbone,
     fixed_config,
-    get_model,
     own_weights,
     register_model,
     shard_units,
@@ -160,42 +161,27 @@ class FCN(_Segmenter):
 
 
 # --------------------------------------------------------------------------- builders
-def _segmentation_backbone(
-    backbone: nn.Module | str, backbone_weights: Any, config: dict[str, Any] | None
-) -> nn.Module:
-    if not isinstance(backbone, str):
-        if backbone_weights is not None or config:
-            raise TypeError(
-                f"backbone_weights and backbone_config apply only when backbone is a model name; found a {type(backbone).__name__}"
-            )
-        return backbone
-    extra = dict(config or {})
-    if backbone.startswith(("resnet", "resnext", "wide_resnet")):
-        extra.setdefault("replace_stride_with_dilation", (False, True, True))  # output stride 8
-    return get_model(backbone, weights=backbone_weights, **extra)
-
-
 def _segmenter(
     cls: type[_Segmenter],
     weights: Weights | WeightsEnum | None,
     progress: bool,
-    backbone: nn.Module | str,
+    backbone: nn.Module | str | Part,
     backbone_weights: Any,
     backbone_config: dict[str, Any] | None,
     config: dict[str, Any],
     head: tuple[str, ...] = (),
 ) -> Any:
-    if weights is not None:
-        backbone_weights = None  # the task checkpoint holds the backbone too
+    part = Part.of("backbone", backbone, backbone_weights, backbone_config)
+    if isinstance(part.model, str) and part.model.startswith(("resnet", "resnext", "wide_resnet")):
+        part = replace(part, config={"replace_stride_with_dilation": (False, True, True), **part.config})  # stride 8
     return build_model(
-        lambda num_classes=21, aux_loss=False: cls(
-            _segmentation_backbone(backbone, backbone_weights, backbone_config), num_classes, aux_loss=aux_loss
-        ),
+        lambda backbone, num_classes=21, aux_loss=False: cls(backbone, num_classes, aux_loss=aux_loss),
         weights=weights,
         progress=progress,
         config=config,
         fixed=fixed_config(weights),
         head=head,
+        parts={"backbone": part},
     )
 
 
