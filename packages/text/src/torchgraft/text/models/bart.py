@@ -28,16 +28,15 @@ from torch import Tensor, nn
 from torchgraft.core import (
     Features,
     FeatureSpec,
-    Weights,
     WeightsEnum,
     register_model,
 )
+from torchgraft.core.family import Family
 from torchgraft.core.generation import GenerationConfig, KVCache
 from torchgraft.core.hub import HubFamily, hub_weights
 from torchgraft.core.preflight import check_fields
 
 from ..transforms import hub_tokenizer
-from ._family import build_family
 from ._seq2seq import Attention, EncoderDecoder
 
 __all__ = [
@@ -274,15 +273,15 @@ def hf_to_bart(state: dict[str, Tensor]) -> dict[str, Tensor]:
 
 # --------------------------------------------------------------------------- architectures
 _LARGE = {"d_model": 1024, "encoder_layers": 12, "decoder_layers": 12, "num_heads": 16, "ffn_dim": 4096}
-ARCHITECTURES: dict[str, BartConfig] = {
+VARIANTS: dict[str, BartConfig] = {
     "bart_base": BartConfig(),
     "bart_large": BartConfig(**_LARGE),
     "bart_large_cnn": BartConfig(**_LARGE, vocab_size=50264),
 }
 
 
-def _build(base: BartConfig, weights: Weights | None, progress: bool, config: dict[str, Any]) -> Bart:
-    return build_family(Bart, base, hf_to_bart, weights, progress, config)
+#: The family: ``Bart`` over one ``BartConfig`` per variant; your own checkpoints in the Hugging Face layout.
+FAMILY = Family(Bart, BartConfig, VARIANTS, adapter=hf_to_bart)
 
 
 # --------------------------------------------------------------------------- weights
@@ -384,7 +383,7 @@ def bart_base(*, weights: BartBase_Weights | str | None = None, progress: bool =
         ids = generate(model, **tokenize(["UN Chief Says There Is <mask> in Syria"]), num_beams=4)
         print(tokenize.decode(ids[0]))
     """
-    return _build(ARCHITECTURES["bart_base"], BartBase_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("bart_base", BartBase_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -403,7 +402,7 @@ def bart_large(*, weights: BartLarge_Weights | str | None = None, progress: bool
         model = bart_large(weights=weights).eval()
         ids = generate(model, **weights.transforms()(["UN Chief Says There Is <mask> in Syria"]), num_beams=4)
     """
-    return _build(ARCHITECTURES["bart_large"], BartLarge_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("bart_large", BartLarge_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -425,4 +424,4 @@ def bart_large_cnn(*, weights: BartLargeCnn_Weights | str | None = None, progres
         tokenize = weights.transforms()
         summary = tokenize.decode(generate(model, **tokenize([article]))[0])
     """
-    return _build(ARCHITECTURES["bart_large_cnn"], BartLargeCnn_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("bart_large_cnn", BartLargeCnn_Weights.verify(weights), progress, kwargs)

@@ -49,11 +49,11 @@ from torchgraft.core import (
     own_weights,
     register_model,
 )
+from torchgraft.core.family import Family, configured
 from torchgraft.core.hub import HubFamily, hub_weights
 from torchgraft.core.preflight import check_fields
 
 from ..transforms import TokenizerFromAsset, hub_tokenizer
-from ._family import build_family, configured
 from .heads import SentenceEmbeddingHead
 
 __all__ = [
@@ -279,7 +279,7 @@ _ROBERTA = EncoderConfig(
 )
 _LARGE = {"hidden_size": 1024, "num_layers": 24, "num_heads": 16, "intermediate_size": 4096}
 
-ARCHITECTURES: dict[str, EncoderConfig] = {
+VARIANTS: dict[str, EncoderConfig] = {
     "bert_base": _BERT,
     "bert_large": replace(_BERT, **_LARGE),
     "minilm_l6_h384": replace(_BERT, hidden_size=384, num_layers=6, num_heads=12, intermediate_size=1536),
@@ -290,8 +290,10 @@ ARCHITECTURES: dict[str, EncoderConfig] = {
 }
 
 
-def _build(base: EncoderConfig, weights: Weights | None, progress: bool, config: dict[str, Any]) -> TextEncoder:
-    return build_family(TextEncoder, base, hf_to_torchgraft, weights, progress, config)
+#: The family: ``TextEncoder`` over one ``EncoderConfig`` per variant; your own checkpoints in the Hugging Face layout.
+FAMILY = Family(TextEncoder, EncoderConfig, VARIANTS, adapter=hf_to_torchgraft)
+#: The name of ``VARIANTS`` before 0.1, kept as an alias.
+ARCHITECTURES = VARIANTS
 
 
 # --------------------------------------------------------------------------- weights
@@ -453,7 +455,7 @@ def bert_base(*, weights: BertBase_Weights | str | None = None, progress: bool =
         model = bert_base(weights=weights).eval()
         features = model.forward_features(**weights.transforms()(["A sentence."])).last  # [1, T, D]
     """
-    return _build(ARCHITECTURES["bert_base"], BertBase_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("bert_base", BertBase_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -473,7 +475,7 @@ def bert_large(*, weights: BertLarge_Weights | str | None = None, progress: bool
         model = bert_large(weights=weights).eval()
         features = model.forward_features(**weights.transforms()(["A sentence."])).last  # [1, T, D]
     """
-    return _build(ARCHITECTURES["bert_large"], BertLarge_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("bert_large", BertLarge_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -493,7 +495,7 @@ def minilm_l6_h384(*, weights: Weights | None = None, progress: bool = True, **k
         model = minilm_l6_h384(weights=weights).eval()
         features = model.forward_features(torch.tensor([[101, 7592, 102]])).last  # [1, 3, D]
     """
-    return _build(ARCHITECTURES["minilm_l6_h384"], own_weights("minilm_l6_h384", weights), progress, kwargs)
+    return FAMILY.build("minilm_l6_h384", own_weights("minilm_l6_h384", weights), progress, kwargs)
 
 
 @register_model()
@@ -515,7 +517,7 @@ def roberta_base(
         model = roberta_base(weights=weights).eval()
         features = model.forward_features(**weights.transforms()(["A sentence."])).last  # [1, T, D]
     """
-    return _build(ARCHITECTURES["roberta_base"], RobertaBase_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("roberta_base", RobertaBase_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -537,7 +539,7 @@ def roberta_large(
         model = roberta_large(weights=weights).eval()
         features = model.forward_features(**weights.transforms()(["A sentence."])).last  # [1, T, D]
     """
-    return _build(ARCHITECTURES["roberta_large"], RobertaLarge_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("roberta_large", RobertaLarge_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -559,7 +561,7 @@ def xlm_roberta_base(
         model = xlm_roberta_base(weights=weights).eval()
         features = model.forward_features(**weights.transforms()(["A sentence."])).last  # [1, T, D]
     """
-    return _build(ARCHITECTURES["xlm_roberta_base"], XlmRobertaBase_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("xlm_roberta_base", XlmRobertaBase_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -581,7 +583,7 @@ def xlm_roberta_large(
         model = xlm_roberta_large(weights=weights).eval()
         features = model.forward_features(**weights.transforms()(["A sentence."])).last  # [1, T, D]
     """
-    return _build(ARCHITECTURES["xlm_roberta_large"], XlmRobertaLarge_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("xlm_roberta_large", XlmRobertaLarge_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -609,8 +611,6 @@ def all_minilm_l6_v2(
     head_config = {k: config.pop(k) for k in ("pooling", "normalize") if k in config}
 
     def factory(**c: Any) -> Composite:
-        return compose(
-            configured(TextEncoder, ARCHITECTURES["minilm_l6_h384"], **c), SentenceEmbeddingHead(**head_config)
-        )
+        return compose(configured(TextEncoder, VARIANTS["minilm_l6_h384"], **c), SentenceEmbeddingHead(**head_config))
 
     return build_model(factory, weights=weights, progress=progress, config=config, fixed=fixed_config(weights))

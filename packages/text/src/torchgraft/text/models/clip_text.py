@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from torchgraft.core import Features, FeatureSpec
+from torchgraft.core.attention import MultiheadAttention
 from torchgraft.core.layers import QuickGELU
 from torchgraft.core.preflight import check_fields
 
@@ -39,26 +39,6 @@ class CLIPTextConfig:
             raise ValueError(f"activation must be 'gelu' or 'quick_gelu'; found {self.activation!r}")
 
 
-class CausalAttention(nn.Module):
-    """``nn.MultiheadAttention``'s parameters (``in_proj_weight``, ``in_proj_bias``, ``out_proj``),
-    causal, through ``scaled_dot_product_attention``."""
-
-    def __init__(self, width: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * width, width))
-        self.in_proj_bias = nn.Parameter(torch.empty(3 * width))
-        self.out_proj = nn.Linear(width, width)
-
-    def forward(self, x: Tensor) -> Tensor:
-        B, T, D = x.shape
-        q, k, v = (
-            F.linear(x, self.in_proj_weight, self.in_proj_bias).view(B, T, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        )
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # [B, H, T, Dh]
-        return self.out_proj(out.transpose(1, 2).reshape(B, T, D))
-
-
 class Block(nn.Module):
     """Pre-norm: ``x + attn(ln_1(x))``, ``x + mlp(ln_2(x))``."""
 
@@ -66,7 +46,7 @@ class Block(nn.Module):
         super().__init__()
         hidden = int(cfg.width * cfg.mlp_ratio)
         self.ln_1 = nn.LayerNorm(cfg.width, eps=cfg.layer_norm_eps)
-        self.attn = CausalAttention(cfg.width, cfg.heads)
+        self.attn = MultiheadAttention(cfg.width, cfg.heads, causal=True)
         self.ln_2 = nn.LayerNorm(cfg.width, eps=cfg.layer_norm_eps)
         activation = QuickGELU() if cfg.activation == "quick_gelu" else nn.GELU()
         self.mlp = nn.Sequential()

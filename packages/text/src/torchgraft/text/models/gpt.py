@@ -32,16 +32,15 @@ from torch import Tensor, nn
 from torchgraft.core import (
     Features,
     FeatureSpec,
-    Weights,
     WeightsEnum,
     register_model,
 )
+from torchgraft.core.family import Family
 from torchgraft.core.generation import GenerationConfig, KVCache, causal_attention_mask, positions_from_mask
 from torchgraft.core.hub import HubFamily, hub_weights
 from torchgraft.core.preflight import check_fields
 
 from ..transforms import hub_tokenizer
-from ._family import build_family
 from ._seq2seq import Attention
 
 __all__ = [
@@ -366,7 +365,7 @@ def hf_to_gpt2(state: dict[str, Tensor]) -> dict[str, Tensor]:
 
 # --------------------------------------------------------------------------- architectures
 _SMALL = GPT2Config()
-ARCHITECTURES: dict[str, GPT2Config] = {
+VARIANTS: dict[str, GPT2Config] = {
     "gpt2": _SMALL,
     "gpt2_medium": replace(_SMALL, hidden_size=1024, num_layers=24, num_heads=16, intermediate_size=4096),
     "gpt2_large": replace(_SMALL, hidden_size=1280, num_layers=36, num_heads=20, intermediate_size=5120),
@@ -375,8 +374,8 @@ ARCHITECTURES: dict[str, GPT2Config] = {
 }
 
 
-def _build(base: GPT2Config, weights: Weights | None, progress: bool, config: dict[str, Any]) -> GPT2:
-    return build_family(GPT2, base, hf_to_gpt2, weights, progress, config)
+#: The family: ``GPT2`` over one ``GPT2Config`` per variant; your own checkpoints in the Hugging Face layout.
+FAMILY = Family(GPT2, GPT2Config, VARIANTS, adapter=hf_to_gpt2)
 
 
 # --------------------------------------------------------------------------- weights
@@ -486,7 +485,7 @@ def gpt2(*, weights: GPT2_Weights | str | None = None, progress: bool = True, **
         ids = generate(model, **tokenize(["The meaning of life is"]), max_new_tokens=20)
         print(tokenize.decode(ids[0]))
     """
-    return _build(ARCHITECTURES["gpt2"], GPT2_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("gpt2", GPT2_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -505,7 +504,7 @@ def gpt2_medium(*, weights: GPT2Medium_Weights | str | None = None, progress: bo
         model = gpt2_medium(weights=weights).eval()
         ids = generate(model, **weights.transforms()(["The meaning of life is"]), max_new_tokens=20)
     """
-    return _build(ARCHITECTURES["gpt2_medium"], GPT2Medium_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("gpt2_medium", GPT2Medium_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -524,7 +523,7 @@ def gpt2_large(*, weights: GPT2Large_Weights | str | None = None, progress: bool
         model = gpt2_large(weights=weights).eval()
         ids = generate(model, **weights.transforms()(["The meaning of life is"]), max_new_tokens=20)
     """
-    return _build(ARCHITECTURES["gpt2_large"], GPT2Large_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("gpt2_large", GPT2Large_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -543,7 +542,7 @@ def gpt2_xl(*, weights: GPT2XL_Weights | str | None = None, progress: bool = Tru
         model = gpt2_xl(weights=weights).eval()
         ids = generate(model, **weights.transforms()(["The meaning of life is"]), max_new_tokens=20)
     """
-    return _build(ARCHITECTURES["gpt2_xl"], GPT2XL_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("gpt2_xl", GPT2XL_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -562,4 +561,4 @@ def distilgpt2(*, weights: DistilGPT2_Weights | str | None = None, progress: boo
         model = distilgpt2(weights=weights).eval()
         ids = generate(model, **weights.transforms()(["The meaning of life is"]), max_new_tokens=20)
     """
-    return _build(ARCHITECTURES["distilgpt2"], DistilGPT2_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("distilgpt2", DistilGPT2_Weights.verify(weights), progress, kwargs)

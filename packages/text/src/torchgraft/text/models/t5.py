@@ -29,16 +29,15 @@ from torch import Tensor, nn
 from torchgraft.core import (
     Features,
     FeatureSpec,
-    Weights,
     WeightsEnum,
     register_model,
 )
+from torchgraft.core.family import Family
 from torchgraft.core.generation import GenerationConfig, KVCache
 from torchgraft.core.hub import HubFamily, hub_weights
 from torchgraft.core.preflight import check_fields
 
 from ..transforms import hub_tokenizer
-from ._family import build_family
 from ._seq2seq import Attention, EncoderDecoder, additive
 
 __all__ = [
@@ -303,7 +302,7 @@ def hf_to_t5(state: dict[str, Tensor]) -> dict[str, Tensor]:
 
 # --------------------------------------------------------------------------- architectures
 _V1_1 = {"gated": True, "tie_word_embeddings": False, "scale_decoder_outputs": False}
-ARCHITECTURES: dict[str, T5Config] = {
+VARIANTS: dict[str, T5Config] = {
     "t5_small": T5Config(),
     "t5_base": T5Config(d_model=768, d_ff=3072, num_layers=12, num_heads=12),
     "t5_large": T5Config(d_model=1024, d_ff=4096, num_layers=24, num_heads=16),
@@ -313,8 +312,8 @@ ARCHITECTURES: dict[str, T5Config] = {
 }
 
 
-def _build(base: T5Config, weights: Weights | None, progress: bool, config: dict[str, Any]) -> T5:
-    return build_family(T5, base, hf_to_t5, weights, progress, config)
+#: The family: ``T5`` over one ``T5Config`` per variant; your own checkpoints in the Hugging Face layout.
+FAMILY = Family(T5, T5Config, VARIANTS, adapter=hf_to_t5)
 
 
 # --------------------------------------------------------------------------- weights
@@ -416,7 +415,7 @@ def t5_small(*, weights: T5Small_Weights | str | None = None, progress: bool = T
         ids = generate(model, **tokenize(["translate English to German: The house is small."]), num_beams=4)
         print(tokenize.decode(ids[0]))
     """
-    return _build(ARCHITECTURES["t5_small"], T5Small_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("t5_small", T5Small_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -435,7 +434,7 @@ def t5_base(*, weights: T5Base_Weights | str | None = None, progress: bool = Tru
         model = t5_base(weights=weights).eval()
         ids = generate(model, **weights.transforms()(["summarize: " + article]), num_beams=4, max_new_tokens=60)
     """
-    return _build(ARCHITECTURES["t5_base"], T5Base_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("t5_base", T5Base_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -454,7 +453,7 @@ def t5_large(*, weights: T5Large_Weights | str | None = None, progress: bool = T
         model = t5_large(weights=weights).eval()
         ids = generate(model, **weights.transforms()(["summarize: " + article]), num_beams=4, max_new_tokens=60)
     """
-    return _build(ARCHITECTURES["t5_large"], T5Large_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("t5_large", T5Large_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -476,7 +475,7 @@ def flan_t5_small(*, weights: FlanT5Small_Weights | str | None = None, progress:
         ids = generate(model, **tokenize(["Answer the question: what is the capital of France?"]))
         print(tokenize.decode(ids[0]))
     """
-    return _build(ARCHITECTURES["flan_t5_small"], FlanT5Small_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("flan_t5_small", FlanT5Small_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -495,7 +494,7 @@ def flan_t5_base(*, weights: FlanT5Base_Weights | str | None = None, progress: b
         model = flan_t5_base(weights=weights).eval()
         ids = generate(model, **weights.transforms()(["Translate to German: How old are you?"]))
     """
-    return _build(ARCHITECTURES["flan_t5_base"], FlanT5Base_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("flan_t5_base", FlanT5Base_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -514,4 +513,4 @@ def flan_t5_large(*, weights: FlanT5Large_Weights | str | None = None, progress:
         model = flan_t5_large(weights=weights).eval()
         ids = generate(model, **weights.transforms()(["Translate to German: How old are you?"]))
     """
-    return _build(ARCHITECTURES["flan_t5_large"], FlanT5Large_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("flan_t5_large", FlanT5Large_Weights.verify(weights), progress, kwargs)

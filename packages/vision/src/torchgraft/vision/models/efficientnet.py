@@ -18,7 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchgraft.core import Weights, WeightsEnum, build_model, fixed_config, own_weights, register_model
+from torchgraft.core import Weights, WeightsEnum, own_weights, register_model
+from torchgraft.core.family import Family
 
 from ._backbone import SequentialBackbone, stage_spec, strides_of
 from ._layers import ConvNormAct, SqueezeExcitation, StochasticDepth, init_conv_bn, make_divisible
@@ -90,6 +91,28 @@ def scaled_setting(width_mult: float, depth_mult: float, *, lite: bool = False) 
     return [c.scaled(width_mult, depth_mult, fix_depth=lite and i in (0, last)) for i, c in enumerate(BASELINE)]
 
 
+@dataclass(frozen=True)
+class EfficientNetConfig:
+    """An EfficientNet: its compound scaling (``width_mult``, ``depth_mult``), whether it is a Lite
+    variant (ReLU6, no squeeze-excitation, fixed stem and head widths), its batch norms' epsilon,
+    and the constructor's options (every one a builder keyword)."""
+
+    width_mult: float = 1.0
+    depth_mult: float = 1.0
+    dropout: float = 0.2
+    lite: bool = False
+    norm_eps: float = 1e-5
+    stochastic_depth_prob: float = 0.2
+    num_classes: int = 1000
+    stem_channels: int | None = None
+    last_channel: int | None = None
+    norm_layer: Callable[..., nn.Module] | None = None
+    activation_layer: Callable[..., nn.Module] = nn.SiLU
+    se_ratio: float | None = 0.25
+    tf_padding: bool = False
+    block: Callable[..., nn.Module] | None = None
+
+
 class MBConv(nn.Module):
     """Inverted residual: [expand 1x1] -> depthwise kxk -> [squeeze-excitation] -> project 1x1."""
 
@@ -150,6 +173,26 @@ class EfficientNet(SequentialBackbone):
     (strides 2, 4, 8, 16, 32). ``num_classes=0`` builds it without the final linear layer."""
 
     classifier_name = "classifier"
+
+    @classmethod
+    def from_config(cls, cfg: EfficientNetConfig) -> EfficientNet:
+        """The EfficientNet ``cfg`` describes: its scaled stages, its batch norms (momentum 0.01 with
+        the TensorFlow epsilon 1e-3, as the checkpoints were trained), its options."""
+        momentum = 0.01 if cfg.norm_eps != 1e-5 else 0.1
+        norm = cfg.norm_layer or partial(nn.BatchNorm2d, eps=cfg.norm_eps, momentum=momentum)
+        return cls(
+            scaled_setting(cfg.width_mult, cfg.depth_mult, lite=cfg.lite),
+            dropout=cfg.dropout,
+            stochastic_depth_prob=cfg.stochastic_depth_prob,
+            num_classes=cfg.num_classes,
+            stem_channels=cfg.stem_channels,
+            last_channel=cfg.last_channel,
+            norm_layer=norm,
+            activation_layer=cfg.activation_layer,
+            se_ratio=cfg.se_ratio,
+            tf_padding=cfg.tf_padding,
+            **({"block": cfg.block} if cfg.block is not None else {}),
+        )
 
     def __init__(
         self,
@@ -227,35 +270,27 @@ class EfficientNet(SequentialBackbone):
         return self.classifier(torch.flatten(self.avgpool(x), 1))
 
 
-def _build(
-    weights: Weights | WeightsEnum | None,
-    progress: bool,
-    config: dict[str, Any],
-    *,
-    width_mult: float,
-    depth_mult: float,
-    dropout: float,
-    lite: bool = False,
-    norm_eps: float = 1e-5,
-) -> EfficientNet:
-    setting = scaled_setting(width_mult, depth_mult, lite=lite)
-    defaults: dict[str, Any] = {
-        "dropout": dropout,
-        "norm_layer": partial(nn.BatchNorm2d, eps=norm_eps, momentum=0.01 if norm_eps != 1e-5 else 0.1),
-    }
-    if lite:
-        defaults.update(stem_channels=32, last_channel=1280, activation_layer=nn.ReLU6, se_ratio=None)
-    return build_model(
-        partial(EfficientNet, setting),
-        weights=weights,
-        progress=progress,
-        config={**defaults, **config},
-        fixed=fixed_config(weights),
-        head=("classifier.",),
-    )
-
-
-_LITE: dict[str, Any] = {"lite": True, "norm_eps": 1e-3}
+_LITE = EfficientNetConfig(
+    lite=True, norm_eps=1e-3, stem_channels=32, last_channel=1280, activation_layer=nn.ReLU6, se_ratio=None
+)
+VARIANTS: dict[str, EfficientNetConfig] = {
+    "efficientnet_b0": EfficientNetConfig(1.0, 1.0, 0.2),
+    "efficientnet_b1": EfficientNetConfig(1.0, 1.1, 0.2),
+    "efficientnet_b2": EfficientNetConfig(1.1, 1.2, 0.3),
+    "efficientnet_b3": EfficientNetConfig(1.2, 1.4, 0.3),
+    "efficientnet_b4": EfficientNetConfig(1.4, 1.8, 0.4),
+    "efficientnet_b5": EfficientNetConfig(1.6, 2.2, 0.4, norm_eps=1e-3),
+    "efficientnet_b6": EfficientNetConfig(1.8, 2.6, 0.5, norm_eps=1e-3),
+    "efficientnet_b7": EfficientNetConfig(2.0, 3.1, 0.5, norm_eps=1e-3),
+    "efficientnet_lite0": replace(_LITE, width_mult=1.0, depth_mult=1.0, dropout=0.2),
+    "efficientnet_lite1": replace(_LITE, width_mult=1.0, depth_mult=1.1, dropout=0.2),
+    "efficientnet_lite2": replace(_LITE, width_mult=1.1, depth_mult=1.2, dropout=0.3),
+    "efficientnet_lite3": replace(_LITE, width_mult=1.2, depth_mult=1.4, dropout=0.3),
+    "efficientnet_lite4": replace(_LITE, width_mult=1.4, depth_mult=1.8, dropout=0.3),
+}
+#: The family: ``EfficientNet`` over one ``EfficientNetConfig`` per variant (torchvision's layout);
+#: the classifier is built fresh over backbone weights.
+FAMILY = Family(EfficientNet.from_config, EfficientNetConfig, VARIANTS, head=("classifier.",))
 
 
 # --------------------------------------------------------------------------- EfficientNet B0-B7
@@ -486,8 +521,7 @@ def efficientnet_b0(
 
         model = efficientnet_b0(weights="DEFAULT").eval()
     """
-    arch = {"width_mult": 1.0, "depth_mult": 1.0, "dropout": 0.2}
-    return _build(EfficientNet_B0_Weights.verify(weights), progress, kwargs, **arch)
+    return FAMILY.build("efficientnet_b0", EfficientNet_B0_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -507,8 +541,7 @@ def efficientnet_b1(
 
         model = efficientnet_b1(weights="DEFAULT").eval()
     """
-    arch = {"width_mult": 1.0, "depth_mult": 1.1, "dropout": 0.2}
-    return _build(EfficientNet_B1_Weights.verify(weights), progress, kwargs, **arch)
+    return FAMILY.build("efficientnet_b1", EfficientNet_B1_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -528,8 +561,7 @@ def efficientnet_b2(
 
         model = efficientnet_b2(weights="DEFAULT").eval()
     """
-    arch = {"width_mult": 1.1, "depth_mult": 1.2, "dropout": 0.3}
-    return _build(EfficientNet_B2_Weights.verify(weights), progress, kwargs, **arch)
+    return FAMILY.build("efficientnet_b2", EfficientNet_B2_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -549,8 +581,7 @@ def efficientnet_b3(
 
         model = efficientnet_b3(weights="DEFAULT").eval()
     """
-    arch = {"width_mult": 1.2, "depth_mult": 1.4, "dropout": 0.3}
-    return _build(EfficientNet_B3_Weights.verify(weights), progress, kwargs, **arch)
+    return FAMILY.build("efficientnet_b3", EfficientNet_B3_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -570,8 +601,7 @@ def efficientnet_b4(
 
         model = efficientnet_b4(weights="DEFAULT").eval()
     """
-    arch = {"width_mult": 1.4, "depth_mult": 1.8, "dropout": 0.4}
-    return _build(EfficientNet_B4_Weights.verify(weights), progress, kwargs, **arch)
+    return FAMILY.build("efficientnet_b4", EfficientNet_B4_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -591,8 +621,7 @@ def efficientnet_b5(
 
         model = efficientnet_b5(weights="DEFAULT").eval()
     """
-    arch = {"width_mult": 1.6, "depth_mult": 2.2, "dropout": 0.4, "norm_eps": 1e-3}
-    return _build(EfficientNet_B5_Weights.verify(weights), progress, kwargs, **arch)
+    return FAMILY.build("efficientnet_b5", EfficientNet_B5_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -612,8 +641,7 @@ def efficientnet_b6(
 
         model = efficientnet_b6(weights="DEFAULT").eval()
     """
-    arch = {"width_mult": 1.8, "depth_mult": 2.6, "dropout": 0.5, "norm_eps": 1e-3}
-    return _build(EfficientNet_B6_Weights.verify(weights), progress, kwargs, **arch)
+    return FAMILY.build("efficientnet_b6", EfficientNet_B6_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -633,8 +661,7 @@ def efficientnet_b7(
 
         model = efficientnet_b7(weights="DEFAULT").eval()
     """
-    arch = {"width_mult": 2.0, "depth_mult": 3.1, "dropout": 0.5, "norm_eps": 1e-3}
-    return _build(EfficientNet_B7_Weights.verify(weights), progress, kwargs, **arch)
+    return FAMILY.build("efficientnet_b7", EfficientNet_B7_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -658,15 +685,7 @@ def efficientnet_lite0(
         model = efficientnet_lite0(weights=weights).eval()
         label = weights.meta["categories"][model(weights.transforms()("cat.jpg")[None]).argmax()]
     """
-    return _build(
-        EfficientNet_Lite0_Weights.verify(weights),
-        progress,
-        kwargs,
-        **_LITE,
-        width_mult=1.0,
-        depth_mult=1.0,
-        dropout=0.2,
-    )
+    return FAMILY.build("efficientnet_lite0", EfficientNet_Lite0_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -684,15 +703,7 @@ def efficientnet_lite1(*, weights: Weights | None = None, progress: bool = True,
 
         model = efficientnet_lite1(num_classes=10)
     """
-    return _build(
-        own_weights("efficientnet_lite1", weights),
-        progress,
-        kwargs,
-        **_LITE,
-        width_mult=1.0,
-        depth_mult=1.1,
-        dropout=0.2,
-    )
+    return FAMILY.build("efficientnet_lite1", own_weights("efficientnet_lite1", weights), progress, kwargs)
 
 
 @register_model()
@@ -710,15 +721,7 @@ def efficientnet_lite2(*, weights: Weights | None = None, progress: bool = True,
 
         model = efficientnet_lite2(num_classes=10)
     """
-    return _build(
-        own_weights("efficientnet_lite2", weights),
-        progress,
-        kwargs,
-        **_LITE,
-        width_mult=1.1,
-        depth_mult=1.2,
-        dropout=0.3,
-    )
+    return FAMILY.build("efficientnet_lite2", own_weights("efficientnet_lite2", weights), progress, kwargs)
 
 
 @register_model()
@@ -736,15 +739,7 @@ def efficientnet_lite3(*, weights: Weights | None = None, progress: bool = True,
 
         model = efficientnet_lite3(num_classes=10)
     """
-    return _build(
-        own_weights("efficientnet_lite3", weights),
-        progress,
-        kwargs,
-        **_LITE,
-        width_mult=1.2,
-        depth_mult=1.4,
-        dropout=0.3,
-    )
+    return FAMILY.build("efficientnet_lite3", own_weights("efficientnet_lite3", weights), progress, kwargs)
 
 
 @register_model()
@@ -762,12 +757,4 @@ def efficientnet_lite4(*, weights: Weights | None = None, progress: bool = True,
 
         model = efficientnet_lite4(num_classes=10)
     """
-    return _build(
-        own_weights("efficientnet_lite4", weights),
-        progress,
-        kwargs,
-        **_LITE,
-        width_mult=1.4,
-        depth_mult=1.8,
-        dropout=0.3,
-    )
+    return FAMILY.build("efficientnet_lite4", own_weights("efficientnet_lite4", weights), progress, kwargs)

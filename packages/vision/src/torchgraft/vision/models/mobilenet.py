@@ -6,14 +6,15 @@ torchvision's state-dict layout. ``MobileNetV3`` takes its ``inverted_residual_s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
-from torchgraft.core import Weights, WeightsEnum, build_model, fixed_config, register_model
+from torchgraft.core import WeightsEnum, register_model
+from torchgraft.core.family import Family
 
 from ._backbone import SequentialBackbone, stage_spec, strides_of
 from ._layers import ConvNormAct, SqueezeExcitation, init_conv_bn, make_divisible
@@ -85,7 +86,39 @@ class InvertedResidualV2(nn.Module):
 V2_SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
 
 
+@dataclass(frozen=True)
+class MobileNetV2Config:
+    """MobileNetV2's constructor arguments, every one a builder keyword."""
+
+    num_classes: int = 1000
+    width_mult: float = 1.0
+    inverted_residual_setting: tuple[tuple[int, int, int, int], ...] = V2_SETTING
+    round_nearest: int = 8
+    dropout: float = 0.2
+    norm_layer: Callable[..., nn.Module] | None = None
+
+
+@dataclass(frozen=True)
+class MobileNetV3Config:
+    """A MobileNetV3: ``arch`` (``"large"`` or ``"small"``) with its width multiplier, reduced tail
+    and dilation (`v3_setting`), and the constructor's options; every field a builder keyword."""
+
+    arch: str = "large"
+    width_mult: float = 1.0
+    reduced_tail: bool = False
+    dilated: bool = False
+    num_classes: int = 1000
+    block: Callable[..., nn.Module] | None = None
+    norm_layer: Callable[..., nn.Module] | None = None
+    dropout: float = 0.2
+
+
 class MobileNetV2(_ResettableClassifier, SequentialBackbone):
+    @classmethod
+    def from_config(cls, cfg: MobileNetV2Config) -> MobileNetV2:
+        """The MobileNetV2 ``cfg`` describes (the family's constructor)."""
+        return cls(**{f.name: getattr(cfg, f.name) for f in fields(cfg)})
+
     def __init__(
         self,
         *,
@@ -193,6 +226,16 @@ class InvertedResidualV3(nn.Module):
 
 
 class MobileNetV3(_ResettableClassifier, SequentialBackbone):
+    @classmethod
+    def from_config(cls, cfg: MobileNetV3Config) -> MobileNetV3:
+        """The MobileNetV3 ``cfg`` describes: its `v3_setting`, then its options."""
+        setting, last = v3_setting(
+            cfg.arch, width_mult=cfg.width_mult, reduced_tail=cfg.reduced_tail, dilated=cfg.dilated
+        )
+        return cls(
+            setting, last, num_classes=cfg.num_classes, block=cfg.block, norm_layer=cfg.norm_layer, dropout=cfg.dropout
+        )
+
     def __init__(
         self,
         inverted_residual_setting: Sequence[InvertedResidualConfig],
@@ -283,28 +326,25 @@ def v3_setting(
     return [row.scaled(width_mult) for row in rows], make_divisible(last * width_mult)
 
 
-def _build_v2(weights: Weights | WeightsEnum | None, progress: bool, config: dict[str, Any]) -> MobileNetV2:
-    return build_model(
-        MobileNetV2,
-        weights=weights,
-        progress=progress,
-        config=config,
-        fixed=fixed_config(weights),
-        head=("classifier.",),
-    )
-
-
-def _build_v3(arch: str, weights: Weights | WeightsEnum | None, progress: bool, config: dict[str, Any]) -> MobileNetV3:
-    shape = {k: config.pop(k) for k in ("width_mult", "reduced_tail", "dilated") if k in config}
-    setting, last = v3_setting(arch, **shape)
-    return build_model(
-        partial(MobileNetV3, setting, last),
-        weights=weights,
-        progress=progress,
-        config=config,
-        fixed=fixed_config(weights),
-        head=("classifier.3.",),
-    )
+VARIANTS: dict[str, MobileNetV2Config | MobileNetV3Config] = {
+    "mobilenet_v2": MobileNetV2Config(),
+    "mobilenet_v3_large": MobileNetV3Config("large"),
+    "mobilenet_v3_small": MobileNetV3Config("small"),
+}
+#: Two families in one module, one per model class (torchvision's layouts); the classifier's
+#: last layer is built fresh over backbone weights.
+V2_FAMILY = Family(
+    MobileNetV2.from_config,
+    MobileNetV2Config,
+    {k: v for k, v in VARIANTS.items() if isinstance(v, MobileNetV2Config)},
+    head=("classifier.",),
+)
+V3_FAMILY = Family(
+    MobileNetV3.from_config,
+    MobileNetV3Config,
+    {k: v for k, v in VARIANTS.items() if isinstance(v, MobileNetV3Config)},
+    head=("classifier.3.",),
+)
 
 
 # --------------------------------------------------------------------------- weights
@@ -388,7 +428,7 @@ def mobilenet_v2(
 
         model = mobilenet_v2(weights="DEFAULT").eval()
     """
-    return _build_v2(MobileNet_V2_Weights.verify(weights), progress, kwargs)
+    return V2_FAMILY.build("mobilenet_v2", MobileNet_V2_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -409,7 +449,7 @@ def mobilenet_v3_large(
 
         model = mobilenet_v3_large(weights="DEFAULT").eval()
     """
-    return _build_v3("large", MobileNet_V3_Large_Weights.verify(weights), progress, kwargs)
+    return V3_FAMILY.build("mobilenet_v3_large", MobileNet_V3_Large_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -430,4 +470,4 @@ def mobilenet_v3_small(
 
         model = mobilenet_v3_small(weights="DEFAULT").eval()
     """
-    return _build_v3("small", MobileNet_V3_Small_Weights.verify(weights), progress, kwargs)
+    return V3_FAMILY.build("mobilenet_v3_small", MobileNet_V3_Small_Weights.verify(weights), progress, kwargs)

@@ -16,12 +16,10 @@ from torchgraft.core import (
     Features,
     FeatureSpec,
     StageSpec,
-    Weights,
     WeightsEnum,
-    build_model,
-    fixed_config,
     register_model,
 )
+from torchgraft.core.family import Family
 
 from ._layers import init_conv_bn
 from ._meta import TORCHVISION, imagenet_weights
@@ -50,10 +48,17 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ResNetConfig:
-    block: str  # "basic" or "bottleneck"
+    """A ResNet: its block (``"basic"``, ``"bottleneck"`` or a block class), blocks per stage, and
+    the constructor's options (every one a builder keyword: ``resnet50(norm_layer=...)``)."""
+
+    block: str | type[nn.Module]
     layers: tuple[int, int, int, int]
     groups: int = 1
     width_per_group: int = 64
+    num_classes: int = 1000
+    zero_init_residual: bool = False
+    replace_stride_with_dilation: tuple[bool, bool, bool] = (False, False, False)
+    norm_layer: Callable[..., nn.Module] | None = None
 
 
 def _conv3x3(cin: int, cout: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Conv2d:
@@ -139,6 +144,21 @@ class ResNet(nn.Module):
     higher resolution (for segmentation). ``num_classes=0`` builds it without ``fc``."""
 
     classifier_name = "fc"
+
+    @classmethod
+    def from_config(cls, cfg: ResNetConfig) -> ResNet:
+        """The ResNet ``cfg`` describes (the family's constructor; ``ResNet(block, layers, ...)`` stays
+        torchvision's)."""
+        return cls(
+            cfg.block,
+            cfg.layers,
+            num_classes=cfg.num_classes,
+            zero_init_residual=cfg.zero_init_residual,
+            groups=cfg.groups,
+            width_per_group=cfg.width_per_group,
+            replace_stride_with_dilation=cfg.replace_stride_with_dilation,
+            norm_layer=cfg.norm_layer,
+        )
 
     def __init__(
         self,
@@ -232,15 +252,18 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def _build(cfg: ResNetConfig, weights: Weights | WeightsEnum | None, progress: bool, config: dict[str, Any]) -> ResNet:
-    return build_model(
-        partial(ResNet, cfg.block, cfg.layers, groups=cfg.groups, width_per_group=cfg.width_per_group),
-        weights=weights,
-        progress=progress,
-        config=config,
-        fixed=fixed_config(weights),
-        head=("fc.",),
-    )
+VARIANTS: dict[str, ResNetConfig] = {
+    "resnet18": ResNetConfig("basic", (2, 2, 2, 2)),
+    "resnet34": ResNetConfig("basic", (3, 4, 6, 3)),
+    "resnet50": ResNetConfig("bottleneck", (3, 4, 6, 3)),
+    "resnet101": ResNetConfig("bottleneck", (3, 4, 23, 3)),
+    "resnet152": ResNetConfig("bottleneck", (3, 8, 36, 3)),
+    "resnext50_32x4d": ResNetConfig("bottleneck", (3, 4, 6, 3), groups=32, width_per_group=4),
+    "wide_resnet50_2": ResNetConfig("bottleneck", (3, 4, 6, 3), width_per_group=128),
+}
+#: The family: ``ResNet`` over one ``ResNetConfig`` per variant (torchvision's layout); the ``fc``
+#: head is built fresh over backbone weights.
+FAMILY = Family(ResNet.from_config, ResNetConfig, VARIANTS, head=("fc.",))
 
 
 # --------------------------------------------------------------------------- weights
@@ -394,7 +417,7 @@ def resnet18(*, weights: ResNet18_Weights | str | None = None, progress: bool = 
 
         model = resnet18(weights="DEFAULT").eval()
     """
-    return _build(ResNetConfig("basic", (2, 2, 2, 2)), ResNet18_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("resnet18", ResNet18_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -411,7 +434,7 @@ def resnet34(*, weights: ResNet34_Weights | str | None = None, progress: bool = 
 
         model = resnet34(weights="DEFAULT").eval()
     """
-    return _build(ResNetConfig("basic", (3, 4, 6, 3)), ResNet34_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("resnet34", ResNet34_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -433,7 +456,7 @@ def resnet50(*, weights: ResNet50_Weights | str | None = None, progress: bool = 
         model = resnet50(weights=weights).eval()
         probs = model(weights.transforms()("photo.jpg")[None]).softmax(-1)
     """
-    return _build(ResNetConfig("bottleneck", (3, 4, 6, 3)), ResNet50_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("resnet50", ResNet50_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -450,7 +473,7 @@ def resnet101(*, weights: ResNet101_Weights | str | None = None, progress: bool 
 
         model = resnet101(weights="DEFAULT").eval()
     """
-    return _build(ResNetConfig("bottleneck", (3, 4, 23, 3)), ResNet101_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("resnet101", ResNet101_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -467,7 +490,7 @@ def resnet152(*, weights: ResNet152_Weights | str | None = None, progress: bool 
 
         model = resnet152(weights="DEFAULT").eval()
     """
-    return _build(ResNetConfig("bottleneck", (3, 8, 36, 3)), ResNet152_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("resnet152", ResNet152_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -487,8 +510,7 @@ def resnext50_32x4d(
 
         model = resnext50_32x4d(weights="DEFAULT").eval()
     """
-    cfg = ResNetConfig("bottleneck", (3, 4, 6, 3), groups=32, width_per_group=4)
-    return _build(cfg, ResNeXt50_32X4D_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("resnext50_32x4d", ResNeXt50_32X4D_Weights.verify(weights), progress, kwargs)
 
 
 @register_model()
@@ -508,5 +530,4 @@ def wide_resnet50_2(
 
         model = wide_resnet50_2(weights="DEFAULT").eval()
     """
-    cfg = ResNetConfig("bottleneck", (3, 4, 6, 3), width_per_group=128)
-    return _build(cfg, Wide_ResNet50_2_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("wide_resnet50_2", Wide_ResNet50_2_Weights.verify(weights), progress, kwargs)

@@ -9,15 +9,22 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from torchgraft.core import Features, FeatureSpec, Weights, WeightsEnum, build_model, fixed_config, register_model
+from torchgraft.core import (
+    Features,
+    FeatureSpec,
+    WeightsEnum,
+    register_model,
+    warn_deprecated,
+)
+from torchgraft.core.attention import MultiheadAttention
+from torchgraft.core.family import Family
 from torchgraft.core.layers import QuickGELU
 from torchgraft.core.preflight import check_fields
 
@@ -40,6 +47,11 @@ class ViTConfig:
     pre_norm: bool = False
     activation: str = "gelu"
     layer_norm_eps: float = 1e-6
+    # The model's options beyond its shape, every one a builder keyword (``vit_b_16(num_classes=10)``).
+    num_classes: int = 1000
+    dropout: float = 0.0
+    attention_dropout: float = 0.0
+    norm_layer: Callable[..., nn.Module] | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, what=type(self).__name__)
@@ -50,31 +62,15 @@ class ViTConfig:
 ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "quick_gelu": QuickGELU}
 
 
-class SelfAttention(nn.Module):
-    """Multi-head self-attention with ``nn.MultiheadAttention``'s parameter names (so its
-    checkpoints load), computed with ``scaled_dot_product_attention``."""
+class SelfAttention(MultiheadAttention):
+    """Deprecated: `torchgraft.core.attention.MultiheadAttention`, the same parameters and output."""
 
     def __init__(self, dim: int, num_heads: int, dropout: float = 0.0) -> None:
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"hidden_dim {dim} is not divisible by num_heads {num_heads}")
-        self.num_heads, self.dropout = num_heads, dropout
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
-        self.in_proj_bias = nn.Parameter(torch.empty(3 * dim))
-        self.out_proj = nn.Linear(dim, dim)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        nn.init.xavier_uniform_(self.in_proj_weight)
-        nn.init.zeros_(self.in_proj_bias)
-        nn.init.zeros_(self.out_proj.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, D = x.shape
-        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # [B, T, 3D]
-        q, k, v = qkv.view(B, T, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)  # [B, H, T, Dh] each
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
-        return self.out_proj(out.transpose(1, 2).reshape(B, T, D))
+        warn_deprecated(
+            "torchgraft.vision.models.vit.SelfAttention is deprecated: use "
+            "torchgraft.core.attention.MultiheadAttention(dim, num_heads, dropout=dropout)"
+        )
+        super().__init__(dim, num_heads, dropout=dropout)
 
 
 class EncoderBlock(nn.Module):
@@ -83,7 +79,7 @@ class EncoderBlock(nn.Module):
     ) -> None:
         super().__init__()
         self.ln_1 = norm_layer(cfg.hidden_dim)
-        self.self_attention = SelfAttention(cfg.hidden_dim, cfg.num_heads, attention_dropout)
+        self.self_attention = MultiheadAttention(cfg.hidden_dim, cfg.num_heads, dropout=attention_dropout)
         self.dropout = nn.Dropout(dropout)
         self.ln_2 = norm_layer(cfg.hidden_dim)
         self.mlp = nn.Sequential(
@@ -146,6 +142,17 @@ class Encoder(nn.Module):
 class VisionTransformer(nn.Module):
     """Patch embedding, class token, pre-LN encoder and a linear head on the class token
     (``num_classes=0``: no head). The image size is fixed at build time (``cfg.image_size``)."""
+
+    @classmethod
+    def from_config(cls, cfg: ViTConfig) -> VisionTransformer:
+        """The model ``cfg`` describes, its options included (the family's constructor)."""
+        return cls(
+            cfg,
+            num_classes=cfg.num_classes,
+            dropout=cfg.dropout,
+            attention_dropout=cfg.attention_dropout,
+            norm_layer=cfg.norm_layer,
+        )
 
     classifier_name = "heads"
 
@@ -218,28 +225,10 @@ class VisionTransformer(nn.Module):
         return self.heads(self.forward_features(x).pooled)
 
 
-def _build(
-    cfg: ViTConfig, weights: Weights | WeightsEnum | None, progress: bool, config: dict[str, Any]
-) -> VisionTransformer:
-    def factory(
-        *,
-        image_size: int = cfg.image_size,
-        num_classes: int = 1000,
-        dropout: float = 0.0,
-        attention_dropout: float = 0.0,
-        norm_layer: Callable[..., nn.Module] | None = None,
-    ) -> VisionTransformer:
-        return VisionTransformer(
-            replace(cfg, image_size=image_size),
-            num_classes=num_classes,
-            dropout=dropout,
-            attention_dropout=attention_dropout,
-            norm_layer=norm_layer,
-        )
-
-    return build_model(
-        factory, weights=weights, progress=progress, config=config, fixed=fixed_config(weights), head=("heads.",)
-    )
+VARIANTS: dict[str, ViTConfig] = {"vit_b_16": ViTConfig()}
+#: The family: ``VisionTransformer`` over one ``ViTConfig`` per variant (torchvision's layout); the
+#: ``heads`` classifier is built fresh over backbone weights.
+FAMILY = Family(VisionTransformer.from_config, ViTConfig, VARIANTS, head=("heads.",))
 
 
 class ViT_B_16_Weights(WeightsEnum):
@@ -307,4 +296,4 @@ def vit_b_16(
 
         model = vit_b_16(weights="DEFAULT").eval()
     """
-    return _build(ViTConfig(), ViT_B_16_Weights.verify(weights), progress, kwargs)
+    return FAMILY.build("vit_b_16", ViT_B_16_Weights.verify(weights), progress, kwargs)
