@@ -1,7 +1,10 @@
 """Every ```python block of the docs and READMEs runs on its own, as a user copying it alone would run
 it (a fresh interpreter namespace, an empty folder holding only the repository's example photos,
 an empty cache), and prints what its comments say: a ``print(...)  # expected`` line's output must
-match the comment, where ``...`` stands for any text (as doctest's ELLIPSIS)."""
+match the comment, where ``...`` stands for any text (as doctest's ELLIPSIS).
+
+A block under a ``<!-- file: path -->`` line is a file the user saves rather than runs (a module,
+a pyproject): it is written at that path in the folder of every block of its page."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+FILE = re.compile(r"^<!-- file: (?P<path>\S+) -->\n```\w+\n(?P<body>.*?)^```", re.S | re.M)
 PRINT_WITH_COMMENT = re.compile(r"^\s*print\(.*\)\s+#\s?(?P<expected>.*)$")
 
 PAGES = [
@@ -25,7 +29,13 @@ PAGES = [
     ]
     if BLOCK.search(p.read_text())
 ]
-BLOCKS = [(page, i, code) for page in PAGES for i, code in enumerate(BLOCK.findall(page.read_text()))]
+FILES = {page: {m["path"]: m["body"] for m in FILE.finditer(page.read_text())} for page in PAGES}
+BLOCKS = [
+    (page, i, code)
+    for page in PAGES
+    for i, code in enumerate(BLOCK.findall(page.read_text()))
+    if code not in FILES[page].values()
+]
 
 
 def matches(expected: str, printed: str) -> bool:
@@ -56,6 +66,12 @@ def test_each_block_runs_alone_and_prints_what_its_comments_say(page, index, cod
     monkeypatch.chdir(tmp_path)
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     monkeypatch.setenv("TORCHGRAFT_HOME", str(tmp_path / "cache"))
+    for path, body in FILES[page].items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(body)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # what a block puts on it goes with the block
+    monkeypatch.setattr(sys, "path_importer_cache", dict(sys.path_importer_cache))
+    before = set(sys.modules)
     lines = code.splitlines()
     printed: list[tuple[int, str]] = []
     name = f"{page.name}[block {index}]"
@@ -70,7 +86,13 @@ def test_each_block_runs_alone_and_prints_what_its_comments_say(page, index, cod
             print(*args, sep=sep, end=end, file=file, flush=flush)
 
     namespace: dict = {"__name__": f"docs_{page.stem}_{index}", "print": recording_print}
-    exec(compile(code, name, "exec"), namespace)
+    try:
+        exec(compile(code, name, "exec"), namespace)
+    finally:  # modules the block imported from its own folder go with it
+        for module in set(sys.modules) - before:
+            where = [getattr(sys.modules[module], "__file__", None), *getattr(sys.modules[module], "__path__", [])]
+            if any(str(w or "").startswith(str(tmp_path)) for w in where):
+                del sys.modules[module]
     checked = 0
     for lineno, text in printed:
         found = PRINT_WITH_COMMENT.match(lines[lineno - 1])
@@ -82,6 +104,19 @@ def test_each_block_runs_alone_and_prints_what_its_comments_say(page, index, cod
     assert checked >= len(set(commented) & {n for n, _ in printed}), "every commented print that ran was checked"
     never_ran = sorted(set(commented) - {n for n, _ in printed})
     assert not never_ran, f"{name}: commented print lines {never_ran} never ran"
+
+
+def test_a_file_block_is_a_file_its_page_uses():
+    assert FILES[ROOT / "docs" / "adding-a-family.md"].keys() == {
+        "acme-models/src/acme_models/tiny_net.py",
+        "acme-models/pyproject.toml",
+    }
+    for page, files in FILES.items():
+        for path, body in files.items():
+            if path.endswith(".py"):
+                compile(body, f"{page.name}:{path}", "exec")
+            used = any(Path(path).stem in code for p, _, code in BLOCKS if p == page)
+            assert used or path.endswith(".toml"), f"{page.name}: no block uses {path}"
 
 
 def test_every_meta_key_in_use_is_in_the_weights_schema():
