@@ -1,44 +1,35 @@
 """The repository's import graph, read from the sources: no cycles (imports inside functions
-included), and core's layers depend downward only: data below I/O below composition and the
-registry, below the tools built on them."""
+included), core's folders are its layers (contracts, I/O, generation, building, the test kit) and
+depend downward only, no module imports another's private name, and core names no domain."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [ROOT / "shared" / "src", *sorted((ROOT / "packages").glob("*/src"))]
 
-# Core's layers, lowest first; a module may import its own layer (without cycles) and those below.
-CORE_LAYERS = [
-    {
-        "errors",
-        "settings",
-        "torch_internals",
-        "features",
-        "layers",
-        "attention",
-        "heads",
-        "packing",
-        "lazy",
-        "_providers",
-        "_version",
-    },  # data, contracts, layers
-    {"files", "pickles", "transfer", "store", "cache", "checkpoints", "weights", "hub", "loading"},  # I/O
-    {
-        "preflight",
-        "parts",
-        "builders",
-        "family",
-        "compose",
-        "registry",
-        "generation",
-        "towers",
-        "distributed",
-    },  # composition, generation, the registry
-    {"testing", "conformance", "fuzz", "cli", "__main__", ""},  # tools, and the package itself
-]
+#: Core's modules at the top of the package, above every layer: the package itself and its command.
+CORE_TOP = {"", "__main__", "cli", "_version", "_paths"}
+
+
+def _core_paths() -> tuple[tuple[str, ...], dict[str, str]]:
+    """Core's layers (its folders, lowest first) and the old flat paths, read from core/_paths.py."""
+    tree = ast.parse((ROOT / "shared" / "src" / "torchgraft" / "core" / "_paths.py").read_text())
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
+            if isinstance(target, ast.Name) and target.id in ("LAYERS", "MOVED"):
+                found[target.id] = node.value
+    layers = ast.literal_eval(found["LAYERS"])
+    moved = eval(compile(ast.Expression(found["MOVED"]), "_paths.py", "eval"), {})
+    return layers, moved
+
+
+LAYERS, MOVED = _core_paths()
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:
@@ -79,9 +70,19 @@ def import_graph() -> dict[str, set[str]]:
                     base = base.rpartition(".")[0]
                 target = (f"{base}.{node.module}" if node.module else base) if node.level else node.module
                 targets = [target, *(f"{target}.{alias.name}" for alias in node.names)]
+            targets = [_current(t) for t in targets]
             edges |= {t for t in targets if t in modules and t != name}
         graph[name] = edges
     return graph
+
+
+def _current(target: str) -> str:
+    """A module named by its old flat path (``torchgraft.core.store``), named where it lives now."""
+    old = target.removeprefix("torchgraft.core.")
+    first, dot, rest = old.partition(".")
+    if target.startswith("torchgraft.core.") and first in MOVED:
+        return f"torchgraft.core.{MOVED[first]}{dot}{rest}"
+    return target
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -126,25 +127,77 @@ def test_cycle_finder_finds_a_cycle():
 
 def test_the_repository_has_no_import_cycles():
     graph = import_graph()
-    assert {"torchgraft.core.weights", "torchgraft.vision.models.resnet", "torchgraft.text.models.bert"} <= set(graph)
+    assert {"torchgraft.core.io.weights", "torchgraft.vision.models.resnet", "torchgraft.text.models.bert"} <= set(
+        graph
+    )
     assert cycles(graph) == []
 
 
-def test_core_layers_depend_downward_only():
-    layer_of = {name: i for i, names in enumerate(CORE_LAYERS) for name in names}
+def _rank(short: str) -> int:
+    """A core module's layer: the index of its folder in LAYERS, or above them all at the top."""
+    if short in CORE_TOP:
+        return len(LAYERS)
+    folder = short.split(".")[0]
+    assert folder in LAYERS, f"core module {short} is in no layer folder: put it in one of {LAYERS}"
+    return LAYERS.index(folder)
+
+
+def test_cores_folders_are_its_layers_and_depend_downward_only():
     graph = import_graph()
     core = {m: e for m, e in graph.items() if m == "torchgraft.core" or m.startswith("torchgraft.core.")}
     short = {m: m.removeprefix("torchgraft.core").lstrip(".") for m in core}
-    assert set(short.values()) <= set(layer_of), (
-        f"put new core modules in a layer: {set(short.values()) - set(layer_of)}"
-    )
+    folders = {s.split(".")[0] for s in short.values() if s not in CORE_TOP}
+    assert folders == set(LAYERS), f"core's folders {sorted(folders)} are not its declared layers {LAYERS}"
     upward = [
-        f"{short[m]} -> {short[t]}"
-        for m, targets in core.items()
-        for t in targets
-        if t in short and layer_of[short[t]] > layer_of[short[m]]
+        f"{short[m]} -> {short[t]}" for m, targets in core.items() for t in targets if _rank(short[t]) > _rank(short[m])
     ]
     assert upward == []
+
+
+def test_every_old_flat_path_names_a_module_that_exists():
+    modules = _modules()
+    assert all(f"torchgraft.core.{new}" in modules for new in MOVED.values()), MOVED
+    assert not set(MOVED) & {name.removeprefix("torchgraft.core.") for name in modules}, "an old path shadows a module"
+
+
+def test_old_flat_paths_import_the_module_itself():
+    import torchgraft.core as tg
+    import torchgraft.core.io.store
+    import torchgraft.core.store
+
+    assert torchgraft.core.store is torchgraft.core.io.store
+    assert torchgraft.core.store.__spec__.name == "torchgraft.core.io.store"
+    from torchgraft.core.compose import compose
+
+    assert tg.compose is compose  # importing the module's old path leaves the package's function alone
+
+
+def test_no_domain_name_appears_in_core():
+    """Core's code (docstrings aside) names no domain package and no domain's model: core's
+    providers table, generated from the domains' manifests, is the one place that does."""
+    from torchgraft.core.building._providers import PROVIDERS
+
+    models = {n for names in PROVIDERS.values() for n in names}
+    domains = re.compile(r"torchgraft[.-](vision|text|audio|multimodal)\b")
+    found = []
+    for path in (ROOT / "shared" / "src" / "torchgraft" / "core").rglob("*.py"):
+        if path.name == "_providers.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                words = set(re.findall(r"\w+", node.value))
+                if domains.search(node.value) or words & models:
+                    found.append(f"{path.name}: {node.value!r}")
+    assert found == []
 
 
 # A distribution that joins domains (its published weights span them) may import those domains.

@@ -21,7 +21,7 @@ def test_every_domain_package_is_discovered():
         names = tg.list_models(domain=domain)
         assert names and all(eps[n].startswith(f"torchgraft.{domain}.models.") for n in names)
         # core's table of which distribution provides which model (for "pip install ..." hints)
-        assert sorted(PROVIDERS[f"torchgraft-{domain}"]) == names, f"update core/_providers.py for {domain}"
+        assert sorted(PROVIDERS[f"torchgraft-{domain}"]) == names, f"run python tools/manifests.py ({domain})"
 
 
 def test_listing_every_domain_imports_no_domain_library():

@@ -29,7 +29,7 @@ import tomllib
 ROOT = Path(__file__).resolve().parents[1]
 DOMAINS = ("vision", "text", "audio", "multimodal")
 GROUP = "torchgraft.models"
-PROVIDERS = ROOT / "shared" / "src" / "torchgraft" / "core" / "_providers.py"
+PROVIDERS = ROOT / "shared" / "src" / "torchgraft" / "core" / "building" / "_providers.py"
 FAMILIES = re.compile(r"^_FAMILIES: dict\[str, tuple\[str, \.\.\.\]\] = \{\n.*?^\}\n", re.S | re.M)
 CHECKING = re.compile(r"^if TYPE_CHECKING:  # what editors and type checkers see\n(?:    .*\n)*", re.M)
 

@@ -1,4 +1,4 @@
-"""Every registered audio model against core's conformance suite (core/conformance.py), one test
+"""Every registered audio model against core's conformance suite (core/testkit/conformance.py), one test
 per model and rule: tiny wav2vec2/HuBERT shapes without dropout (layer drop would skip layers, and
 their gradients, at random), CREPE as published."""
 

@@ -1,4 +1,4 @@
-"""Every registered multimodal model against core's conformance suite (core/conformance.py), one
+"""Every registered multimodal model against core's conformance suite (core/testkit/conformance.py), one
 test per model and rule, on a tiny CLIP shape."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every registered text model against core's conformance suite (core/conformance.py), one test
+"""Every registered text model against core's conformance suite (core/testkit/conformance.py), one test
 per model and rule: tiny configs, a padded batch."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Every registered vision model against core's conformance suite: torchvision's weights-schema
-rules and timm's model rules (core/conformance.py), one test per model and rule."""
+rules and timm's model rules (core/testkit/conformance.py), one test per model and rule."""
 
 from __future__ import annotations
 

@@ -1,11 +1,39 @@
 """torchgraft-core: versioned pre-trained weights, the model registry, fast and safe loading, and
 the composition contract that attaches any task head to any backbone."""
 
-from . import distributed  # noqa: F401  (registers the exit teardown of process groups)
+from ._paths import install as _install_paths
 from ._version import __version__
-from .builders import architecture_only, build_model, categories_config, check_keywords, fixed_config, own_weights
-from .compose import ClassifierHead, Composite, Head, Pool, classifier, compose, poolings_for
-from .errors import (
+from .building import distributed  # noqa: F401  (registers the exit teardown of process groups)
+from .building.builders import (
+    architecture_only,
+    build_model,
+    categories_config,
+    check_keywords,
+    fixed_config,
+    own_weights,
+)
+from .building.compose import ClassifierHead, Composite, Head, Pool, classifier, compose, poolings_for
+from .building.parts import Part
+from .building.registry import (
+    get_model,
+    get_model_weights,
+    get_weight,
+    list_models,
+    register_deprecations,
+    register_model,
+)
+from .building.towers import (
+    DualEncoder,
+    Embedder,
+    Fusion,
+    MissingInputError,
+    ZeroShotHead,
+    contrastive_loss,
+    dual_encoder,
+    fuse,
+    zero_shot_classifier,
+)
+from .contracts.errors import (
     BackboneContractError,
     CacheError,
     CheckpointError,
@@ -38,33 +66,13 @@ from .errors import (
     WeightsMismatchError,
     WeightsSourceError,
 )
-from .features import Backbone, Features, FeatureSpec, StageSpec, check_backbone, shard_units
+from .contracts.features import Backbone, Features, FeatureSpec, StageSpec, check_backbone, shard_units
+from .contracts.packing import Packing
 from .generation import CausalLM, GenerationConfig, KVCache, Seq2SeqLM, generate
-from .hub import HubFamily, hub_asset, hub_weights
-from .loading import LoadReport, init_empty, load_weights, read_checkpoint
-from .packing import Packing
-from .parts import Part
-from .registry import (
-    get_model,
-    get_model_weights,
-    get_weight,
-    list_models,
-    register_deprecations,
-    register_model,
-)
-from .store import cache_root, download
-from .towers import (
-    DualEncoder,
-    Embedder,
-    Fusion,
-    MissingInputError,
-    ZeroShotHead,
-    contrastive_loss,
-    dual_encoder,
-    fuse,
-    zero_shot_classifier,
-)
-from .weights import Asset, TorchgraftDeprecationWarning, Weights, WeightsEnum, warn_deprecated
+from .io.hub import HubFamily, hub_asset, hub_weights
+from .io.loading import LoadReport, init_empty, load_weights, read_checkpoint
+from .io.store import cache_root, download
+from .io.weights import Asset, TorchgraftDeprecationWarning, Weights, WeightsEnum, warn_deprecated
 
 __all__ = [
     "Part",
@@ -155,3 +163,5 @@ __all__ = [
     "register_deprecations",
     "register_model",
 ]
+
+_install_paths()  # torchgraft.core.store and the other flat paths of before keep working

@@ -18,12 +18,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import cache as cache_ops
 from ._version import __version__
-from .errors import NotFoundError, TorchgraftError, UnknownWeightsError
-from .registry import domains, entry_of, get_model_weights, get_weight, list_models, model_of, resolve_target
-from .store import cache_root, fetch_weights, is_cached, known_sha256, resolve_local
-from .weights import WeightsEnum
+from .building.registry import domains, entry_of, get_model_weights, get_weight, list_models, model_of, resolve_target
+from .contracts.errors import NotFoundError, TorchgraftError, UnknownWeightsError
+from .io import cache as cache_ops
+from .io.store import cache_root, fetch_weights, is_cached, known_sha256, resolve_local
+from .io.weights import WeightsEnum
 
 __all__ = ["build_parser", "catalog", "first_sentence", "main", "pick_weights", "weights_of"]
 

@@ -27,9 +27,9 @@ from typing import Any, Generic, TypeVar
 
 from torch import nn
 
+from ..contracts.errors import UnknownKeywordError
+from ..io.weights import StateDictAdapter, Weights, WeightsEnum
 from .builders import build_model, fixed_config
-from .errors import UnknownKeywordError
-from .weights import StateDictAdapter, Weights, WeightsEnum
 
 __all__ = ["Family", "configured"]
 

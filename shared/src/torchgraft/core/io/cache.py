@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import CacheError, WeightsSourceError
+from ..contracts.errors import CacheError, WeightsSourceError
 from .files import is_regular, open_regular, read_record
 from .store import (
     alive,

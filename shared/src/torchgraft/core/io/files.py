@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from .errors import WeightsSourceError
+from ..contracts.errors import WeightsSourceError
 
 __all__ = ["MAX_RECORD_BYTES", "describe", "is_regular", "open_regular", "read_record"]
 

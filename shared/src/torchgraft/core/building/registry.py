@@ -21,8 +21,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from ._providers import PROVIDERS
-from .errors import (
+from ..contracts.errors import (
     DuplicateModelError,
     TorchgraftError,
     UnknownKeywordError,
@@ -30,7 +29,8 @@ from .errors import (
     UnknownWeightsError,
     warn_deprecated,
 )
-from .weights import WeightsEnum
+from ..io.weights import WeightsEnum
+from ._providers import PROVIDERS
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -387,7 +387,7 @@ def get_weight(name: str, *, model: str | None = None) -> WeightsEnum:
     if not owner:
         if model is None:
             raise UnknownWeightsError(
-                f"expected a weights name like 'resnet50.DEFAULT' or 'ResNet50_Weights.IMAGENET1K_V2' "
+                f"expected a weights name like '<model>.DEFAULT' or '<Enum>_Weights.<MEMBER>' "
                 f"(or a bare member name with model=); found {name!r}"
             )
         return get_model_weights(model).verify(name)

@@ -23,12 +23,12 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from .errors import ConfigConflictError, UnknownKeywordError
-from .generation import config_for
-from .loading import init_empty, load_weights
+from ..contracts.errors import ConfigConflictError, UnknownKeywordError
+from ..contracts.preflight import check_size
+from ..generation import config_for
+from ..io.loading import init_empty, load_weights
+from ..io.weights import Weights, WeightsEnum
 from .parts import BuiltPart, Part, joined_report, own_weights
-from .preflight import check_size
-from .weights import Weights, WeightsEnum
 
 __all__ = [
     "DeferredLoad",

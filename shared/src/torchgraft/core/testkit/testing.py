@@ -21,13 +21,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .builders import architecture_only
-from .compose import classifier, poolings_for
-from .errors import UnknownWeightsError
-from .features import Features, FeatureSpec
-from .loading import init_empty, load_weights
-from .registry import get_model_builder, get_model_weights
-from .weights import WeightsEnum
+from ..building.builders import architecture_only
+from ..building.compose import classifier, poolings_for
+from ..building.registry import get_model_builder, get_model_weights
+from ..contracts.errors import UnknownWeightsError
+from ..contracts.features import Features, FeatureSpec
+from ..io.loading import init_empty, load_weights
+from ..io.weights import WeightsEnum
 
 __all__ = [
     "REQUIRED_META",
@@ -225,7 +225,7 @@ def check_domain_package(domain: str, *, lazy_modules: Sequence[str], joins: Seq
     import sys
     from importlib import metadata
 
-    from .registry import ENTRY_POINT_GROUP, get_model_builder, list_models
+    from ..building.registry import ENTRY_POINT_GROUP, get_model_builder, list_models
 
     dist = f"torchgraft-{domain}"
     eps = {ep.name: ep.value for ep in metadata.distribution(dist).entry_points if ep.group == ENTRY_POINT_GROUP}

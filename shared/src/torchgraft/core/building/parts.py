@@ -15,11 +15,11 @@ from typing import Any
 
 from torch import nn
 
-from .errors import IncompatibleHeadError, TorchgraftDeprecationWarning, UnknownWeightsError
-from .heads import Composite
-from .loading import LoadReport
+from ..contracts.errors import IncompatibleHeadError, TorchgraftDeprecationWarning, UnknownWeightsError
+from ..contracts.heads import Composite
+from ..io.loading import LoadReport
+from ..io.weights import Weights
 from .registry import get_model, get_model_weights
-from .weights import Weights
 
 __all__ = ["BuiltPart", "Part", "own_weights"]
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from torch import nn
 
+from ..contracts.errors import warn_deprecated
+from ..contracts.features import check_backbone
+from ..contracts.heads import ClassifierHead, Composite, Head, Pool, compose, poolings_for
 from .builders import build_model
-from .errors import warn_deprecated
-from .features import check_backbone
-from .heads import ClassifierHead, Composite, Head, Pool, compose, poolings_for
 from .parts import Part
 
 __all__ = ["ClassifierHead", "Composite", "Head", "Pool", "classifier", "compose", "poolings_for"]

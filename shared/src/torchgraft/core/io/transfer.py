@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .errors import (
+from ..contracts.errors import (
     DiskSpaceError,
     IntegrityError,
     NetworkError,
@@ -77,7 +77,7 @@ def _declared_sha256(headers: Any) -> str | None:
 
 def timeout_s() -> float:
     """Connect and per-read time-out, seconds (``TORCHGRAFT_HTTP_TIMEOUT``, default 30)."""
-    from .settings import http_timeout
+    from ..contracts.settings import http_timeout
 
     return http_timeout()
 

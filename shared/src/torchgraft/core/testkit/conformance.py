@@ -22,10 +22,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .builders import fixed_config
-from .errors import UnknownWeightsError
-from .features import shard_units
-from .registry import get_model_builder, get_model_weights, get_weight, model_domain
+from ..building.builders import fixed_config
+from ..building.registry import get_model_builder, get_model_weights, get_weight, model_domain
+from ..contracts.errors import UnknownWeightsError
+from ..contracts.features import shard_units
+from ..contracts.torch_internals import reset_compiler
+from ..io.weights import WeightsEnum
 from .testing import (
     RankFailure,
     check_builder_signature,
@@ -37,8 +39,6 @@ from .testing import (
     outputs_close,
     torchrun,
 )
-from .torch_internals import reset_compiler
-from .weights import WeightsEnum
 
 __all__ = ["RULES", "Case", "NotApplicable", "check", "check_sharding", "pytest_check"]
 
@@ -344,7 +344,7 @@ def check_sharding(cases: Sequence[Case], *, world_size: int = 2, timeout: float
         folder = Path(tmp)
         (folder / "cases.pkl").write_bytes(pickle.dumps(list(cases)))
         try:
-            torchrun("-m", "torchgraft.core.conformance", str(folder), nproc=world_size, timeout=timeout)
+            torchrun("-m", "torchgraft.core.testkit.conformance", str(folder), nproc=world_size, timeout=timeout)
         except RankFailure as failure:
             return {"(job)": f"the sharding job failed: {failure}"}
         results = [folder / f"sharding-{r}.json" for r in range(world_size)]
@@ -359,9 +359,9 @@ def check_sharding(cases: Sequence[Case], *, world_size: int = 2, timeout: float
 def _as_built_with_weights(case: Case, path: Any) -> nn.Module:
     """The architecture ``case``'s builder makes when given weights (which may differ from a
     build without: a detector freezes its batch norms), with seeded random values."""
-    from .builders import architecture_only
-    from .loading import apply_fresh, plan_fresh
-    from .weights import Weights
+    from ..building.builders import architecture_only
+    from ..io.loading import apply_fresh, plan_fresh
+    from ..io.weights import Weights
 
     placeholder = Weights(url=path.as_uri(), sha256="0" * 64, meta={"num_params": 1})
     torch.manual_seed(0)  # anything a builder still initialises itself is the same on every rank
@@ -383,9 +383,9 @@ def _sharding_main(folder: str) -> None:
     from safetensors.torch import save_model
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-    from .distributed import build_sharded
-    from .store import sha256_file
-    from .weights import Weights
+    from ..building.distributed import build_sharded
+    from ..io.store import sha256_file
+    from ..io.weights import Weights
 
     dist.init_process_group("gloo")
     rank = dist.get_rank()

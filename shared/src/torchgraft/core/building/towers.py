@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..contracts.errors import IncompatibleHeadError, TorchgraftError, warn_deprecated
+from ..contracts.features import Features, FeatureSpec, check_backbone, shard_units
+from ..contracts.heads import Pool, poolings_for
 from .builders import build_model
-from .errors import IncompatibleHeadError, TorchgraftError, warn_deprecated
-from .features import Features, FeatureSpec, check_backbone, shard_units
-from .heads import Pool, poolings_for
 from .parts import Part
 from .registry import LEGACY_REMOVED_IN
 

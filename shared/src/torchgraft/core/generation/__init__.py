@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import ModelTooLargeError, UnknownKeywordError
+from ..contracts.errors import ModelTooLargeError, UnknownKeywordError
 
 __all__ = [
     "CausalLM",
@@ -541,7 +541,9 @@ def check_request(model: nn.Module, cfg: GenerationConfig, input_ids: Tensor, *,
     # and a few int64 token tables of every row (running, candidates, finished).
     length = prompt + decoded
     need = 2 * cache_bytes + 6 * 4 * rows * (vocab or 1) * max(2, 1 + len(cfg.eos_ids)) + 8 * 8 * rows * length
-    from .preflight import memory_bytes  # looked up at call time: the fuzz test gives generation a smaller machine
+    from ..contracts.preflight import (
+        memory_bytes,  # looked up at call time: the fuzz test gives generation a smaller machine
+    )
 
     have = memory_bytes()
     if need > have:

@@ -21,13 +21,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoints import read_checkpoint, sniff_format
-from .errors import (
+from ..contracts.errors import (
     ConfigConflictError,
     InitializationError,
     StateDictMismatchError,
 )
-from .heads import Composite
+from ..contracts.heads import Composite
+from .checkpoints import read_checkpoint, sniff_format
 from .weights import Weights, WeightsEnum
 
 __all__ = [

@@ -39,14 +39,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from torch import nn
 
+from ..contracts.errors import DistributedSetupError, PrefetchError, TorchgraftError
+from ..contracts.features import shard_units
+from ..contracts.torch_internals import default_store, local_shape_and_offset
+from ..io.loading import LoadReport, apply_fresh, current_tensor, plan_fresh, plan_load
+from ..io.store import alive, atomic_file, cache_root, sha256_file
+from ..io.weights import Asset, Weights, WeightsEnum
 from .builders import deferred_loads
-from .errors import DistributedSetupError, PrefetchError, TorchgraftError
-from .features import shard_units
-from .loading import LoadReport, apply_fresh, current_tensor, plan_fresh, plan_load
 from .registry import get_model_builder, get_weight, weights_enum_of
-from .store import alive, atomic_file, cache_root, sha256_file
-from .torch_internals import default_store, local_shape_and_offset
-from .weights import Asset, Weights, WeightsEnum
 
 if TYPE_CHECKING:
     from torch.distributed import ProcessGroup

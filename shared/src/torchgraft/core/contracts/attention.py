@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from .layers import apply_rotary
 
 if TYPE_CHECKING:
-    from .generation import KVCache
+    from ..generation import KVCache
 
 __all__ = ["MultiheadAttention"]
 

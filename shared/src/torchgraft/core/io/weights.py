@@ -16,13 +16,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
-from .checkpoints import read_checkpoint
-from .errors import (
+from ..contracts.errors import (
     TorchgraftDeprecationWarning,
     UnknownWeightsError,
     WeightsMismatchError,
     warn_deprecated,
 )
+from .checkpoints import read_checkpoint
 from .store import check_sha256, download, fetch_weights
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .errors import CorruptCheckpointError, FormatMismatchError, UnsafeCheckpointError, WeightsSourceError
+from ..contracts.errors import CorruptCheckpointError, FormatMismatchError, UnsafeCheckpointError, WeightsSourceError
 from .pickles import UnsupportedPickle, globals_named, to_protocol_2
 from .pickles import protocol as pickle_protocol
 from .transfer import sniff_not_weights

@@ -1,0 +1,1 @@
+"""The contracts every layer above relies on: typed errors, settings, the backbone contract, heads, the shared layers and attention, packing, and the checks a configuration passes before anything is built. Nothing here reads a file or builds a registered model."""

@@ -1,0 +1,1 @@
+"""Files in and out: the weight store and its cache, checkpoint reading (safetensors, and pickles only with weights_only=True), versioned weights entries, and loading into a model (plan, then apply)."""
