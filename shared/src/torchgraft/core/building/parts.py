@@ -107,7 +107,9 @@ class Part:
                     f"{self._name(module)} has a trained head ({type(module.head).__name__}); a part must be a "
                     "backbone: pass its .backbone, or a backbone's name"
                 )
-            module, report = module.backbone, _rerooted(report, "backbone.")
+            backbone = module.backbone
+            report = _rerooted(report, "backbone.") if report is not None else getattr(backbone, "load_report", None)
+            module = backbone
         return BuiltPart(module, report, self.entry())
 
     def _name(self, module: nn.Module) -> str:
