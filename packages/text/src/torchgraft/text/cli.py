@@ -159,6 +159,7 @@ def generate(args: argparse.Namespace) -> int:
 
     import torchgraft.core as tg
     from torchgraft.core.cli import emit, pick_weights
+    from torchgraft.core.generation import with_publisher_defaults
 
     args.model, weights = pick_weights(args.model, args.weights, DEFAULT_GENERATOR)
     if "generation" not in weights.meta:  # decided before any download
@@ -167,7 +168,7 @@ def generate(args: argparse.Namespace) -> int:
             f"{DEFAULT_GENERATOR}, t5_small or bart_large_cnn (torchgraft list --domain text)"
         )
     options = _generation_options(args)
-    tg.GenerationConfig(**{**dict(weights.meta["generation"]), **options})  # bad values fail before any download
+    with_publisher_defaults(tg.GenerationConfig(), weights).merged(options)  # bad values fail before any download
     _check_prompts(args.prompts)
     weights.fetch()  # the store's typed errors (offline, unreachable, corrupt) before any work
     transform = weights.transforms()

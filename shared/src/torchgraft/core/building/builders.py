@@ -25,7 +25,7 @@ from torch import nn
 
 from ..contracts.errors import ConfigConflictError, UnknownKeywordError
 from ..contracts.preflight import check_size
-from ..generation import config_for
+from ..generation import config_for, with_publisher_defaults
 from ..io.loading import init_empty, load_weights
 from ..io.weights import Weights, WeightsEnum
 from .parts import BuiltPart, Part, joined_report, own_weights
@@ -184,7 +184,7 @@ def build_model(
         # The report names the concrete entry (never "DEFAULT"): kept on the model for reproducibility.
         model.load_report = load_weights(model, weights, **options)
     if "generation" in weights.meta and hasattr(model, "generation_config"):
-        model.generation_config = config_for(model, None).merged(dict(weights.meta["generation"]))
+        model.generation_config = with_publisher_defaults(config_for(model, None), weights)
     return model
 
 

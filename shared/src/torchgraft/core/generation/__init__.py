@@ -34,6 +34,7 @@ __all__ = [
     "check_request",
     "generate",
     "positions_from_mask",
+    "with_publisher_defaults",
 ]
 
 
@@ -273,6 +274,13 @@ class GenerationConfig:
         if unknown:
             raise UnknownKeywordError("generate() (GenerationConfig fields)", unknown, names)
         return replace(self, **values)
+
+
+def with_publisher_defaults(base: GenerationConfig, weights: Any) -> GenerationConfig:
+    """``base`` under a weights entry's published decoding defaults (``meta["generation"]``): the one
+    place they are merged, for a built model's ``generation_config`` and for a command checking a
+    request before anything is downloaded."""
+    return base.merged(dict(weights.meta.get("generation") or {}))
 
 
 def config_for(model: nn.Module, config: GenerationConfig | Mapping[str, Any] | None) -> GenerationConfig:
