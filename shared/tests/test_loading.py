@@ -326,13 +326,13 @@ def test_fresh_parameter_without_an_initialiser_is_a_typed_error():
 def test_a_fresh_subtree_is_initialised_like_construction_children_first():
     """MultiheadAttention's own reset skips out_proj.weight (nn.Linear initialises it when
     constructed): a fresh attention layer left on meta must not keep uninitialised memory there."""
-    from torchgraft.core.loading import apply_fresh, plan_fresh
+    from torchgraft.core.loading import FreshPlan
 
     def fresh(seed: int) -> nn.Module:
         with init_empty():
             model = nn.Sequential(nn.MultiheadAttention(16, 2), nn.Linear(16, 4))
         torch.manual_seed(seed)
-        apply_fresh(plan_fresh(model, {id(t) for t in model.parameters()}), None)
+        FreshPlan.of(model, {id(t) for t in model.parameters()}).apply()
         return model
 
     a, b, c = fresh(0), fresh(0), fresh(1)
@@ -344,11 +344,11 @@ def test_a_fresh_subtree_is_initialised_like_construction_children_first():
 
 def test_fresh_tied_parameters_stay_one_parameter(encoder):
     """TinyEncoder's decoder shares the embedding's weight: initialised fresh, they stay tied."""
-    from torchgraft.core.loading import apply_fresh, plan_fresh
+    from torchgraft.core.loading import FreshPlan
 
     with init_empty():
         model = encoder()
-    apply_fresh(plan_fresh(model, {id(t) for t in model.parameters()}), None)
+    FreshPlan.of(model, {id(t) for t in model.parameters()}).apply()
     assert model.decoder.weight is model.embed.weight and model.embed.weight.device.type == "cpu"
 
 
@@ -356,13 +356,13 @@ def test_a_fresh_weight_normed_layer_gets_its_constructor_initialisation():
     """Weight norm keeps ``weight`` as originals (g, v); a reset writes into a computed temporary.
     Left fresh, the originals must come from a real initialisation (the same for the same seed,
     within nn.Conv1d's bound), not from uninitialised memory."""
-    from torchgraft.core.loading import apply_fresh, plan_fresh
+    from torchgraft.core.loading import FreshPlan
 
     def fresh(seed: int) -> torch.Tensor:
         with init_empty():
             model = nn.Sequential(nn.utils.parametrizations.weight_norm(nn.Conv1d(4, 6, 3), name="weight", dim=2))
         torch.manual_seed(seed)
-        apply_fresh(plan_fresh(model, {id(t) for t in model.parameters()}), None)
+        FreshPlan.of(model, {id(t) for t in model.parameters()}).apply()
         return model[0].weight.detach()
 
     a, b = fresh(0), fresh(0)
@@ -386,3 +386,17 @@ def test_a_tensor_may_change_precision_on_load_never_kind(dtype, loads, conv_net
     else:
         with pytest.raises(StateDictMismatchError, match=rf"{name} is {dtype} in the checkpoint.*never cast"):
             load_weights(model, state)
+
+
+def test_a_load_plan_changes_nothing_until_it_is_applied(conv_net, save_checkpoint):
+    from torchgraft.core.loading import plan_load
+
+    source = conv_net()
+    path, _ = save_checkpoint(source)
+    with init_empty():
+        model = conv_net()
+    plan = plan_load(model, path)
+    assert all(p.device.type == "meta" for p in model.parameters()) and plan.report.fresh == []
+    report = plan.apply()
+    assert report is plan.report and report.complete
+    assert torch.equal(model.fc.weight, source.fc.weight) and model.fc.weight.device.type == "cpu"

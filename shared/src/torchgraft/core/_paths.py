@@ -34,8 +34,9 @@ MOVED = {
     },
     **{
         name: f"io.{name}"
-        for name in ("files", "pickles", "transfer", "store", "cache", "checkpoints", "weights", "hub", "loading")
+        for name in ("files", "pickles", "transfer", "store", "checkpoints", "weights", "hub", "loading")
     },
+    "cache": "io.store.cache",
     **{
         name: f"building.{name}"
         for name in ("parts", "builders", "family", "compose", "registry", "towers", "distributed", "_providers")

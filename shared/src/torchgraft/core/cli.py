@@ -21,7 +21,7 @@ from typing import Any
 from ._version import __version__
 from .building.registry import domains, entry_of, get_model_weights, get_weight, list_models, model_of, resolve_target
 from .contracts.errors import NotFoundError, TorchgraftError, UnknownWeightsError
-from .io import cache as cache_ops
+from .io.store import cache as cache_ops
 from .io.store import cache_root, fetch_weights, is_cached, known_sha256, resolve_local
 from .io.weights import WeightsEnum
 

@@ -42,7 +42,7 @@ from torch import nn
 from ..contracts.errors import DistributedSetupError, PrefetchError, TorchgraftError
 from ..contracts.features import shard_units
 from ..contracts.torch_internals import default_store, local_shape_and_offset
-from ..io.loading import LoadReport, apply_fresh, current_tensor, plan_fresh, plan_load
+from ..io.loading import FreshPlan, LoadReport, current_tensor, plan_load
 from ..io.store import alive, atomic_file, cache_root, sha256_file
 from ..io.weights import Asset, Weights, WeightsEnum
 from .builders import deferred_loads
@@ -457,12 +457,12 @@ def build_sharded(
         provided_ids |= {id(current_tensor(plan.slots[k])) for k in plan.report.loaded}
     real = {name: t for name, t in [*net.named_parameters(), *net.named_buffers()] if t.device.type != "meta"}
     pending = {id(t) for t in [*net.parameters(), *net.buffers()] if t.device.type == "meta"} - provided_ids
-    fresh_plan = plan_fresh(net, pending)
+    fresh_plan = FreshPlan.of(net, pending)
     # Copies (on meta, before sharding) of the outermost modules that initialise fresh tensors.
-    whole = [prefix for _, prefix, _, own in fresh_plan if own is None]
+    whole = [prefix for _, prefix, _, own in fresh_plan.steps if own is None]
     twins = [
         (copy.deepcopy(module), prefix, reset.__name__, own)
-        for module, prefix, reset, own in fresh_plan
+        for module, prefix, reset, own in fresh_plan.steps
         if not any(prefix != outer and prefix.startswith(outer) for outer in whole)
     ]
 
@@ -500,9 +500,9 @@ def _initialise_fresh(
             torch.manual_seed(seed * 1_000_003 + index)
             if own is None:  # the whole subtree, children first, as load_weights initialises it
                 meta = {id(t) for t in [*twin.parameters(), *twin.buffers()] if t.device.type == "meta"}
-                names = apply_fresh(plan_fresh(twin, meta), cpu)
+                names = FreshPlan.of(twin, meta).apply(cpu)
             else:
-                names = apply_fresh([(twin, "", getattr(twin, reset_name), own)], cpu)
+                names = FreshPlan([(twin, "", getattr(twin, reset_name), own)]).apply(cpu)
         values = dict(twin.named_parameters()) | dict(twin.named_buffers())
         for name in names:
             _fill(targets[prefix + name], values[name], lambda _: None)

@@ -33,11 +33,10 @@ from .weights import Weights, WeightsEnum
 __all__ = [
     "LoadPlan",
     "LoadReport",
-    "apply_fresh",
+    "FreshPlan",
     "current_tensor",
     "init_empty",
     "load_weights",
-    "plan_fresh",
     "plan_load",
     "read_checkpoint",
     "sniff_format",
@@ -269,17 +268,7 @@ def load_weights(
         device=device,
         progress=progress,
     )
-    target_device = torch.device(device) if device is not None else None
-    with torch.no_grad():
-        for key in sorted(plan.provided):
-            _put(plan.slots[key], plan.state[key], target_device)
-        for key in plan.provided:
-            for alias in plan.ties.get(key, ()):
-                module, name, _ = plan.slots[alias]
-                owner, owner_name, _ = plan.slots[key]
-                module._parameters[name] = owner._parameters[owner_name]
-    plan.report.fresh = apply_fresh(plan.fresh, target_device)
-    return plan.report
+    return plan.apply(device)
 
 
 @dataclass
@@ -293,8 +282,24 @@ class LoadPlan:
     provided: set[str]
     slots: dict[str, tuple[nn.Module, str, bool]]
     ties: dict[str, list[str]]
-    fresh: _Plan
+    fresh: FreshPlan
     report: LoadReport
+
+    def apply(self, device: torch.device | str | None = None) -> LoadReport:
+        """Puts the checkpoint tensors into the model (assigned where it is on ``meta``, copied in
+        place elsewhere; cast to ``device`` when given), ties the aliases, initialises what is
+        fresh, and returns the report."""
+        target = torch.device(device) if device is not None else None
+        with torch.no_grad():
+            for key in sorted(self.provided):
+                _put(self.slots[key], self.state[key], target)
+            for key in self.provided:
+                for alias in self.ties.get(key, ()):
+                    module, name, _ = self.slots[alias]
+                    owner, owner_name, _ = self.slots[key]
+                    module._parameters[name] = owner._parameters[owner_name]
+        self.report.fresh = self.fresh.apply(target)
+        return self.report
 
 
 def plan_load(
@@ -379,7 +384,7 @@ def plan_load(
     # Decided before anything changes: a fresh tensor nobody can initialise fails the whole load.
     provided_ids = {id(current_tensor(slots[k])) for k in covered}
     pending = {id(t) for t in [*model.parameters(), *model.buffers()] if t.device.type == "meta"} - provided_ids
-    fresh = plan_fresh(model, pending)
+    fresh = FreshPlan.of(model, pending)
     entry = weights_or_path if isinstance(weights_or_path, (Weights, WeightsEnum)) else None
     report = LoadReport(
         weights=str(entry) if isinstance(entry, WeightsEnum) else None,
@@ -500,15 +505,31 @@ def _put(slot: tuple[nn.Module, str, bool], value: torch.Tensor, device: torch.d
         current.copy_(value)
 
 
-_Plan = list[tuple[nn.Module, str, Callable[[], Any], list[str] | None]]
+@dataclass
+class FreshPlan:
+    """Which modules initialise the tensors a load leaves on ``meta``, in order: ``(module, key
+    prefix, its reset_parameters, own parameter names or None for the whole subtree)``.
+    `FreshPlan.of` decides it before anything is loaded; `apply` gives those tensors storage and
+    their modules' initialisation."""
+
+    steps: list[tuple[nn.Module, str, Callable[[], Any], list[str] | None]]
+
+    @classmethod
+    def of(cls, model: nn.Module, pending: set[int]) -> FreshPlan:
+        """The plan for the tensors of ``model`` still on ``meta`` whose ids are in ``pending``;
+        raises `InitializationError` for a module that cannot initialise its own."""
+        return cls(_fresh_steps(model, pending))
+
+    def apply(self, device: torch.device | None = None) -> list[str]:
+        """Gives real storage (on ``device``, else the CPU) and a proper initialisation to the
+        planned tensors; returns their keys."""
+        return _apply_fresh(self.steps, device)
 
 
-def plan_fresh(model: nn.Module, pending: set[int]) -> _Plan:
-    """Which modules will initialise the tensors left on ``meta`` (``pending``: their ids) after a
-    load, as ``(module, key prefix, its reset_parameters, own parameter names or None for the whole
-    subtree)``. Raises `InitializationError` for a module that cannot, before anything is
-    loaded."""
-    plan: _Plan = []
+def _fresh_steps(
+    model: nn.Module, pending: set[int]
+) -> list[tuple[nn.Module, str, Callable[[], Any], list[str] | None]]:
+    plan: list[tuple[nn.Module, str, Callable[[], Any], list[str] | None]] = []
 
     def left(t: torch.Tensor) -> bool:
         return t.device.type == "meta" and id(t) in pending
@@ -543,8 +564,9 @@ def plan_fresh(model: nn.Module, pending: set[int]) -> _Plan:
     return plan
 
 
-def apply_fresh(plan: _Plan, device: torch.device | None) -> list[str]:
-    """Gives real storage and a proper initialisation to the tensors still on ``meta``."""
+def _apply_fresh(
+    plan: list[tuple[nn.Module, str, Callable[[], Any], list[str] | None]], device: torch.device | None
+) -> list[str]:
     fresh: list[str] = []
     device = device or torch.device("cpu")
     made: dict[int, torch.Tensor] = {}  # meta tensor -> its real one: tied parameters stay one

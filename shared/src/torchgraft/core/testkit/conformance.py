@@ -360,7 +360,7 @@ def _as_built_with_weights(case: Case, path: Any) -> nn.Module:
     """The architecture ``case``'s builder makes when given weights (which may differ from a
     build without: a detector freezes its batch norms), with seeded random values."""
     from ..building.builders import architecture_only
-    from ..io.loading import apply_fresh, plan_fresh
+    from ..io.loading import FreshPlan
     from ..io.weights import Weights
 
     placeholder = Weights(url=path.as_uri(), sha256="0" * 64, meta={"num_params": 1})
@@ -369,7 +369,7 @@ def _as_built_with_weights(case: Case, path: Any) -> nn.Module:
         model = case.builder(weights=placeholder, **case.config)
     torch.manual_seed(0)
     meta = {id(t) for t in [*model.parameters(), *model.buffers()] if t.device.type == "meta"}
-    apply_fresh(plan_fresh(model, meta), torch.device("cpu"))
+    FreshPlan.of(model, meta).apply(torch.device("cpu"))
     return model
 
 

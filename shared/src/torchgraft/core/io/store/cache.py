@@ -17,9 +17,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..contracts.errors import CacheError, WeightsSourceError
-from .files import is_regular, open_regular, read_record
-from .store import (
+from ...contracts.errors import CacheError, WeightsSourceError
+from ..files import is_regular, open_regular, read_record
+from ..transfer import check_space
+from . import (
     alive,
     atomic_file,
     atomic_write_text,
@@ -34,7 +35,6 @@ from .store import (
     write_pin,
     write_stamp,
 )
-from .transfer import check_space
 
 __all__ = ["export_cache", "import_cache", "list_cache", "prune_cache", "verify_cache"]
 

@@ -39,7 +39,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
-from ..contracts.errors import (
+from ...contracts.errors import (
     CacheError,
     IntegrityError,
     NotFoundError,
@@ -48,15 +48,15 @@ from ..contracts.errors import (
     WeightsSourceError,
     warn_at_caller,
 )
-from ..contracts.settings import cache_home, flag, lock_timeout, lock_wait_notice, mirrors, validate
-from ..contracts.settings import max_download as _max_download
-from ..contracts.settings import progress as _progress_setting
-from ..contracts.settings import verify_always as _verify_always
-from .files import is_regular, open_regular, read_record
-from .transfer import Bound, Interrupted, transfer
+from ...contracts.settings import cache_home, flag, lock_timeout, lock_wait_notice, mirrors, validate
+from ...contracts.settings import max_download as _max_download
+from ...contracts.settings import progress as _progress_setting
+from ...contracts.settings import verify_always as _verify_always
+from ..files import is_regular, open_regular, read_record
+from ..transfer import Bound, Interrupted, transfer
 
 if TYPE_CHECKING:
-    from .weights import Weights
+    from ..weights import Weights
 
 __all__ = [
     "MIN_HASH_PREFIX",
