@@ -169,3 +169,31 @@ def test_meta_defaults_apply_unless_the_caller_overrides_them(conv_net, save_che
     build_model(factory, weights=weights, config={"dropout": 0.0})
     build_model(factory, weights=None, config={})
     assert seen == [0.3, 0.0, 0.0]
+
+
+def test_the_build_mode_is_an_argument_and_the_contexts_set_it(tmp_path):
+    from safetensors.torch import save_model
+
+    from torchgraft.core import Weights, build_model
+    from torchgraft.core.builders import BuildMode, architecture_only, deferred_loads
+
+    path = tmp_path / "lin.safetensors"
+    save_model(torch.nn.Linear(3, 2), str(path))
+    weights = Weights(url=path.as_uri(), sha256=None, meta={"num_params": 8})
+    built = build_model(torch.nn.Linear, weights=weights, config={"in_features": 3, "out_features": 2},
+                        mode=BuildMode("architecture"))  # fmt: skip
+    assert built.weight.device.type == "meta" and not hasattr(built, "load_report")
+    loads: list = []
+    deferred = build_model(torch.nn.Linear, weights=weights, config={"in_features": 3, "out_features": 2},
+                           mode=BuildMode("defer", loads))  # fmt: skip
+    assert loads[0].model is deferred and loads[0].weights is weights and deferred.weight.device.type == "meta"
+    with architecture_only():  # the context's mode, unless the call gives its own
+        assert build_model(
+            torch.nn.Linear, weights=weights, config={"in_features": 3, "out_features": 2}
+        ).weight.is_meta
+        loaded = build_model(torch.nn.Linear, weights=weights, config={"in_features": 3, "out_features": 2},
+                             mode=BuildMode())  # fmt: skip
+        assert loaded.load_report.complete
+    with deferred_loads() as pending:
+        build_model(torch.nn.Linear, weights=weights, config={"in_features": 3, "out_features": 2})
+    assert len(pending) == 1

@@ -5,6 +5,7 @@ from ._paths import install as _install_paths
 from ._version import __version__
 from .building import distributed  # noqa: F401  (registers the exit teardown of process groups)
 from .building.builders import (
+    BuildMode,
     architecture_only,
     build_model,
     categories_config,
@@ -75,6 +76,7 @@ from .io.store import cache_root, download
 from .io.weights import Asset, TorchgraftDeprecationWarning, Weights, WeightsEnum, warn_deprecated
 
 __all__ = [
+    "BuildMode",
     "Part",
     "HubFamily",
     "hub_asset",

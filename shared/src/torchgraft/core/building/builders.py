@@ -19,7 +19,7 @@ import contextvars
 import inspect
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from torch import nn
 
@@ -31,6 +31,7 @@ from ..io.weights import Weights, WeightsEnum
 from .parts import BuiltPart, Part, joined_report, own_weights
 
 __all__ = [
+    "BuildMode",
     "DeferredLoad",
     "architecture_only",
     "build_model",
@@ -41,20 +42,6 @@ __all__ = [
     "own_weights",
     "Part",
 ]
-
-_ARCHITECTURE_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("torchgraft_architecture_only", default=False)
-
-
-@contextlib.contextmanager
-def architecture_only() -> Iterator[None]:
-    """Within this context, builders given weights build the architecture those weights need
-    (parameters on ``meta``) and skip fetching and loading them: how the conformance kit counts a
-    checkpoint's parameters without downloading it."""
-    token = _ARCHITECTURE_ONLY.set(True)
-    try:
-        yield
-    finally:
-        _ARCHITECTURE_ONLY.reset(token)
 
 
 @dataclass
@@ -67,9 +54,39 @@ class DeferredLoad:
     options: dict[str, Any]
 
 
-_DEFERRED: contextvars.ContextVar[list[DeferredLoad] | None] = contextvars.ContextVar(
-    "torchgraft_deferred_loads", default=None
-)
+@dataclass(frozen=True)
+class BuildMode:
+    """What `build_model` does with weights: ``"load"`` them (the default); build the
+    ``"architecture"`` they need on ``meta`` and fetch nothing; or ``"defer"`` the load, appending
+    it to ``loads``. `build_model` takes one as ``mode=``; `architecture_only` and `deferred_loads`
+    set it for every builder called within them (a builder's signature is the public one, so the
+    mode reaches its `build_model` that way)."""
+
+    kind: Literal["load", "architecture", "defer"] = "load"
+    loads: list[DeferredLoad] | None = None
+
+
+_LOAD = BuildMode()  # frozen: one default shared by every context
+_MODE: contextvars.ContextVar[BuildMode] = contextvars.ContextVar("torchgraft_build_mode", default=_LOAD)
+
+
+@contextlib.contextmanager
+def building(mode: BuildMode) -> Iterator[BuildMode]:
+    """Within this context, every `build_model` without a ``mode=`` of its own builds in ``mode``."""
+    token = _MODE.set(mode)
+    try:
+        yield mode
+    finally:
+        _MODE.reset(token)
+
+
+@contextlib.contextmanager
+def architecture_only() -> Iterator[None]:
+    """Within this context, builders given weights build the architecture those weights need
+    (parameters on ``meta``) and skip fetching and loading them: how the conformance kit counts a
+    checkpoint's parameters without downloading it."""
+    with building(BuildMode("architecture")):
+        yield
 
 
 @contextlib.contextmanager
@@ -79,12 +96,8 @@ def deferred_loads() -> Iterator[list[DeferredLoad]]:
     list it yields: how a sharded build loads every checkpoint into shards (see
     `torchgraft.core.distributed.build_sharded`)."""
     loads: list[DeferredLoad] = []
-    token = _DEFERRED.set(loads)
-    try:
-        with init_empty():
-            yield loads
-    finally:
-        _DEFERRED.reset(token)
+    with building(BuildMode("defer", loads)), init_empty():
+        yield loads
 
 
 M = TypeVar("M", bound=nn.Module)
@@ -115,6 +128,7 @@ def build_model(
     fixed: Mapping[str, Any] | None = None,
     head: tuple[str, ...] = (),
     parts: Mapping[str, Part] | None = None,
+    mode: BuildMode | None = None,
 ) -> M:
     """Builds ``factory(**config)`` and loads ``weights`` into it.
 
@@ -122,6 +136,10 @@ def build_model(
     role. Without ``weights`` each loads its own weights and the model's ``load_report`` joins
     theirs (every other tensor is fresh); with ``weights`` (the user's own checkpoint of the whole model) they are built as
     architectures only, on ``meta``, and nothing of theirs is fetched.
+
+    ``mode`` (a `BuildMode`) says whether to load the weights, build only the architecture they
+    need, or defer the load; by default, the mode of the enclosing `architecture_only` or
+    `deferred_loads` context, else ``"load"``.
 
     ``fixed`` holds config values the weights impose (e.g. ``num_classes`` from their categories);
     ``meta["defaults"]`` of the weights holds values they were trained with that the caller may
@@ -136,6 +154,7 @@ def build_model(
     generates text takes its publisher's decoding defaults (``meta["generation"]``) into its
     ``generation_config``.
     """
+    mode = mode if mode is not None else _MODE.get()
     config = dict(config or {})
     parts = dict(parts or {})
     check_keywords(factory, {**config, **parts})
@@ -163,13 +182,10 @@ def build_model(
         else:
             config[key] = value
     with init_empty():
-        token = _ARCHITECTURE_ONLY.set(True)  # the parts: architectures only, the checkpoint holds them
-        try:
+        with building(BuildMode("architecture")):  # the parts: architectures only, the checkpoint holds them
             built = {role: part.build() for role, part in parts.items()}
-        finally:
-            _ARCHITECTURE_ONLY.reset(token)
         model = factory(**config, **_modules(built))
-    if _ARCHITECTURE_ONLY.get():
+    if mode.kind == "architecture":
         return model
     options = {
         "strict": True,
@@ -177,9 +193,9 @@ def build_model(
         "fresh_ok": head if weights.role == "backbone" else (),
         "ignore_mismatched": head if resized else (),
     }
-    deferred = _DEFERRED.get()
-    if deferred is not None:
-        deferred.append(DeferredLoad(model, weights, options))
+    if mode.kind == "defer":
+        assert mode.loads is not None, "a deferring BuildMode holds the list its loads go to"
+        mode.loads.append(DeferredLoad(model, weights, options))
     else:
         # The report names the concrete entry (never "DEFAULT"): kept on the model for reproducibility.
         model.load_report = load_weights(model, weights, **options)
