@@ -154,3 +154,19 @@ def test_one_own_weights_check_names_where_a_parts_weights_go():
     assert own_weights("anything", None) is None
     with pytest.raises(UnknownWeightsError, match=r"backbone_weights=, encoder_weights="):
         own_weights("text_task", "DEFAULT")
+
+
+def test_dual_encoders_and_fusions_take_parts_and_join_their_reports():
+    from torchgraft.core import ClassifierHead, dual_encoder, fuse
+
+    pair = dual_encoder(Part("part_net", weights="DEFAULT"), TinyConvNet(), embed_dim=4)
+    assert pair.load_report.source == "PartNet_Weights.V1"
+    assert all(k.startswith("towers.image.backbone.") for k in pair.load_report.loaded)
+    assert pair.preprocessing["image"] is PartNet_Weights.V1 and pair.preprocessing["text"] is None
+    fused = fuse(
+        {"a": "part_net", "b": Part("part_net", config={"width": 4})},
+        ClassifierHead(16 + 8, 2, pooling="none"),
+        encoders_weights={"a": "DEFAULT"},
+    )
+    assert {k.split(".")[1] for k in fused.load_report.loaded} == {"a"}
+    assert fused.towers["b"].backbone.feature_spec.width == 8

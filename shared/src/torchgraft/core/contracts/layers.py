@@ -191,8 +191,9 @@ class DropPath(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
-        keep = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device)
-        return x * keep.bernoulli_(1.0 - self.p) / (1.0 - self.p)
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)  # [B, 1, ...]
+        return x * mask.div_(keep)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Conv2dSame", "ConvNormAct", "SqueezeExcitation", "StochasticDepth", "init_conv_bn", "make_divisible"]
+__all__ = ["Conv2dSame", "ConvNormAct", "SqueezeExcitation", "init_conv_bn", "make_divisible"]
 
 
 def init_conv_bn(model: nn.Module, linear: Callable[[nn.Linear], None] | None = None) -> None:
@@ -113,23 +113,3 @@ class SqueezeExcitation(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
         return x * scale
-
-
-class StochasticDepth(nn.Module):
-    """Drops the whole residual branch of random examples while training (row mode)."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"stochastic depth probability must be in [0, 1); found {p}")
-        self.p = p
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = 1.0 - self.p
-        mask = x.new_empty([x.shape[0]] + [1] * (x.dim() - 1)).bernoulli_(keep)
-        return x * mask.div_(keep)

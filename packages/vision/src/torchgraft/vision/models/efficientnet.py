@@ -20,9 +20,10 @@ from torch import nn
 
 from torchgraft.core import Weights, WeightsEnum, own_weights, register_model
 from torchgraft.core.family import Family
+from torchgraft.core.layers import DropPath
 
 from ._backbone import SequentialBackbone, stage_spec, strides_of
-from ._layers import ConvNormAct, SqueezeExcitation, StochasticDepth, init_conv_bn, make_divisible
+from ._layers import ConvNormAct, SqueezeExcitation, init_conv_bn, make_divisible
 from ._meta import TORCHVISION, imagenet_weights
 
 __all__ = [
@@ -150,7 +151,7 @@ class MBConv(nn.Module):
             layers.append(SqueezeExcitation(expanded, squeeze, activation=partial(nn.SiLU, inplace=True)))
         layers.append(ConvNormAct(expanded, cnf.out_channels, 1, norm_layer=norm_layer, activation_layer=None))
         self.block = nn.Sequential(*layers)
-        self.stochastic_depth = StochasticDepth(stochastic_depth_prob)
+        self.stochastic_depth = DropPath(stochastic_depth_prob)
         self.out_channels = cnf.out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
