@@ -4,8 +4,10 @@ defining it):
 
 - the ``_FAMILIES`` table of ``torchgraft/<domain>/models/__init__.py``: each public module of the
   package with the names its ``__all__`` exports, and the import block editors read;
-- core's ``_providers.py``: which distribution provides each model name, so that asking for a
-  model of a domain that is not installed says what to install.
+- core's ``_providers.py``: which distribution provides each model name and each ``torchgraft``
+  subcommand, so that asking for a model or a command of a domain that is not installed says
+  what to install (the commands are read by calling each domain's ``torchgraft.cli`` entry point
+  on a recording parser).
 
 It reads the sources (nothing is imported) and checks the manifest against them: each entry names
 an existing family module that defines and exports a builder of that name, registered with
@@ -131,6 +133,27 @@ def models_init(domain: str) -> tuple[Path, str]:
     return path, text
 
 
+def commands(domain: str) -> list[str]:
+    """The ``torchgraft`` subcommands the domain's ``torchgraft.cli`` entry point adds."""
+    import argparse
+    import importlib
+
+    path = ROOT / "packages" / domain / "pyproject.toml"
+    project = tomllib.loads(path.read_text(encoding="utf-8"))["project"]
+    found: list[str] = []
+    for target in project.get("entry-points", {}).get("torchgraft.cli", {}).values():
+        module, _, function = target.partition(":")
+        sys.path.insert(0, str(ROOT / "packages" / domain / "src"))
+        try:
+            add_commands = getattr(importlib.import_module(module), function)
+        finally:
+            sys.path.pop(0)
+        sub = argparse.ArgumentParser().add_subparsers()
+        add_commands(sub, argparse.ArgumentParser(add_help=False))
+        found += list(sub.choices)
+    return sorted(found)
+
+
 def providers() -> str:
     lines = [
         '"""Which official distribution provides each model name, so that asking for a model of a domain',
@@ -139,13 +162,17 @@ def providers() -> str:
         "",
         "from __future__ import annotations",
         "",
-        '__all__ = ["PROVIDERS"]',
+        '__all__ = ["COMMANDS", "PROVIDERS"]',
         "",
         "PROVIDERS: dict[str, frozenset[str]] = {",
     ]
     for domain in DOMAINS:
         lines.append(f'    "torchgraft-{domain}": frozenset(')
         lines += ["        {", *(f'            "{n}",' for n in sorted(manifest(domain))), "        }", "    ),"]
+    lines += ["}", "", "#: The ``torchgraft`` subcommands each distribution adds.", "COMMANDS: dict[str, frozenset[str]] = {"]
+    for domain in DOMAINS:
+        names = ", ".join(f'"{n}"' for n in commands(domain))
+        lines.append(f'    "torchgraft-{domain}": frozenset({{{names}}}),')
     return "\n".join([*lines, "}", ""])
 
 

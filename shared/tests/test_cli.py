@@ -104,10 +104,23 @@ def test_unknown_names_suggest_models_with_weights_first(capsys):
 
 
 def test_list_domain_is_checked_and_case_insensitive(capsys):
-    code, rows, _ = run(capsys, "list", "clinet", "--domain", "USER", "--json")
-    assert code == 0 and [r["model"] for r in rows] == ["clinet"]
+    code, rows, _ = run(capsys, "list", "clinet*", "--domain", "USER", "--json")
+    assert code == 0 and [r["model"] for r in rows] == ["clinet", "clinet_nowts"]
     code, out, err = run(capsys, "list", "--domain", "visoin")
     assert code == 2 and out == "" and "domain 'visoin': expected one of" in err and "user" in err
+
+
+def test_a_bare_word_lists_the_models_containing_it_and_no_match_says_so(capsys):
+    code, rows, _ = run(capsys, "list", "nowts", "--json")
+    assert code == 0 and [r["model"] for r in rows] == ["clinet_nowts"]  # as `pip list | grep` would
+    code, out, err = run(capsys, "list", "clinte")
+    assert code == 1 and out == "" and "no model matches 'clinte'; did you mean clinet" in err
+
+
+def test_info_takes_a_weights_enums_name(capsys):
+    code, data, _ = run(capsys, "info", "CliNet_Weights", "--json")
+    assert code == 0 and data["model"] == "clinet"
+    assert [w["name"] for w in data["weights"]] == ["CliNet_Weights.V1", "CliNet_Weights.V2"]
 
 
 def test_info_shows_hashes_metrics_licence_and_cache_state(capsys, served):
@@ -250,3 +263,17 @@ def test_console_script_is_installed():
     assert exe, "the torchgraft console script is not installed next to this Python"
     out = subprocess.run([exe, "list", "--json"], capture_output=True, text=True, check=True).stdout
     assert isinstance(json.loads(out), list)
+
+
+def test_a_command_of_a_domain_not_installed_says_what_to_install(capsys, monkeypatch):
+    import torchgraft.core.cli as cli
+
+    monkeypatch.setattr(cli, "COMMANDS", {**cli.COMMANDS, "torchgraft-fictional": frozenset({"dream"})})
+    code, out, err = run(capsys, "dream", "--json", "of sheep")
+    assert code == 2 and out == ""
+    assert (
+        "torchgraft dream is provided by torchgraft-fictional, which is not installed: pip install torchgraft-fictional"
+        in err
+    )
+    code, _, err = run(capsys, "dreem")
+    assert code == 2 and "invalid choice: 'dreem'" in err  # an unknown word is still argparse's

@@ -19,7 +19,9 @@ from .building.registry import (
     get_model,
     get_model_weights,
     get_weight,
+    is_model,
     list_models,
+    list_pretrained,
     register_deprecations,
     register_model,
 )
@@ -76,6 +78,8 @@ from .io.store import cache_root, download
 from .io.weights import Asset, TorchgraftDeprecationWarning, Weights, WeightsEnum, warn_deprecated
 
 __all__ = [
+    "is_model",
+    "list_pretrained",
     "BuildMode",
     "Part",
     "HubFamily",

@@ -9,6 +9,7 @@ sub-parsers object.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
 import re
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
+from .building._providers import COMMANDS
 from .building.registry import domains, entry_of, get_model_weights, get_weight, list_models, model_of, resolve_target
 from .contracts.errors import NotFoundError, TorchgraftError, UnknownWeightsError
 from .io.store import cache as cache_ops
@@ -185,7 +187,14 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"no installed package registers models of domain {args.domain!r}: expected one of "
             f"{', '.join(known)} (pip install torchgraft-{args.domain.lower()} adds a domain)"
         )
-    names = list_models(args.pattern, domain=args.domain)
+    pattern = args.pattern
+    if pattern is not None and not any(c in pattern for c in "*?["):
+        pattern = f"*{pattern}*"  # a bare word finds the models whose names contain it
+    names = list_models(pattern, domain=args.domain)
+    if not names and args.pattern is not None:
+        close = difflib.get_close_matches(args.pattern, list_models(domain=args.domain), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise NotFoundError(f"no model matches {args.pattern!r}{hint} (torchgraft list shows them all)")
     rows = []
     for name in names:
         members = weights_of(name)
@@ -390,12 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("list", parents=[common], help="list registered models")
-    p.add_argument("pattern", nargs="?", help="fnmatch pattern, e.g. 'resnet*'")
+    p.add_argument("pattern", nargs="?", help="fnmatch pattern ('resnet*'), or a word the names contain ('resnet')")
     p.add_argument("--domain", choices=None, help="vision, text, audio, ...")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("info", parents=[common], help="a model's weights: metrics, size, hash, licence, cached")
-    p.add_argument("name")
+    p.add_argument(
+        "name", help="a model, a weights entry (<model>.<MEMBER>) or a weights enum (<Enum>_Weights)"
+    )
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("download", parents=[common], help="prefetch weights into the cache (for air-gapped use)")
@@ -417,12 +428,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     for ep in metadata.entry_points(group=CLI_ENTRY_POINT_GROUP):
         ep.load()(sub, common)
+    parser.set_defaults(commands=sorted(sub.choices))
     return parser
 
 
+def _missing_command(argv: Sequence[str], installed: Sequence[str]) -> str | None:
+    """For a command a domain that is not installed provides, what to install."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command is None or command in installed:
+        return None
+    for dist, names in COMMANDS.items():
+        if command in names:
+            return f"torchgraft {command} is provided by {dist}, which is not installed: pip install {dist}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()
+        missing = _missing_command(argv, parser.get_default("commands"))
+        if missing:
+            print(f"torchgraft: error: {missing}", file=sys.stderr)
+            return 2
         args = parser.parse_args(argv)
         if args.command is None:  # `torchgraft` alone: what it can do
             parser.print_help()

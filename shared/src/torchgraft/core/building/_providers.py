@@ -4,7 +4,7 @@ manifest (its pyproject's torchgraft.models entry points); do not edit by hand."
 
 from __future__ import annotations
 
-__all__ = ["PROVIDERS"]
+__all__ = ["COMMANDS", "PROVIDERS"]
 
 PROVIDERS: dict[str, frozenset[str]] = {
     "torchgraft-vision": frozenset(
@@ -94,4 +94,12 @@ PROVIDERS: dict[str, frozenset[str]] = {
             "clip_vit_l14",
         }
     ),
+}
+
+#: The ``torchgraft`` subcommands each distribution adds.
+COMMANDS: dict[str, frozenset[str]] = {
+    "torchgraft-vision": frozenset({"classify"}),
+    "torchgraft-text": frozenset({"embed", "generate", "similarity"}),
+    "torchgraft-audio": frozenset({"pitch", "transcribe"}),
+    "torchgraft-multimodal": frozenset({"zero-shot"}),
 }

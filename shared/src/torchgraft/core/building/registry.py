@@ -17,6 +17,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
+from types import ModuleType
 from typing import Any, TypeVar
 
 from torch import nn
@@ -40,7 +41,9 @@ __all__ = [
     "get_model",
     "get_model_weights",
     "get_weight",
+    "is_model",
     "list_models",
+    "list_pretrained",
     "register_deprecations",
     "register_model",
     "weights_enum_of",
@@ -299,14 +302,26 @@ def list_models(
     exclude: str | Iterable[str] | None = None,
     *,
     domain: str | None = None,
+    module: ModuleType | str | None = None,
+    pretrained: bool = False,
 ) -> list[str]:
-    """Sorted names of registered models, filtered by fnmatch patterns and domain (in any case;
-    deprecated names are not listed; they still resolve)."""
+    """Sorted names of registered models, filtered by fnmatch patterns, domain (in any case),
+    ``module`` (torchvision's ``list_models(module=torchvision.models)``: the models defined in
+    that module or package) and ``pretrained`` (timm's: only models with published weights).
+    Deprecated names are not listed; they still resolve."""
     _load_plugins()
     inc, exc = _as_patterns(include), _as_patterns(exclude)
+    within = module.__name__ if isinstance(module, ModuleType) else module
+    if within is not None and not isinstance(within, str):
+        raise TypeError(f"module= takes a module or its name; found {type(module).__name__}")
     names = []
     for name, entry in _MODELS.items():
         if domain is not None and entry.domain.lower() != domain.lower():
+            continue
+        where = entry.builder.__module__
+        if within is not None and where != within and not where.startswith(within + "."):
+            continue
+        if pretrained and entry.weights is None:
             continue
         if inc and not any(fnmatch.fnmatchcase(name, p) for p in inc):
             continue
@@ -314,6 +329,29 @@ def list_models(
             continue
         names.append(name)
     return sorted(names)
+
+
+def list_pretrained(include: str | Iterable[str] | None = None, *, domain: str | None = None) -> list[str]:
+    """Every published weights entry as ``"<model>.<MEMBER>"`` (timm's ``list_pretrained``), the
+    form `get_model` and every weights argument accept; ``include`` filters with fnmatch patterns
+    on that form."""
+    inc = _as_patterns(include)
+    found = []
+    for name in list_models(domain=domain, pretrained=True):
+        enum = _MODELS[name].weights
+        assert enum is not None
+        found += [f"{name}.{member.name}" for member in enum.members()]
+    return sorted(f for f in found if not inc or any(fnmatch.fnmatchcase(f, p) for p in inc))
+
+
+def is_model(name: str) -> bool:
+    """Whether ``name`` is a registered model (timm's ``is_model``); a weights tag
+    (``"resnet50.IMAGENET1K_V2"``) is not a model name."""
+    try:
+        entry_of(name)
+    except UnknownModelError:
+        return False
+    return True
 
 
 def model_domain(name: str) -> str:
@@ -334,16 +372,37 @@ def get_model(name: str, *, weights: Any = None, **config: Any) -> nn.Module:
     """Builds a registered model: ``get_model("resnet50", weights="DEFAULT", num_classes=...)``.
 
     ``weights`` takes a member, your own ``Weights``, or a name: ``"IMAGENET1K_V2"``,
-    ``"resnet50.IMAGENET1K_V2"``, ``"ResNet50_Weights.IMAGENET1K_V2"``, ``"DEFAULT"`` in any case."""
+    ``"resnet50.IMAGENET1K_V2"``, ``"ResNet50_Weights.IMAGENET1K_V2"``, ``"DEFAULT"`` in any case.
+    ``name`` may carry the weights as a tag, as timm's names do: ``get_model("resnet50.IMAGENET1K_V2")``."""
+    owner, dot, tag = name.rpartition(".")
+    if dot and not is_model(name) and is_model(owner):
+        if weights is not None:
+            raise TypeError(
+                f"get_model({name!r}, weights={weights!r}) names weights twice; write "
+                f"get_model({owner!r}, weights={tag!r}) or get_model({name!r})"
+            )
+        return entry_of(owner).builder(weights=get_weight(name), **config)
     return entry_of(name).builder(weights=weights, **config)
 
 
-def get_model_weights(name: str) -> type[WeightsEnum]:
-    """The weights enum of a registered model."""
+def get_model_weights(name: str | Callable[..., nn.Module]) -> type[WeightsEnum]:
+    """The weights enum of a registered model, named or given as its builder
+    (``get_model_weights(resnet50)``, as torchvision takes it)."""
+    if callable(name) and not isinstance(name, str):
+        name = _name_of_builder(name)
     entry = entry_of(name)
     if entry.weights is None:
         raise UnknownWeightsError(f"model {name!r} has no published weights")
     return entry.weights
+
+
+def _name_of_builder(builder: Callable[..., nn.Module]) -> str:
+    _load_plugins()
+    for key, entry in _MODELS.items():
+        if entry.builder is builder or getattr(entry.builder, "__wrapped__", None) is builder:
+            return key
+    what = getattr(builder, "__qualname__", type(builder).__name__)
+    raise UnknownModelError(f"{what} is not a registered builder; pass a model name or a function from a models module")
 
 
 def _enum_named(enum_name: str) -> type[WeightsEnum] | None:
@@ -366,6 +425,10 @@ def resolve_target(target: str, *, default: bool = True) -> tuple[str, WeightsEn
     """What a command line names: ``resnet50`` (its ``DEFAULT`` when ``default``, else no weights),
     ``resnet50.IMAGENET1K_V2``, ``ResNet50_Weights.IMAGENET1K_V2``; returns ``(model, member)``."""
     if "." not in target:
+        enum = None if is_model(target) else _enum_named(target)
+        if enum is not None:  # an enum's name: the model that takes it, all its entries or its DEFAULT
+            owner = model_of(enum.first_published())
+            return owner, (enum.default() if default else None)
         entry_of(target)
         if not default:
             return target, None

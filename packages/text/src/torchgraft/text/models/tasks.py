@@ -59,7 +59,7 @@ def _task(
 @register_model()
 def text_classifier(
     *, weights: Weights | None = None, progress: bool = True, backbone: nn.Module | str = "roberta_base", backbone_weights: Any = None,
-    num_classes: int, pooling: str | None = None, dropout: float = 0.1, backbone_config: dict[str, Any] | None = None,
+    num_classes: int = 2, pooling: str | None = None, dropout: float = 0.1, backbone_config: dict[str, Any] | None = None,
 ) -> Composite:  # fmt: skip
     """Sequence classification (sentiment, NLI, topic): ``[B, num_classes]`` logits from the first
     token of an encoder (BERT's ``[CLS]``), the last real token of a decoder or encoder-decoder
@@ -74,7 +74,7 @@ def text_classifier(
         backbone_weights: the backbone's published weights (a member or a name such as ``"DEFAULT"``)
             when ``backbone`` is a name; stored once, shared by every task.
         backbone_config: builder arguments for a named backbone.
-        num_classes: number of labels.
+        num_classes: number of labels (2 by default, as transformers' num_labels).
         pooling: ``None`` (``"first"``, or ``"last"`` for a causal backbone), ``"first"``, ``"last"``,
             ``"mean"``, ``"max"`` or ``"pooled"``.
         dropout: dropout before the linear layer.
@@ -97,7 +97,7 @@ def text_classifier(
 @register_model()
 def token_classifier(
     *, weights: Weights | None = None, progress: bool = True, backbone: nn.Module | str = "roberta_base", backbone_weights: Any = None,
-    num_classes: int, dropout: float = 0.1, backbone_config: dict[str, Any] | None = None,
+    num_classes: int = 2, dropout: float = 0.1, backbone_config: dict[str, Any] | None = None,
 ) -> Composite:  # fmt: skip
     """Token classification (part-of-speech tagging, named entities): ``[B, T, num_classes]`` logits,
     one row per token.
@@ -110,7 +110,7 @@ def token_classifier(
         backbone_weights: the backbone's published weights (a member or a name such as ``"DEFAULT"``)
             when ``backbone`` is a name; stored once, shared by every task.
         backbone_config: builder arguments for a named backbone.
-        num_classes: number of tags.
+        num_classes: number of tags (2 by default, as transformers' num_labels).
         dropout: dropout before the linear layer.
 
     Example::
