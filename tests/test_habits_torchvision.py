@@ -31,3 +31,29 @@ def test_a_text_classifier_by_name_alone_has_two_labels_as_transformers_default(
     for name in ("text_classifier", "token_classifier"):
         model = tg.get_model(name, backbone="bert_base", backbone_config={"num_layers": 1})
         assert model.head.fc.out_features == 2
+
+
+def test_your_own_checkpoint_by_path_loads_with_its_report(tmp_path, monkeypatch):
+    from safetensors.torch import save_model
+
+    from torchgraft.vision.models import resnet18
+
+    monkeypatch.chdir(tmp_path)
+    trained = resnet18(num_classes=3)
+    save_model(trained, "clf.safetensors")
+    model = tg.get_model("resnet18", weights="clf.safetensors", num_classes=3)
+    assert model.load_report.complete and model.load_report.source.endswith("/clf.safetensors")
+    with pytest.raises(tg.WeightsSourceError, match="no checkpoint file at .*missing.safetensors"):
+        tg.get_model("resnet18", weights="missing.safetensors")
+
+
+def test_weights_as_the_store_docs_write_them_and_a_bare_path():
+    from pathlib import Path
+
+    entry = tg.Weights(url="https://example.org/model.safetensors", sha256="ab" * 32)  # no meta needed
+    assert entry.num_params is None and entry.format == "safetensors"
+    checkpoint = Path(__file__)  # any existing file: a path becomes its file:// URL
+    local = tg.Weights(url=str(checkpoint), format="pth")
+    assert local.url == checkpoint.resolve().as_uri()
+    with pytest.raises(ValueError, match="or be the path of an existing file; found 'nowhere.safetensors'"):
+        tg.Weights(url="nowhere.safetensors")

@@ -44,7 +44,7 @@ def test_minimal_weights_infers_format_and_freezes_meta():
         ({"url": "ftp://x/y.pth"}, "must start with one of"),
         ({"sha256": "xyz"}, "64 hex digits"),
         ({"sha256": "abc"}, "at least 8"),
-        ({"meta": {}}, "num_params"),
+        ({"meta": {"num_params": 0}}, "num_params"),
         ({"meta": {"num_params": "10"}}, "num_params"),
         ({"role": "head"}, "role must be one of"),
         ({"url": "https://x/y.onnx"}, "cannot infer the checkpoint format"),

@@ -404,9 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("info", parents=[common], help="a model's weights: metrics, size, hash, licence, cached")
-    p.add_argument(
-        "name", help="a model, a weights entry (<model>.<MEMBER>) or a weights enum (<Enum>_Weights)"
-    )
+    p.add_argument("name", help="a model, a weights entry (<model>.<MEMBER>) or a weights enum (<Enum>_Weights)")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("download", parents=[common], help="prefetch weights into the cache (for air-gapped use)")

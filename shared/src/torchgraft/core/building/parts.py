@@ -18,7 +18,7 @@ from torch import nn
 from ..contracts.errors import IncompatibleHeadError, TorchgraftDeprecationWarning, UnknownWeightsError
 from ..contracts.heads import Composite
 from ..io.loading import LoadReport
-from ..io.weights import Weights
+from ..io.weights import Weights, local_weights
 from .registry import get_model, get_model_weights
 
 __all__ = ["BuiltPart", "Part", "own_weights"]
@@ -153,6 +153,9 @@ def own_weights(model: str, weights: Any) -> Weights | None:
     `UnknownWeightsError` saying where a part's published weights go."""
     if weights is None or isinstance(weights, Weights):
         return weights
+    own = local_weights(weights)  # a path to your own checkpoint
+    if own is not None:
+        return own
     raise UnknownWeightsError(
         f"{model} has no published weights; weights= takes None or your own Weights of the whole model "
         f"(a part's published weights go in backbone_weights=, encoder_weights=, ...); found {weights!r}"

@@ -20,6 +20,7 @@ from ..contracts.errors import (
     TorchgraftDeprecationWarning,
     UnknownWeightsError,
     WeightsMismatchError,
+    WeightsSourceError,
     warn_deprecated,
 )
 from .checkpoints import read_checkpoint
@@ -28,7 +29,15 @@ from .store import check_sha256, download, fetch_weights
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Asset", "StateDictAdapter", "TorchgraftDeprecationWarning", "Weights", "WeightsEnum", "warn_deprecated"]
+__all__ = [
+    "Asset",
+    "StateDictAdapter",
+    "TorchgraftDeprecationWarning",
+    "Weights",
+    "WeightsEnum",
+    "local_weights",
+    "warn_deprecated",
+]
 
 #: Turns a checkpoint saved in another library's layout into this model's layout.
 StateDictAdapter = Callable[[dict[str, "torch.Tensor"]], dict[str, "torch.Tensor"]]
@@ -61,9 +70,20 @@ def _infer_format(url: str) -> str:
     )
 
 
+def _as_url(url: Any) -> Any:
+    """A local path as the ``file://`` URL of the file (a ``Path``, or a string without a scheme
+    naming a file that exists); anything else as given, for `_check_source` to judge."""
+    if isinstance(url, Path) or (isinstance(url, str) and "://" not in url and url and Path(url).is_file()):
+        path = Path(url).expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"no checkpoint file at {path}")
+        return path.as_uri()
+    return url
+
+
 def _check_source(url: str, sha256: str | None) -> str | None:
     if not isinstance(url, str) or not url.startswith(SCHEMES):
-        raise ValueError(f"url must start with one of {SCHEMES}; found {url!r}")
+        raise ValueError(f"url must start with one of {SCHEMES}, or be the path of an existing file; found {url!r}")
     if sha256 is None:
         if url.startswith("pkg://"):
             raise ValueError(f"{url}: files shipped in a package must be pinned with their sha256")
@@ -115,8 +135,8 @@ class Weights:
     """
 
     url: str
-    sha256: str | None
-    meta: Mapping[str, Any]
+    sha256: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
     transforms: Callable[..., Any] | None = field(default=None, repr=False)
     mirrors: tuple[str, ...] = ()
     size: int | None = None
@@ -126,14 +146,17 @@ class Weights:
     assets: Mapping[str, Asset] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "url", _as_url(self.url))
         digest = _check_source(self.url, self.sha256)
         for mirror in self.mirrors:
             _check_source(mirror, digest)
         if not isinstance(self.meta, Mapping):
             raise TypeError(f"Weights meta must be a mapping; found {type(self.meta).__name__}")
         num_params = self.meta.get("num_params")
-        if not isinstance(num_params, int) or isinstance(num_params, bool) or num_params <= 0:
-            raise ValueError(f"Weights meta must hold num_params, a positive int; found {num_params!r}")
+        if num_params is not None and (
+            not isinstance(num_params, int) or isinstance(num_params, bool) or num_params <= 0
+        ):
+            raise ValueError(f"Weights meta num_params must be a positive int (or absent); found {num_params!r}")
         if self.role not in ROLES:
             raise ValueError(f"Weights role must be one of {ROLES}; found {self.role!r}")
         fmt = self.format if self.format is not None else _infer_format(self.url)
@@ -182,8 +205,11 @@ class Weights:
         return self.sha256 is not None
 
     @property
-    def num_params(self) -> int:
-        return int(self.meta["num_params"])
+    def num_params(self) -> int | None:
+        """The architecture's parameter count the entry states (every published entry does; your
+        own file may leave it out)."""
+        value = self.meta.get("num_params")
+        return int(value) if value is not None else None
 
     @property
     def categories(self) -> list[str] | None:
@@ -208,6 +234,23 @@ class Weights:
         return self.adapter(state) if self.adapter is not None else state
 
 
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
+
+
+def local_weights(obj: Any) -> Weights | None:
+    """Your own checkpoint named by its path (a ``Path``, or a string with a directory part or a
+    checkpoint suffix) as a `Weights`, so ``weights="clf.safetensors"`` loads it; ``None`` for
+    anything else. A path that names no file is a `WeightsSourceError`."""
+    if isinstance(obj, Path) or (
+        isinstance(obj, str) and "://" not in obj and ("/" in obj or obj.lower().endswith(CHECKPOINT_SUFFIXES))
+    ):
+        path = Path(obj).expanduser()
+        if not path.is_file():
+            raise WeightsSourceError(f"no checkpoint file at {path.resolve()}; weights= took {str(obj)!r} for a path")
+        return Weights(url=path.resolve().as_uri())
+    return None
+
+
 class WeightsEnum(Enum):
     """The published checkpoints of one architecture.
 
@@ -225,6 +268,9 @@ class WeightsEnum(Enum):
         """
         if obj is None:
             return None
+        own = local_weights(obj)
+        if own is not None:
+            return own
         if isinstance(obj, cls):
             member = obj
         elif isinstance(obj, WeightsEnum):

@@ -829,9 +829,12 @@ def _obtain(
     _raise_all(errors, what)
 
 
-def weights_bound(weights: Weights) -> Bound:
+def weights_bound(weights: Weights) -> Bound | None:
     """The most bytes a checkpoint of ``weights.num_params`` parameters can plausibly take without
-    a declared size: twice their fp32 size (room for buffers, or a second copy such as an EMA)."""
+    a declared size: twice their fp32 size (room for buffers, or a second copy such as an EMA);
+    ``None`` (the store's general limit) for an entry that states no parameter count."""
+    if weights.num_params is None:
+        return None
     return Bound(
         2 * 4 * weights.num_params + (64 << 20),
         f"twice the fp32 size of its {weights.num_params:,} parameters, plus 64 MiB",
