@@ -106,6 +106,8 @@ def test_model_commands_name_their_model_and_weights_in_json(capsys, tmp_path):
         (("classify", CAT, "--model", "bert_base"), "not an image classifier's weights"),
         (("zero-shot", "nope.jpg", "--labels", "a,b"), "no image file at nope.jpg"),
         (("transcribe", "nope.wav", "--weights", "wav2vec2_base.ASR_LS960_960H"), "no audio file at nope.wav"),
+        (("transcribe", "nope.wav"), "no audio file at nope.wav"),  # a default, as every other command
+        (("transcribe", "nope.wav", "--model", "crepe_tiny"), "crepe_tiny has no speech-recognition (CTC) weights"),
         (("pitch", "nope.wav"), "no audio file at nope.wav"),
         (("generate", "hi", "--model", "resnet50"), "not a generative model's weights"),
     ],

@@ -11,6 +11,10 @@ from typing import Any
 DEFAULT_PITCH_MODEL = "crepe_full"
 
 
+#: What ``torchgraft transcribe`` uses without --weights (torchaudio's WAV2VEC2_ASR_BASE_960H).
+DEFAULT_ASR = "wav2vec2_base.ASR_LS960_960H"
+
+
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "pitch",
@@ -39,10 +43,9 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="the model the --weights belong to, e.g. wav2vec2_base (or name it in --weights)")
     p.add_argument(
         "--weights",
-        required=True,
         metavar="[MODEL.]WEIGHTS",
-        help="an ASR weights entry, e.g. wav2vec2_base.ASR_LS960_960H, Wav2Vec2_Base_Weights.ASR_LS960_960H, "
-        "or ASR_LS960_960H with --model",
+        help=f"an ASR weights entry, e.g. {DEFAULT_ASR}, Wav2Vec2_Base_Weights.ASR_LS960_960H, or ASR_LS960_960H "
+        f"with --model (default {DEFAULT_ASR}, or the first ASR entry of --model)",
     )
     p.add_argument(
         "--chunk-seconds",
@@ -102,10 +105,20 @@ def pitch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _asr_weights(model: str | None, target: str) -> tuple[str, Any]:
+def _asr_weights(model: str | None, target: str | None) -> tuple[str, Any]:
     """``--model`` / ``--weights`` -> (model name, weights member), refusing non-ASR entries before
-    any download."""
+    any download; neither given: `DEFAULT_ASR`; ``--model`` alone: its first ASR entry."""
+    import torchgraft.core as tg
     from torchgraft.core.cli import UsageError, pick_weights
+
+    if target is None:
+        if model is None:
+            target = DEFAULT_ASR
+        else:
+            asr = [m for m in tg.get_model_weights(model) if "blank" in m.value.meta]
+            if not asr:
+                raise ValueError(f"{model} has no speech-recognition (CTC) weights; name an ASR model or --weights")
+            return model, asr[0]
 
     if model is None and "." not in target:
         raise UsageError(
