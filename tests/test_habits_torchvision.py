@@ -57,3 +57,22 @@ def test_weights_as_the_store_docs_write_them_and_a_bare_path():
     assert local.url == checkpoint.resolve().as_uri()
     with pytest.raises(ValueError, match="or be the path of an existing file; found 'nowhere.safetensors'"):
         tg.Weights(url="nowhere.safetensors")
+
+
+def test_transforms_take_float_tensors_in_0_1_and_batches_as_torchvisions_do():
+    import torch
+    import torchvision
+
+    from torchgraft.vision.models import ResNet18_Weights
+
+    ours, theirs = ResNet18_Weights.DEFAULT.transforms(), torchvision.models.ResNet18_Weights.DEFAULT.transforms()
+    torch.manual_seed(0)
+    image = torch.rand(3, 300, 400)
+    torch.testing.assert_close(ours(image), theirs(image), atol=1e-6, rtol=0)
+    batch = torch.stack([image, image.flip(-1)])
+    torch.testing.assert_close(ours(batch), theirs(batch), atol=1e-6, rtol=0)
+    assert ours(batch).shape == (2, 3, 224, 224)
+    gray = torch.rand(2, 1, 64, 64)  # one channel is repeated to three, batched or not
+    assert ours(gray).shape == (2, 3, 224, 224)
+    with pytest.raises(ValueError, match=r"read in \[0, 1\].*found values in \[0.*, 25\d\]: divide by 255"):
+        ours(image * 255)

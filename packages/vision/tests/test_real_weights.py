@@ -83,7 +83,8 @@ def test_transforms_accept_paths_pil_and_tensors_alike(lite0, photos):
     ("bad", "error", "message"),
     [
         ("/no/such/image.jpg", FileNotFoundError, "no image file"),
-        (torch.zeros(3, 8, 8), ValueError, "expected a uint8 image tensor"),
+        (torch.zeros(3, 8, 8, dtype=torch.int32), ValueError, r"expected a uint8 \(0-255\) or floating-point"),
+        (torch.full((3, 8, 8), 255.0), ValueError, r"read in \[0, 1\]"),  # floats in [0, 1] are taken
         (torch.zeros(8, 8, dtype=torch.uint8), ValueError, r"expected an image tensor \[C, H, W\]"),
         (42, TypeError, "expected a path, a PIL image"),
     ],

@@ -111,16 +111,19 @@ class ObjectDetection:
     def __call__(self, images: Any) -> Any:
         if isinstance(images, (list, tuple)):
             return [self(image) for image in images]
-        return _to_rgb_uint8(images).to(torch.float32) / 255.0
+        image = _to_rgb_uint8(images)
+        return image.to(torch.float32) if image.is_floating_point() else image.to(torch.float32) / 255.0
 
     def describe(self) -> str:
         return "to RGB, scale to [0, 1] (the model resizes and normalises)"
 
 
 def _to_rgb_uint8(image: Any, min_side: int | None = None) -> torch.Tensor:
-    """A ``[3, H, W]`` uint8 tensor from a path, a PIL image or an image tensor. A file is decoded
-    no larger than needed for a shorter side of ``min_side`` (when the format allows it) and
-    within ``MAX_IMAGE_PIXELS``."""
+    """An RGB image tensor from a path, a PIL image or an image tensor, as torchvision's transforms
+    take them: ``[3, H, W]``, or ``[N, 3, H, W]`` for a batched tensor; uint8 (0-255), or floating
+    point in [0, 1] when given so (a float tensor in 0-255 is refused: it would silently normalise
+    wrong). A file is decoded no larger than needed for a shorter side of ``min_side`` (when the
+    format allows it) and within ``MAX_IMAGE_PIXELS``."""
     from torchvision.transforms.v2 import functional as F
 
     if isinstance(image, (str, Path)):
@@ -128,14 +131,25 @@ def _to_rgb_uint8(image: Any, min_side: int | None = None) -> torch.Tensor:
     if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image
         return F.pil_to_tensor(image.convert("RGB"))
     if isinstance(image, torch.Tensor):
-        if image.dim() != 3 or image.shape[0] not in (1, 3, 4):
-            raise ValueError(f"expected an image tensor [C, H, W] with C in (1, 3, 4); found shape {list(image.shape)}")
-        if image.dtype != torch.uint8:
-            raise ValueError(f"expected a uint8 image tensor (0-255); found {image.dtype}")
-        if image.shape[0] == 1:
-            return image.expand(3, -1, -1)
-        return image[:3]
-    raise TypeError(f"expected a path, a PIL image or a uint8 tensor [C, H, W]; found {type(image).__name__}")
+        if image.dim() not in (3, 4) or image.shape[-3] not in (1, 3, 4):
+            raise ValueError(
+                f"expected an image tensor [C, H, W] or a batch [N, C, H, W] with C in (1, 3, 4); "
+                f"found shape {list(image.shape)}"
+            )
+        if image.is_floating_point():
+            if image.numel() and not (float(image.min()) >= 0.0 and float(image.max()) <= 1.0):
+                raise ValueError(
+                    f"a floating-point image tensor is read in [0, 1] (torchvision's convention); found values in "
+                    f"[{float(image.min()):g}, {float(image.max()):g}]: divide by 255, or pass the uint8 tensor"
+                )
+        elif image.dtype != torch.uint8:
+            raise ValueError(f"expected a uint8 (0-255) or floating-point ([0, 1]) image tensor; found {image.dtype}")
+        if image.shape[-3] == 1:
+            return image.expand(*image.shape[:-3], 3, *image.shape[-2:])
+        return image[..., :3, :, :]
+    raise TypeError(
+        f"expected a path, a PIL image or an image tensor [C, H, W] / [N, C, H, W]; found {type(image).__name__}"
+    )
 
 
 def _decode(path: Path, min_side: int | None) -> Any:
