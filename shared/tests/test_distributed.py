@@ -244,3 +244,17 @@ def test_training_checkpoint_resume_and_export(toy, tmp_path):
     assert reloaded.load_report.complete and reloaded.embed.weight is reloaded.head.weight
     with torch.no_grad():
         torch.testing.assert_close(reloaded(torch.tensor(IDS)), torch.tensor(first["final"]), atol=1e-5, rtol=0)
+
+
+def test_export_full_without_a_process_group_writes_the_models_own_state(tmp_path, encoder):
+    from torchgraft.core import load_weights
+    from torchgraft.core.distributed import export_full
+
+    torch.manual_seed(0)
+    model = encoder()  # its LM decoder is tied to the word embeddings: written once
+    weights = export_full(model, tmp_path / "whole.safetensors", meta={"license": "MIT"})
+    assert weights.num_params == sum(p.numel() for p in model.parameters()) and weights.meta["license"] == "MIT"
+    twin = encoder()
+    report = load_weights(twin, weights)
+    assert report.complete
+    assert all(torch.equal(a, b) for a, b in zip(twin.state_dict().values(), model.state_dict().values(), strict=True))

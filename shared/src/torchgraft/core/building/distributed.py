@@ -586,25 +586,32 @@ def load_sharded(model: nn.Module, path: str | Path, *, optimizer: torch.optim.O
 def export_full(model: nn.Module, path: str | Path, *, meta: dict[str, Any] | None = None) -> Weights:
     """Gathers a sharded model's full state dict and writes it on rank 0 as one safetensors file
     (tied weights once); returns, on every rank, a `Weights` entry for it (file url, sha256,
-    ``num_params``) that ``get_model(name, weights=...)`` loads."""
+    ``num_params``) that ``get_model(name, weights=...)`` loads. Without a process group (one
+    process, no ``torchrun``) it writes the model's own state dict the same way."""
     from safetensors.torch import save
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     dist = _dist()
     path = Path(path).resolve()
-    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    grouped = dist.is_available() and dist.is_initialized()
+    if grouped:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    else:
+        full = {key: tensor.detach().cpu() for key, tensor in model.state_dict().items()}
     first: dict[int, str] = {}
     aliases = {  # tied weights are written once; loading re-ties them
         name for name, p in model.named_parameters(remove_duplicate=False) if first.setdefault(id(p), name) != name
     }
     num_params = sum(p.numel() for p in model.parameters())
     box: list[Any] = [None]
-    if dist.get_rank() == 0:
+    if not grouped or dist.get_rank() == 0:
         kept = {key: tensor.contiguous() for key, tensor in full.items() if key not in aliases}
         with atomic_file(path, durable=True) as fh:
             fh.write(save(kept))
         box = [sha256_file(path)]
-    dist.broadcast_object_list(box, src=0)
+    if grouped:
+        dist.broadcast_object_list(box, src=0)
     return Weights(url=path.as_uri(), sha256=box[0], meta={"num_params": num_params, **(meta or {})})
 
 
