@@ -76,3 +76,17 @@ def test_transforms_take_float_tensors_in_0_1_and_batches_as_torchvisions_do():
     assert ours(gray).shape == (2, 3, 224, 224)
     with pytest.raises(ValueError, match=r"read in \[0, 1\].*found values in \[0.*, 25\d\]: divide by 255"):
         ours(image * 255)
+
+
+def test_a_torchvision_weights_member_passed_by_mistake_loads_the_same_file_or_is_named():
+    import torchvision
+
+    from torchgraft.vision.models import EfficientNet_Lite0_Weights, ResNet50_Weights, resnet50
+
+    theirs = torchvision.models.ResNet50_Weights.DEFAULT
+    assert ResNet50_Weights.verify(theirs) is ResNet50_Weights.IMAGENET1K_V2  # the same file, resnet50-11ad3fa6.pth
+    with tg.architecture_only():  # nothing fetched: the entry the build would load
+        model = resnet50(weights=theirs)
+    assert model.fc.out_features == 1000
+    with pytest.raises(tg.WeightsMismatchError, match="is torchvision's weights member, not torchgraft's"):
+        EfficientNet_Lite0_Weights.verify(theirs)

@@ -273,6 +273,8 @@ class WeightsEnum(Enum):
             return own
         if isinstance(obj, cls):
             member = obj
+        elif isinstance(obj, Enum) and not isinstance(obj, WeightsEnum):
+            return cls._warn_if_deprecated(cls._foreign(obj))
         elif isinstance(obj, WeightsEnum):
             raise WeightsMismatchError(
                 f"{obj} belongs to {type(obj).__name__}, but this model takes {cls.__name__}: "
@@ -290,6 +292,20 @@ class WeightsEnum(Enum):
                 f"weights must be None, a {cls.__name__} member, its name or a Weights; found {type(obj).__name__}"
             )
         return cls._warn_if_deprecated(member)
+
+    @classmethod
+    def _foreign(cls, obj: Enum) -> WeightsEnum:
+        """Another library's weights member (torchvision's ``ResNet50_Weights.DEFAULT``): the entry of
+        this enum that names the same file, or an error naming what to write instead."""
+        url = getattr(obj.value, "url", None)
+        same = [m for m in cls.members() if url and m.value.url.rsplit("/", 1)[-1] == url.rsplit("/", 1)[-1]]
+        if same:
+            return same[0]
+        owner = type(obj).__module__.split(".")[0]
+        raise WeightsMismatchError(
+            f"{type(obj).__name__}.{obj.name} is {owner}'s weights member, not torchgraft's, and no {cls.__name__} "
+            f"entry names its file {url!r}: expected one of {cls._choices()} (or its name as a string)"
+        )
 
     @classmethod
     def _from_name(cls, text: str) -> WeightsEnum:
