@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -53,7 +54,7 @@ class MissingInputError(TorchgraftError, KeyError):
     """A fused model was called without one of its inputs under ``missing="error"``."""
 
 
-def _call(module: nn.Module, inputs: Any) -> Any:
+def _call(module: Callable[..., Any], inputs: Any) -> Any:
     """A tower's inputs: keyword arguments (a tokenizer's dict), a tuple of positional ones, or one tensor."""
     if isinstance(inputs, Mapping):
         return module(**inputs)
@@ -123,8 +124,12 @@ class Embedder(nn.Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Tensor:
         """``[B, embed_dim]``."""
+        return self.embed(*args, normalize=self.normalize, **kwargs)
+
+    def embed(self, *args: Any, normalize: bool, **kwargs: Any) -> Tensor:
+        """``[B, embed_dim]``, L2-normalised or not as asked (the backbone's inputs as ``forward``'s)."""
         x = self.proj(self.pool(self.backbone.forward_features(*args, **kwargs)))
-        return F.normalize(x, dim=-1) if self.normalize else x
+        return F.normalize(x, dim=-1) if normalize else x
 
 
 class DualEncoder(nn.Module):
@@ -194,10 +199,45 @@ class DualEncoder(nn.Module):
             raise KeyError(f"this dual encoder's towers are {list(self.names)}; found {name!r}")
         return _call(self.towers[name], inputs)
 
+    def encode_image(self, inputs: Any, normalize: bool = True) -> Tensor:
+        """open_clip's ``encode_image``: the ``image`` tower's embeddings (``normalize=False``: before
+        the L2 normalisation, when the tower normalises)."""
+        return self._encode_named("image", inputs, normalize)
+
+    def encode_text(self, inputs: Any, normalize: bool = True) -> Tensor:
+        """open_clip's ``encode_text``: the ``text`` tower's embeddings; ``inputs`` is token ids
+        ``[B, T]`` or the tokenizer's dict."""
+        return self._encode_named("text", inputs, normalize)
+
+    def _encode_named(self, name: str, inputs: Any, normalize: bool) -> Tensor:
+        if name not in self.towers:
+            raise KeyError(f"encode_{name} needs a tower named {name!r}; this dual encoder's are {list(self.names)}")
+        tower = self.towers[name]
+        if normalize or not isinstance(tower, Embedder):
+            return self.encode(name, inputs)
+        return _call(partial(tower.embed, normalize=False), inputs)
+
     def shard_units(self) -> list[nn.Module]:
         return shard_units(self, *self.towers.values())
 
-    def forward(self, inputs: Mapping[str, Any]) -> dict[str, Tensor]:
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """``forward({name: inputs, ...})``: each given tower's embeddings, and with both the
+        ``logits`` and ``logit_scale`` (and ``logit_bias``). ``forward(a_inputs, b_inputs)``, as
+        open_clip's ``model(image, text)``: the tuple ``(a_embeddings, b_embeddings, logit_scale)``
+        with the scale already exponentiated, as open_clip returns it."""
+        if len(args) == 2 and not kwargs:
+            out = self._forward(dict(zip(self.names, args, strict=True)))
+            return out[self.names[0]], out[self.names[1]], out["logit_scale"]
+        if len(args) == 1 and not kwargs and isinstance(args[0], Mapping):
+            return self._forward(args[0])
+        if not args and kwargs:
+            return self._forward(kwargs)
+        raise TypeError(
+            f"call a dual encoder with {{name: inputs}} for the towers {list(self.names)}, or with both towers' "
+            f"inputs in order (model(image, text), as open_clip); found {len(args)} positional and {sorted(kwargs)}"
+        )
+
+    def _forward(self, inputs: Mapping[str, Any]) -> dict[str, Tensor]:
         unknown = [k for k in inputs if k not in self.towers]
         if unknown or not inputs:
             raise KeyError(f"expected inputs for the towers {list(self.names)}; found {list(inputs)}")
