@@ -198,6 +198,7 @@ def _voc(
             "categories": voc_categories(),
             "metrics": {"COCO-val2017-VOC-labels": {"miou": miou, "pixel_acc": pixel_acc}},
             "gflops": gflops,
+            "min_size": (1, 1),  # as torchvision's: no crop, and the dilated stages keep a 1x1 input 1x1
             "recipe": recipe,
             "license": "BSD-3-Clause",
             "config": {"aux_loss": True},
