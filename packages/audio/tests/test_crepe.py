@@ -191,3 +191,22 @@ def test_pitch_json_is_always_valid_json(tmp_path, capsys):
     assert json.loads(json.dumps(json_safe({"f": [1.0, float("nan"), float("inf")]}), allow_nan=False)) == {
         "f": [1.0, None, None]
     }
+
+
+def test_the_entries_transforms_give_the_frames_the_model_reads(crepe, tmp_path):
+    import soundfile
+
+    name, model = crepe
+    transform = tg.get_model_weights(f"crepe_{name}").DEFAULT.transforms()
+    wave = tone(440.0, seconds=0.5, sr=44100)
+    frames = transform(wave, sample_rate=44100)
+    assert frames.shape == (1 + 8000 // 160, 1024)
+    with torch.no_grad():
+        probs = model(frames)
+    track = estimate_pitch(model, wave, 44100)
+    torch.testing.assert_close(probs.max(dim=1).values, track.confidence)  # the same frames, the same reading
+    path = tmp_path / "tone.wav"
+    soundfile.write(path, wave.numpy(), 44100)
+    torch.testing.assert_close(transform(path), frames, atol=1e-4, rtol=0)  # a file reads as its waveform
+    with pytest.raises(ValueError, match="needs its sample_rate"):
+        transform(wave)

@@ -150,7 +150,7 @@ _MEMBER = re.compile(r"^[A-Z][A-Z0-9_]*$")
 def rule_weights_schema(case: Case) -> None:
     """torchvision's weights schema, in torchgraft's keys: ``<Name>_Weights`` with UPPER_CASE members
     and a ``DEFAULT``; every entry has ``num_params``, ``license``, a ``recipe`` or ``source``, and a
-    file size (``size`` in bytes or ``meta["approx_size_mb"]``); classifiers' entries (``categories``;
+    file size (``size`` in bytes or ``meta["approx_size_mb"]``) and ``transforms``; classifiers' entries (``categories``;
     not a CTC label set, which names its ``blank``) carry ``metrics`` (dataset -> values); image classifiers (``min_size``) also ``gflops``."""
     enum = _enum(case)
     check_weights_enum(enum)
@@ -160,6 +160,7 @@ def rule_weights_schema(case: Case) -> None:
         meta = member.value.meta
         assert "recipe" in meta or "source" in meta, f"{member}: meta needs a recipe or source"
         assert member.value.size or meta.get("approx_size_mb"), f"{member}: no file size (size or approx_size_mb)"
+        assert member.value.transforms is not None, f"{member}: no transforms (how inputs are prepared for it)"
         if meta.get("categories") is not None and member.value.role == "full" and "blank" not in meta:
             metrics = meta.get("metrics")
             assert isinstance(metrics, Mapping) and metrics, f"{member}: categories without metrics"

