@@ -291,3 +291,23 @@ def test_fusions_old_spellings_warn_once_and_still_work(conv_net):
         fuse({"image": conv_net()}, ClassifierHead(16, 3, pooling="none"), weights={"text": "DEFAULT"})
     with pytest.raises(TypeError, match="got both configs= and encoders_config="):
         fuse({"image": conv_net()}, ClassifierHead(16, 3, pooling="none"), configs={}, encoders_config={})
+
+
+def test_a_backbone_breaking_the_contract_at_run_time_gets_the_contracts_error(conv_net, image):
+    from torchgraft.core import BackboneContractError, Features
+
+    class Bare(conv_net):
+        def forward_features(self, x):
+            return super().forward_features(x).last  # a tensor, not Features
+
+    class Narrow(conv_net):
+        def forward_features(self, x):
+            features = super().forward_features(x)
+            return Features(last=features.last[:, :4])  # 4 channels; the spec says 16
+
+    with pytest.raises(
+        BackboneContractError, match=r"Bare.forward_features returned a Tensor; .* Features\(last=tensor\)"
+    ):
+        Embedder(Bare(), embed_dim=4)(image)
+    with pytest.raises(BackboneContractError, match="gives features of width 4 .* feature_spec declares width=16"):
+        classifier(Narrow(), 3)(image)

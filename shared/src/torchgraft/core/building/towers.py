@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..contracts.errors import IncompatibleHeadError, TorchgraftError, warn_deprecated
-from ..contracts.features import Features, FeatureSpec, check_backbone, shard_units
+from ..contracts.features import Features, FeatureSpec, check_backbone, checked_features, shard_units
 from ..contracts.heads import Pool, poolings_for
 from .builders import build_model
 from .parts import Part
@@ -128,7 +128,8 @@ class Embedder(nn.Module):
 
     def embed(self, *args: Any, normalize: bool, **kwargs: Any) -> Tensor:
         """``[B, embed_dim]``, L2-normalised or not as asked (the backbone's inputs as ``forward``'s)."""
-        x = self.proj(self.pool(self.backbone.forward_features(*args, **kwargs)))
+        features = checked_features(self.backbone, self.backbone.forward_features(*args, **kwargs))
+        x = self.proj(self.pool(features))
         return F.normalize(x, dim=-1) if normalize else x
 
 

@@ -49,7 +49,7 @@ from torch import nn
 
 from .errors import BackboneContractError
 
-__all__ = ["Backbone", "FeatureSpec", "Features", "StageSpec", "check_backbone"]
+__all__ = ["Backbone", "FeatureSpec", "Features", "StageSpec", "check_backbone", "checked_features"]
 
 KINDS = ("spatial", "sequence", "pooled")
 
@@ -152,3 +152,26 @@ def shard_units(module: nn.Module, *parts: nn.Module | None) -> list[nn.Module]:
             raise TypeError(f"{type(owner).__name__}.shard_units() must give submodules; found {bad}")
         units += found
     return units
+
+
+def checked_features(backbone: nn.Module, features: object) -> Features:
+    """What ``backbone.forward_features`` returned, if it honours the contract: `Features` whose
+    ``last`` has the width the ``feature_spec`` declares (channels ``[B, C, H, W]`` for a spatial
+    backbone, the last dimension otherwise). Anything else raises `BackboneContractError` naming
+    the backbone, what it returned and what the contract expects, before a head reads it wrong."""
+    name = type(backbone).__name__
+    if not isinstance(features, Features):
+        raise BackboneContractError(
+            f"{name}.forward_features returned a {type(features).__name__}; the backbone contract expects "
+            "Features(last=..., mask=..., stages=..., pooled=...): wrap the tensor as Features(last=tensor)"
+        )
+    spec: FeatureSpec = backbone.feature_spec  # type: ignore[assignment]
+    last = features.last
+    if spec.kind != "pooled" or features.pooled is None:
+        width = last.shape[1] if spec.kind == "spatial" and last.dim() == 4 else last.shape[-1]
+        if width != spec.width:
+            raise BackboneContractError(
+                f"{name}.forward_features gives features of width {width} (shape {list(last.shape)}), but its "
+                f"feature_spec declares width={spec.width}: make them agree"
+            )
+    return features

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .errors import IncompatibleHeadError
-from .features import Features, FeatureSpec, check_backbone, shard_units
+from .features import Features, FeatureSpec, check_backbone, checked_features, shard_units
 
 __all__ = ["ClassifierHead", "Composite", "Head", "Pool", "compose", "poolings_for"]
 
@@ -157,7 +157,7 @@ class Composite(nn.Module):
         return self.backbone.feature_spec  # type: ignore[return-value]
 
     def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return self.head(self.backbone.forward_features(*args, **kwargs))
+        return self.head(checked_features(self.backbone, self.backbone.forward_features(*args, **kwargs)))
 
     def shard_units(self) -> list[nn.Module]:
         """The backbone's shard units (see `torchgraft.core.distributed.build_sharded`)."""
