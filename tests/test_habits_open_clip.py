@@ -50,3 +50,29 @@ def test_encode_image_encode_text_and_the_tuple_call_are_open_clips():
         torch.testing.assert_close(mine.reshape(reference.shape), reference, atol=1e-5, rtol=0)
     with pytest.raises(TypeError, match=r"model\(image, text\), as open_clip"):
         ours(images)
+
+
+def test_from_open_clip_takes_open_clips_config_and_never_guesses():
+    import open_clip
+
+    from torchgraft.multimodal.models import from_open_clip
+
+    theirs, _ = _pair()
+    config = {
+        "embed_dim": 32,
+        "quick_gelu": True,
+        "vision_cfg": {"layers": 2, "width": 128, "head_width": 64, "patch_size": 8, "image_size": 32},
+        "text_cfg": {"context_length": CONTEXT, "vocab_size": VOCAB, "width": 128, "heads": 2, "layers": 2},
+    }
+    ours = from_open_clip(theirs.state_dict(), config).eval()
+    assert (ours.cfg.vision_heads, ours.cfg.text_heads, ours.cfg.quick_gelu) == (2, 2, True)
+    with torch.no_grad():
+        torch.testing.assert_close(ours.encode_text(_tokens()), theirs.encode_text(_tokens()), atol=1e-5, rtol=0)
+    with pytest.raises(TypeError, match=r"cannot tell QuickGELU from GELU .* quick_gelu=False \(LAION's"):
+        from_open_clip(theirs.state_dict())
+    assert open_clip.get_model_config("ViT-B-32").get("quick_gelu", False) is False  # why the default was wrong
+    state = theirs.state_dict()
+    ours = from_open_clip(state, quick_gelu=True)
+    with torch.no_grad():
+        ours.logit_scale.add_(1.0)  # training ours leaves the caller's model alone
+    assert not torch.equal(ours.logit_scale.reshape(()), state["logit_scale"].reshape(()))

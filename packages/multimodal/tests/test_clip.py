@@ -57,7 +57,7 @@ def test_the_zero_shot_head_equals_open_clips():
     from open_clip.zero_shot_classifier import build_zero_shot_classifier
 
     theirs = reference(True)
-    mine = from_open_clip(theirs.state_dict()).eval()
+    mine = from_open_clip(theirs.state_dict(), quick_gelu=True).eval()
     words = {w: i for i, w in enumerate(["a", "photo", "of", "the", "cat", "dog", "small", "big"], start=2)}
 
     def tokenize(texts):
@@ -84,7 +84,7 @@ def test_an_architecture_is_read_from_a_checkpoint_files_shapes(tmp_path):
     theirs = reference(True)
     path = tmp_path / "open_clip_model.safetensors"
     save_file({k: v.contiguous() for k, v in theirs.state_dict().items()}, str(path))
-    mine = from_open_clip(path)
+    mine = from_open_clip(path, quick_gelu=True)
     assert (mine.cfg.image_size, mine.cfg.patch_size, mine.cfg.vision_layers, mine.cfg.text_width) == (32, 8, 2, 128)
     assert mine.load_report.complete
     with pytest.raises(tg.CorruptCheckpointError, match="not an open_clip CLIP checkpoint"):
@@ -348,7 +348,7 @@ def test_one_stray_block_key_is_refused_before_anything_is_built(prefix):
     state[f"{prefix}100000.ln_1.weight"] = torch.zeros(128)
     start = time.monotonic()
     with pytest.raises(tg.CorruptCheckpointError, match=rf"{prefix}1 and then jump to {prefix}100000"):
-        from_open_clip(state)
+        from_open_clip(state, quick_gelu=True)
     assert time.monotonic() - start < 30
 
 

@@ -200,14 +200,15 @@ class DualEncoder(nn.Module):
             raise KeyError(f"this dual encoder's towers are {list(self.names)}; found {name!r}")
         return _call(self.towers[name], inputs)
 
-    def encode_image(self, inputs: Any, normalize: bool = True) -> Tensor:
-        """open_clip's ``encode_image``: the ``image`` tower's embeddings (``normalize=False``: before
-        the L2 normalisation, when the tower normalises)."""
+    def encode_image(self, inputs: Any, normalize: bool = False) -> Tensor:
+        """open_clip's ``encode_image``: the ``image`` tower's embeddings, L2-normalised only with
+        ``normalize=True`` (open_clip's default is ``False``; ``encode("image", x)`` is always normalised
+        when the tower normalises)."""
         return self._encode_named("image", inputs, normalize)
 
-    def encode_text(self, inputs: Any, normalize: bool = True) -> Tensor:
-        """open_clip's ``encode_text``: the ``text`` tower's embeddings; ``inputs`` is token ids
-        ``[B, T]`` or the tokenizer's dict."""
+    def encode_text(self, inputs: Any, normalize: bool = False) -> Tensor:
+        """open_clip's ``encode_text``: the ``text`` tower's embeddings (normalised only with
+        ``normalize=True``, as open_clip); ``inputs`` is token ids ``[B, T]`` or the tokenizer's dict."""
         return self._encode_named("text", inputs, normalize)
 
     def _encode_named(self, name: str, inputs: Any, normalize: bool) -> Tensor:

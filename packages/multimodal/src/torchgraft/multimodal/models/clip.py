@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -173,12 +174,24 @@ def open_clip_to_torchgraft(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def from_open_clip(checkpoint: str | Path | dict[str, Tensor], *, quick_gelu: bool = True) -> DualEncoder:
-    """A CLIP built from an open_clip (or OpenAI) checkpoint, its architecture read from the
-    tensors' shapes as open_clip reads OpenAI's files (heads of width 64). The activation is not in
-    the shapes: ``quick_gelu=True`` for OpenAI's weights (the default, as open_clip's), ``False``
-    for LAION's. Files are read memory-mapped, pickles only with ``weights_only=True``."""
-    state = dict(checkpoint) if isinstance(checkpoint, dict) else read_checkpoint(checkpoint)
+def from_open_clip(
+    checkpoint: str | Path | dict[str, Tensor],
+    config: Mapping[str, Any] | str | Path | None = None,
+    *,
+    quick_gelu: bool | None = None,
+) -> DualEncoder:
+    """A CLIP built from an open_clip (or OpenAI) checkpoint.
+
+    ``config`` is open_clip's model config (a dict, or its JSON file: ``embed_dim``, ``vision_cfg``,
+    ``text_cfg``, ``quick_gelu``), as ``open_clip.get_model_config("ViT-B-32")`` returns it: the
+    heads and the activation come from it. Without one, the architecture is read from the tensors'
+    shapes as OpenAI's own loader reads them (heads of width 64; a width that is no multiple of 64
+    needs the config), and the activation, which no shape says, must be given: ``quick_gelu=True``
+    for OpenAI's weights, ``False`` for LAION's and for open_clip's ``create_model`` defaults. The
+    model never shares storage with a state dict passed in; files are read memory-mapped, pickles
+    only with ``weights_only=True``."""
+    given = isinstance(checkpoint, dict)
+    state = {k: v.detach().clone() for k, v in checkpoint.items()} if given else read_checkpoint(checkpoint)
     missing = [
         k
         for k in ("visual.conv1.weight", "visual.positional_embedding", "text_projection", "ln_final.weight")
@@ -188,23 +201,43 @@ def from_open_clip(checkpoint: str | Path | dict[str, Tensor], *, quick_gelu: bo
         raise CorruptCheckpointError(
             f"not an open_clip CLIP checkpoint: it has no {missing} (expected open_clip's layout)"
         )
-    what = str(checkpoint) if not isinstance(checkpoint, dict) else "the open_clip state dict"
+    what = str(checkpoint) if not given else "the open_clip state dict"
+    if isinstance(config, (str, Path)):
+        config = read_json(Path(config))
+    vision_cfg = dict((config or {}).get("vision_cfg") or {})
+    text_cfg = dict((config or {}).get("text_cfg") or {})
+    if quick_gelu is None:
+        if config is None:
+            raise TypeError(
+                "from_open_clip cannot tell QuickGELU from GELU from the weights: pass quick_gelu=True (OpenAI's "
+                "checkpoints) or quick_gelu=False (LAION's, and open_clip's create_model defaults), or open_clip's "
+                "model config as config="
+            )
+        quick_gelu = bool(config.get("quick_gelu", False))
     conv = state["visual.conv1.weight"]
     vision_width, patch = conv.shape[0], conv.shape[-1]
     grid = round((state["visual.positional_embedding"].shape[0] - 1) ** 0.5)
     text_width = state["ln_final.weight"].shape[0]
+    head_width = int(vision_cfg.get("head_width", 64))
+    text_heads = text_cfg.get("heads")
+    for tower, width, fixed in (("vision", vision_width, "head_width" in vision_cfg), ("text", text_width, text_heads)):
+        if not fixed and width % 64:
+            raise ValueError(
+                f"{what}: the {tower} width {width} is no multiple of 64, so its heads cannot be read from the "
+                "shapes: pass open_clip's model config as config="
+            )
     cfg = CLIPConfig(
         embed_dim=state["text_projection"].shape[1],
         image_size=patch * grid,
         patch_size=patch,
         vision_width=vision_width,
         vision_layers=layer_count(state, "visual.transformer.resblocks.", what=what),
-        vision_heads=vision_width // 64,
+        vision_heads=vision_width // head_width,
         vision_mlp_ratio=state["visual.transformer.resblocks.0.mlp.c_fc.weight"].shape[0] / vision_width,
         context_length=state["positional_embedding"].shape[0],
         vocab_size=state["token_embedding.weight"].shape[0],
         text_width=text_width,
-        text_heads=text_width // 64,
+        text_heads=int(text_heads) if text_heads else text_width // 64,
         text_layers=layer_count(state, "transformer.resblocks.", what=what),
         text_mlp_ratio=state["transformer.resblocks.0.mlp.c_fc.weight"].shape[0] / text_width,
         quick_gelu=quick_gelu,
