@@ -61,6 +61,25 @@ def _load_tokenizer(
     return tokenizer
 
 
+def _pairs_have_types(file: Path) -> bool:
+    """Whether the tokenizer marks a pair's second text with token type 1 (BERT's post-processor),
+    as transformers' tokenizers that return ``token_type_ids`` do; GPT-2's, RoBERTa's, T5's do not."""
+    import json
+
+    from tokenizers import Tokenizer
+
+    processor = json.loads(Tokenizer.from_file(str(file)).to_str()).get("post_processor") or {}
+    kinds = [processor, *processor.get("processors", [])] if processor.get("type") == "Sequence" else [processor]
+    for kind in kinds:
+        if kind.get("type") == "BertProcessing":
+            return True
+        if kind.get("type") == "TemplateProcessing":
+            pieces = [next(iter(piece.values())) for piece in kind.get("pair", [])]
+            if any(piece.get("type_id", 0) for piece in pieces if isinstance(piece, dict)):
+                return True
+    return False
+
+
 def _batch_of(texts: Any, words: bool, what: str) -> list[Any]:
     """A list of strings, or with ``words`` a list of word lists; a single one is wrapped."""
 
@@ -96,14 +115,66 @@ class TextTransform:
     pad_token: str | None = None
 
     def __post_init__(self) -> None:
+        if Path(self.tokenizer_file).is_dir():
+            raise ValueError(
+                f"{self.tokenizer_file} is a directory; expected its tokenizer.json: "
+                f"TextTransform.from_pretrained({str(self.tokenizer_file)!r}) reads the folder as transformers does"
+            )
         if self.max_length < 2:
             raise ValueError(f"max_length must leave room for the special tokens; found {self.max_length}")
         if self.padding_side not in PADDING_SIDES:
             raise ValueError(f"padding_side must be one of {PADDING_SIDES}; found {self.padding_side!r}")
 
-    def _tokenizer(self, truncation: str = "longest_first", stride: int = 0) -> Any:
+    @classmethod
+    def from_pretrained(
+        cls,
+        directory: str | Path,
+        *,
+        max_length: int | None = None,
+        padding_side: str | None = None,
+        with_token_types: bool | None = None,
+    ) -> TextTransform:
+        """The tokenizer a transformers folder holds (``save_pretrained`` of a fast tokenizer):
+        ``tokenizer.json`` with ``tokenizer_config.json``'s special tokens, padding side, model max
+        length and model input names (no ``token_type_ids`` there: none here). Keywords override them."""
+        folder = Path(directory)
+        file = folder / "tokenizer.json" if folder.is_dir() else folder
+        if not file.is_file():
+            raise FileNotFoundError(
+                f"no tokenizer.json in {folder}: torchgraft reads a fast tokenizer's file; write one with "
+                "AutoTokenizer.from_pretrained(...).save_pretrained(folder)"
+            )
+        config_path = file.with_name("tokenizer_config.json")
+        config: dict[str, Any] = {}
+        if config_path.is_file():
+            from torchgraft.core.preflight import read_json
+
+            config = read_json(config_path)
+        model_max = config.get("model_max_length")
+        if max_length is None:
+            # transformers writes a huge sentinel when the length is unknown
+            max_length = int(model_max) if isinstance(model_max, int) and 2 <= model_max <= 1 << 20 else 512
+        pad = config.get("pad_token")
+        pad = pad.get("content") if isinstance(pad, dict) else pad
+        names = config.get("model_input_names")
+        if with_token_types is None:
+            with_token_types = "token_type_ids" in names if isinstance(names, list) else _pairs_have_types(file)
+        return cls(
+            tokenizer_file=file,
+            max_length=max_length,
+            with_token_types=with_token_types,
+            padding_side=padding_side or config.get("padding_side") or "right",
+            pad_token=pad if isinstance(pad, str) else None,
+        )
+
+    def _tokenizer(self, truncation: str = "longest_first", stride: int = 0, max_length: int | None = None) -> Any:
         return _load_tokenizer(
-            str(self.tokenizer_file), self.max_length, truncation, stride, self.padding_side, self.pad_token
+            str(self.tokenizer_file),
+            max_length or self.max_length,
+            truncation,
+            stride,
+            self.padding_side,
+            self.pad_token,
         )
 
     @property
@@ -131,11 +202,15 @@ class TextTransform:
         text_pairs: str | Sequence[str] | Sequence[Sequence[str]] | None = None,
         *,
         is_split_into_words: bool = False,
-        truncation: str = "longest_first",
+        truncation: str | bool = "longest_first",
         stride: int = 0,
         return_overflowing: bool = False,
         return_word_ids: bool = False,
         return_offsets: bool = False,
+        text_pair: str | Sequence[str] | Sequence[Sequence[str]] | None = None,
+        padding: bool | str = True,
+        max_length: int | None = None,
+        return_tensors: str | None = "pt",
     ) -> dict[str, torch.Tensor]:
         """``[B, T]`` tensors: ``input_ids``, ``attention_mask``, ``token_type_ids`` (where the model
         has token types: 0 for the first text of a pair, 1 for the second).
@@ -147,7 +222,28 @@ class TextTransform:
         ``overflow_to_sample`` ``[B']`` naming the input each row came from. ``return_word_ids``:
         ``word_ids`` ``[B, T]``, the index of each token's word in its text (-1 for special and
         padding tokens). ``return_offsets``: ``offsets`` ``[B, T, 2]`` character spans in their text,
-        and ``sequence_ids`` ``[B, T]`` (0 or 1: which text of a pair; -1 for special tokens)."""
+        and ``sequence_ids`` ``[B, T]`` (0 or 1: which text of a pair; -1 for special tokens).
+
+        transformers' keywords work as there: ``text_pair=`` (for ``text_pairs``), ``padding=``
+        (``True``/``"longest"``: to the longest row; ``"max_length"``: to ``max_length``; ``False``
+        where the rows are equally long), ``truncation=True`` (``"longest_first"``) or ``False`` (a
+        text longer than ``max_length`` is an error instead of cut), ``max_length=`` (at most the
+        model's) and ``return_tensors="pt"`` (the only kind returned)."""
+        if text_pair is not None:
+            if text_pairs is not None:
+                raise TypeError("got text_pairs and text_pair=; pass one")
+            text_pairs = text_pair
+        if return_tensors not in ("pt", None):
+            raise ValueError(
+                f"return_tensors={return_tensors!r}: torchgraft returns torch tensors; pass 'pt' or leave it out"
+            )
+        limit = self.max_length if max_length is None else max_length
+        if not isinstance(limit, int) or not 2 <= limit <= self.max_length:
+            raise ValueError(f"max_length must be in [2, {self.max_length}] (the model's limit); found {max_length!r}")
+        if padding not in (True, False, "longest", "max_length", "do_not_pad"):
+            raise ValueError(f"padding must be True, False, 'longest', 'max_length' or 'do_not_pad'; found {padding!r}")
+        refuse_long = truncation is False or truncation == "do_not_truncate"
+        truncation = "longest_first" if truncation is True or refuse_long else truncation
         if truncation not in TRUNCATION:
             raise ValueError(f"truncation must be one of {TRUNCATION}; found {truncation!r}")
         if stride < 0 or stride >= self.max_length:
@@ -161,7 +257,7 @@ class TextTransform:
             if len(second) != len(first):
                 raise ValueError(f"expected one text pair per text; found {len(first)} texts and {len(second)} pairs")
             inputs = list(zip(first, second, strict=True))
-        tokenizer = self._tokenizer(truncation, stride)
+        tokenizer = self._tokenizer(truncation, stride, limit)
         try:
             encodings = tokenizer.encode_batch(inputs, is_pretokenized=is_split_into_words)
         except (KeyboardInterrupt, SystemExit):
@@ -171,6 +267,23 @@ class TextTransform:
                 f"cannot tokenize within max_length={self.max_length} (truncation={truncation!r}, stride={stride}): "
                 f"{str(exc).splitlines()[0]}"
             ) from exc
+        if refuse_long:
+            long = [i for i, e in enumerate(encodings) if e.overflowing]
+            if long:
+                raise ValueError(
+                    f"texts {long} are longer than max_length={limit} tokens and truncation=False: shorten them, "
+                    "or pass truncation=True"
+                )
+        if padding == "max_length":
+            for encoding in encodings:
+                encoding.pad(limit, direction=self.padding_side, pad_id=tokenizer.padding["pad_id"],
+                             pad_type_id=tokenizer.padding["pad_type_id"], pad_token=tokenizer.padding["pad_token"])  # fmt: skip
+        elif padding in (False, "do_not_pad"):
+            lengths = {sum(e.attention_mask) for e in encodings}
+            if len(lengths) > 1:
+                raise ValueError(
+                    f"padding=False leaves rows of {sorted(lengths)} tokens, which make no tensor: pass padding=True"
+                )
         sample = list(range(len(encodings)))
         if return_overflowing:
             rows, sample = [], []

@@ -413,10 +413,15 @@ def generate(
     generator: torch.Generator | None = None,
     tokenizer: Any = None,
     compile: bool = False,
+    token_type_ids: Tensor | None = None,
     **overrides: Any,
 ) -> Tensor:
     """Generates from ``input_ids`` ``[B, T]`` (left-padded, with ``attention_mask``) with a
     `CausalLM` or a `Seq2SeqLM`.
+
+    ``token_type_ids`` is taken so that a tokenizer's whole output can be passed
+    (``generate(model, **tokenize(prompts))``, as with transformers); the models that generate take
+    none, so it must be all zeros (one segment) and is not used.
 
     ``config`` (a `GenerationConfig` or a mapping of its fields) defaults to the model's
     ``generation_config``; ``overrides`` replace single fields (``max_new_tokens=64``,
@@ -429,6 +434,11 @@ def generate(
     encoder-decoder's decoder ids beginning with the start token ``[B, 1 + N]``; rows that finish
     early are filled with ``pad_token_id`` (the EOS id when there is none).
     """
+    if token_type_ids is not None and bool(torch.as_tensor(token_type_ids).ne(0).any()):
+        raise ValueError(
+            "token_type_ids mark a second segment, which the models that generate here do not read: "
+            "pass one text per prompt (or leave token_type_ids out)"
+        )
     cfg = config_for(model, config).merged(overrides) if overrides else config_for(model, config)
     if not isinstance(input_ids, Tensor) or input_ids.dim() != 2:
         raise ValueError(f"input_ids must be a [batch, tokens] tensor of token ids; found {_shape(input_ids)}")

@@ -205,6 +205,20 @@ def _generation_defaults(directory: Path, model: nn.Module, seq2seq: bool) -> No
     model.generation_config = model.generation_config.merged(values)
 
 
+def _catalog_entry_for(repo: str) -> str | None:
+    """``get_model("gpt2", weights="DEFAULT")``-like advice for a Hub id a catalog entry publishes
+    (``openai-community/gpt2``, or its short alias ``gpt2``), else ``None``."""
+    import torchgraft.core as tg
+    from torchgraft.core.hub import HUB
+
+    for name in tg.list_models(domain="text", pretrained=True):
+        for member in tg.get_model_weights(name).members():
+            source = str(member.value.meta.get("source", ""))
+            if source.startswith(HUB) and (source == HUB + repo or source.endswith("/" + repo)):
+                return f"torchgraft's {name}: get_model({name!r}, weights={member.name!r})"
+    return None
+
+
 def from_huggingface(directory: str | Path, **config: Any) -> nn.Module:
     """The model a transformers checkpoint directory holds, dispatched on ``config.json``'s
     ``model_type``: ``bert``, ``roberta``, ``xlm-roberta`` (a `TextEncoder`, or `masked_lm` on it
@@ -219,6 +233,13 @@ def from_huggingface(directory: str | Path, **config: Any) -> nn.Module:
 
     directory = Path(directory)
     config_file = directory / "config.json"
+    if not directory.exists():
+        hint = _catalog_entry_for(str(directory))
+        if hint:
+            raise FileNotFoundError(
+                f"{str(directory)!r} is not a folder: from_huggingface reads one written by save_pretrained. It names "
+                f"the Hub repository of {hint}, which downloads and verifies it"
+            )
     if not config_file.is_file():
         raise FileNotFoundError(f"{directory} has no config.json; expected a transformers checkpoint directory")
     hf = read_json(config_file)
