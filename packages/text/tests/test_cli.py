@@ -128,3 +128,34 @@ def test_generate_refuses_before_any_download(capsys, monkeypatch, tmp_path):
     assert main(["generate", "hello"]) == 1  # offline with an empty cache: the store's typed error
     assert "offline" in capsys.readouterr().err.lower()
     assert not list((tmp_path / "cache").rglob("*.safetensors"))
+
+
+def test_generate_takes_a_transformers_folder_as_its_model(capsys, tmp_path, gpt2_layout_tokenizer):
+    import json
+
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    folder = tmp_path / "hf-gpt2"
+    config = transformers.GPT2Config(
+        vocab_size=400, n_embd=32, n_layer=1, n_head=2, n_positions=64, bos_token_id=0, eos_token_id=0
+    )
+    reference = transformers.GPT2LMHeadModel(config).eval()
+    reference.save_pretrained(folder)
+    gpt2_layout_tokenizer(folder / "tokenizer.json")
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({"eos_token": "<|endoftext|>", "pad_token": None, "padding_side": "left", "model_max_length": 64})
+    )
+    assert main(["generate", "Short", "--model", str(folder), "--max-new-tokens", "4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    from torchgraft.text.transforms import TextTransform
+
+    ids = TextTransform.from_pretrained(folder)(["Short"])["input_ids"]
+    with torch.no_grad():
+        expected = reference.generate(ids, max_new_tokens=4, do_sample=False, pad_token_id=0)[0, ids.shape[1] :]
+    assert (
+        result["weights"] == str(folder.resolve())
+        and result["results"][0]["tokens"] == expected.tolist()[: len(result["results"][0]["tokens"])]
+    )
+    assert main(["generate", "Short", "--model", str(folder), "--weights", "DEFAULT"]) == 2

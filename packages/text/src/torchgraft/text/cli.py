@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 DEFAULT_MODEL = "all_minilm_l6_v2"
@@ -158,21 +159,33 @@ def generate(args: argparse.Namespace) -> int:
     import torch
 
     import torchgraft.core as tg
-    from torchgraft.core.cli import emit, pick_weights
+    from torchgraft.core.cli import UsageError, emit, pick_weights
     from torchgraft.core.generation import with_publisher_defaults
 
-    args.model, weights = pick_weights(args.model, args.weights, DEFAULT_GENERATOR)
-    if "generation" not in weights.meta:  # decided before any download
-        raise ValueError(
-            f"{weights} is not a generative model's weights: use a decoder or an encoder-decoder such as "
-            f"{DEFAULT_GENERATOR}, t5_small or bart_large_cnn (torchgraft list --domain text)"
-        )
     options = _generation_options(args)
-    with_publisher_defaults(tg.GenerationConfig(), weights).merged(options)  # bad values fail before any download
-    _check_prompts(args.prompts)
-    weights.fetch()  # the store's typed errors (offline, unreachable, corrupt) before any work
-    transform = weights.transforms()
-    model = tg.get_model(args.model, weights=weights).eval()
+    if args.model is not None and Path(args.model).is_dir():  # a transformers folder (save_pretrained)
+        from .models import from_huggingface
+        from .transforms import TextTransform
+
+        if args.weights is not None:
+            raise UsageError(f"--weights names a catalog entry; the folder {args.model} brings its own weights")
+        _check_prompts(args.prompts)
+        transform = TextTransform.from_pretrained(args.model)
+        model = from_huggingface(args.model).eval()
+        model.generation_config.merged(options)
+        weights: Any = Path(args.model).resolve()
+    else:
+        args.model, weights = pick_weights(args.model, args.weights, DEFAULT_GENERATOR)
+        if "generation" not in weights.meta:  # decided before any download
+            raise ValueError(
+                f"{weights} is not a generative model's weights: use a decoder or an encoder-decoder such as "
+                f"{DEFAULT_GENERATOR}, t5_small or bart_large_cnn (torchgraft list --domain text)"
+            )
+        with_publisher_defaults(tg.GenerationConfig(), weights).merged(options)  # bad values fail before any download
+        _check_prompts(args.prompts)
+        weights.fetch()  # the store's typed errors (offline, unreachable, corrupt) before any work
+        transform = weights.transforms()
+        model = tg.get_model(args.model, weights=weights).eval()
     seq2seq = hasattr(model, "encode")
     generator = torch.Generator().manual_seed(args.seed) if args.seed is not None else None
     stream = sys.stdout.isatty() and not args.json and options.get("num_beams", 1) == 1

@@ -154,8 +154,15 @@ class TextTransform:
         if max_length is None:
             # transformers writes a huge sentinel when the length is unknown
             max_length = int(model_max) if isinstance(model_max, int) and 2 <= model_max <= 1 << 20 else 512
-        pad = config.get("pad_token")
-        pad = pad.get("content") if isinstance(pad, dict) else pad
+
+        def token(key: str) -> str | None:
+            value = config.get(key)
+            value = value.get("content") if isinstance(value, dict) else value
+            return value if isinstance(value, str) else None
+
+        # A decoder's folder often names no pad token (GPT-2's): pad with its end-of-text token, as
+        # transformers users set tokenizer.pad_token = tokenizer.eos_token.
+        pad = token("pad_token") or token("eos_token")
         names = config.get("model_input_names")
         if with_token_types is None:
             with_token_types = "token_type_ids" in names if isinstance(names, list) else _pairs_have_types(file)
@@ -164,7 +171,7 @@ class TextTransform:
             max_length=max_length,
             with_token_types=with_token_types,
             padding_side=padding_side or config.get("padding_side") or "right",
-            pad_token=pad if isinstance(pad, str) else None,
+            pad_token=pad,
         )
 
     def _tokenizer(self, truncation: str = "longest_first", stride: int = 0, max_length: int | None = None) -> Any:
