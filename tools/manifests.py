@@ -169,7 +169,12 @@ def providers() -> str:
     for domain in DOMAINS:
         lines.append(f'    "torchgraft-{domain}": frozenset(')
         lines += ["        {", *(f'            "{n}",' for n in sorted(manifest(domain))), "        }", "    ),"]
-    lines += ["}", "", "#: The ``torchgraft`` subcommands each distribution adds.", "COMMANDS: dict[str, frozenset[str]] = {"]
+    lines += [
+        "}",
+        "",
+        "#: The ``torchgraft`` subcommands each distribution adds.",
+        "COMMANDS: dict[str, frozenset[str]] = {",
+    ]
     for domain in DOMAINS:
         names = ", ".join(f'"{n}"' for n in commands(domain))
         lines.append(f'    "torchgraft-{domain}": frozenset({{{names}}}),')

@@ -57,9 +57,29 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def page(domain: str) -> str:
+def _rows(name: str, tg: Any, get_model_builder: Any, UnknownWeightsError: Any) -> list[str]:
     import inspect
 
+    text = _cell(summary(inspect.getdoc(get_model_builder(name)) or ""))
+    try:
+        enum = tg.get_model_weights(name)
+    except UnknownWeightsError:
+        return [f"| `{name}` | {text} | none published | - | - | - | - | - |"]
+    default = enum.default()
+    rows = []
+    for i, member in enumerate(enum):
+        w = member.value
+        label = f"`{enum.__name__}.{member.name}`" + (" (DEFAULT)" if member is default else "")
+        gflops = w.meta.get("gflops")
+        rows.append(
+            f"| {f'`{name}`' if i == 0 else ''} | {text if i == 0 else ''} | {label} | {_cell(_metrics(w.meta))} | "
+            f"{w.num_params / 1e6:.1f} M | {gflops if gflops is not None else '-'} | {_size(w)} | "
+            f"{_cell(w.meta.get('license', '-'))} |"
+        )
+    return rows
+
+
+def page(domain: str) -> str:
     import torchgraft.core as tg
     from torchgraft.core.errors import UnknownWeightsError
     from torchgraft.core.registry import get_model_builder
@@ -71,28 +91,24 @@ def page(domain: str) -> str:
         "",
         f"Every model torchgraft-{domain} registers, with each published weights entry. Build one with",
         f"`from torchgraft.{domain}.models import <builder>` or `torchgraft.core.get_model(name, weights=...)`;",
-        "weights are named `<builder>.<ENTRY>` or `<Enum>.<ENTRY>` anywhere a name is taken.",
-        "",
-        "| builder | summary | weights | metrics | params | GFLOPs | file | licence |",
-        "|---|---|---|---|---|---|---|---|",
+        "weights are named `<builder>.<ENTRY>` or `<Enum>.<ENTRY>` anywhere a name is taken. One section",
+        "per family module.",
     ]
+    by_family: dict[str, list[str]] = {}
     for name in tg.list_models(domain=domain):
-        text = _cell(summary(inspect.getdoc(get_model_builder(name)) or ""))
-        try:
-            enum = tg.get_model_weights(name)
-        except UnknownWeightsError:
-            lines.append(f"| `{name}` | {text} | none published | - | - | - | - | - |")
-            continue
-        default = enum.default()
-        for i, member in enumerate(enum):
-            w = member.value
-            label = f"`{enum.__name__}.{member.name}`" + (" (DEFAULT)" if member is default else "")
-            gflops = w.meta.get("gflops")
-            lines.append(
-                f"| {f'`{name}`' if i == 0 else ''} | {text if i == 0 else ''} | {label} | {_cell(_metrics(w.meta))} | "
-                f"{w.num_params / 1e6:.1f} M | {gflops if gflops is not None else '-'} | {_size(w)} | "
-                f"{_cell(w.meta.get('license', '-'))} |"
-            )
+        by_family.setdefault(get_model_builder(name).__module__.rsplit(".", 1)[-1], []).append(name)
+    for family, names in sorted(by_family.items()):
+        lines += [
+            "",
+            f"## {family}",
+            "",
+            f"Defined in `torchgraft.{domain}.models.{family}` ([API](../api/{domain}.md)).",
+            "",
+            "| builder | summary | weights | metrics | params | GFLOPs | file | licence |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name in names:
+            lines += _rows(name, tg, get_model_builder, UnknownWeightsError)
     return "\n".join(lines) + "\n"
 
 
