@@ -277,3 +277,21 @@ def test_a_command_of_a_domain_not_installed_says_what_to_install(capsys, monkey
     )
     code, _, err = run(capsys, "dreem")
     assert code == 2 and "invalid choice: 'dreem'" in err  # an unknown word is still argparse's
+
+
+def test_cache_import_adopts_another_caches_files_a_weights_entry_vouches_for(capsys, tmp_path, monkeypatch):
+    hub = tmp_path / "checkpoints"  # torch.hub's layout: files named as their url names them
+    hub.mkdir()
+    (hub / "clinet-v2.safetensors").write_bytes(DATA_V2)  # its entry publishes the full digest
+    (hub / "clinet-v1.safetensors").write_bytes(DATA_V1)  # published by an 8-digit prefix only
+    (hub / "someone-elses.pth").write_bytes(b"not ours")
+    code, out, _ = run(capsys, "cache", "import", str(hub), "--json")
+    adopted = {r["file"]: r for r in out if r.get("kind") == "adopted"}
+    assert code == 0 and adopted["clinet-v2.safetensors"]["status"] == "imported"
+    assert "no full digest" in adopted["clinet-v1.safetensors"]["reason"]  # a prefix never vouches for a file
+    assert adopted["someone-elses.pth"]["reason"] == "no installed weights entry names it"
+    monkeypatch.setenv("TORCHGRAFT_OFFLINE", "1")
+    assert CliNet_Weights.V2.fetch(progress=False).read_bytes() == DATA_V2  # served from the cache
+    (hub / "clinet-v2.safetensors").write_bytes(DATA_V2[:-1] + b"!")
+    code, text, _ = run(capsys, "cache", "import", str(hub))
+    assert code == 0 and "skipped clinet-v2.safetensors: its bytes hash to" in text

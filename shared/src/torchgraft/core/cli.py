@@ -342,18 +342,25 @@ def cmd_cache(args: argparse.Namespace) -> int:
             emit(args, out, lambda r: f"exported {len(r)} files to {directory}")
             return 0
         out = cache_ops.import_cache(directory, trust_pins=args.trust_pins)
-        files = [r for r in out if r.get("kind") != "pin"]
+        # Another cache's files (torch.hub's checkpoints/, a download folder), by the catalog entry naming them.
+        adopted = cache_ops.adopt_files(directory, [m.value for m in catalog()])
+        out += [{**r, "kind": "adopted"} for r in adopted]
+        files = [r for r in out if r.get("kind") not in ("pin", "adopted")]
         pins = [r for r in out if r.get("kind") == "pin"]
         rejected = [r for r in files if r["status"] == "rejected"]
         skipped = [r for r in pins if r["status"] == "skipped"]
+        passed_over = [r for r in adopted if r["status"] == "skipped"]
 
         def summary(_: Any) -> str:
-            text = f"imported {sum(x['status'] == 'imported' for x in files)} files into {cache_root()}"
+            imported = sum(x["status"] == "imported" for x in [*files, *adopted])
+            text = f"imported {imported} files into {cache_root()}"
             text += f", {sum(x['status'] == 'imported' for x in pins)} pins"
             if skipped:
                 text += (
                     f"; {len(skipped)} pins skipped (--trust-pins accepts the exporting machine's first-use digests)"
                 )
+            for r in passed_over:
+                text += f"\nskipped {r['file']}: {r['reason']}"
             return text
 
         emit(args, out, summary)
@@ -414,7 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cache", parents=[common], help="inspect and manage the weight cache")
     p.add_argument("action", choices=("ls", "verify", "prune", "export", "import"))
-    p.add_argument("directory", nargs="?", help="for export/import")
+    p.add_argument(
+        "directory",
+        nargs="?",
+        help="for export/import; import also adopts another cache's files (torch.hub's checkpoints/) that a weights entry vouches for",
+    )
     p.add_argument("--unreferenced", action="store_true", help="prune: also files no installed weights entry names")
     p.add_argument("--dry-run", action="store_true", help="prune: only say what would go")
     p.add_argument(

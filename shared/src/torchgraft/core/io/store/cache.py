@@ -13,7 +13,7 @@ import re
 import shutil
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from . import (
     write_stamp,
 )
 
-__all__ = ["export_cache", "import_cache", "list_cache", "prune_cache", "verify_cache"]
+__all__ = ["adopt_files", "export_cache", "import_cache", "list_cache", "prune_cache", "verify_cache"]
 
 _FULL = re.compile(r"[0-9a-f]{64}")
 
@@ -270,6 +270,56 @@ def _import_pins(directory: Path, *, trust_pins: bool, present: set[str]) -> lis
         else:
             write_pin(url, {"sha256": digest, "imported": time.time()})
             results.append({**entry, "status": "imported"})
+    return results
+
+
+def adopt_files(directory: Path, catalog: Sequence[Any]) -> list[dict[str, Any]]:
+    """Adopts the files of another cache (torch.hub's ``checkpoints`` folder, a download folder)
+    whose bytes a catalog entry vouches for: each regular file named as an entry's url names its
+    file is hashed, and imported when its digest is the full one the entry publishes. Every other
+    file is reported as skipped, with why: no entry names it, the entry publishes no full digest
+    to check it against (a published prefix never vouches for a local file: a forged one can share
+    it; such files are downloaded, see docs/store.md), or the bytes differ."""
+    by_name: dict[str, list[Any]] = {}
+    for entry in catalog:
+        by_name.setdefault(str(entry.url).split("?", 1)[0].rsplit("/", 1)[-1], []).append(entry)
+    blobs = cache_folder("blobs")
+    results: list[dict[str, Any]] = []
+    for src in sorted(directory.iterdir()):
+        if _FULL.fullmatch(src.name) or src.name.endswith(".json") or src.name.startswith("."):
+            continue  # an export's own files: import_cache reads those
+        entries = by_name.get(src.name, [])
+        if not is_regular(src):
+            results.append({"file": src.name, "status": "skipped", "reason": "not a regular file"})
+            continue
+        if not entries:
+            results.append({"file": src.name, "status": "skipped", "reason": "no installed weights entry names it"})
+            continue
+        published = [e for e in entries if e.sha256 and len(e.sha256) == 64]
+        if not published:
+            reason = (
+                "its entry publishes no full digest to check its bytes against (a prefix can be matched by a "
+                "forged file): download it instead"
+            )
+            results.append({"file": src.name, "status": "skipped", "reason": reason})
+            continue
+        actual = sha256_file(src)
+        match = next((e for e in published if actual == e.sha256), None)
+        if match is None:
+            reason = f"its bytes hash to {actual[:12]}..., not to the digest its entry publishes"
+            results.append({"file": src.name, "status": "skipped", "reason": reason})
+            continue
+        dest = blobs / actual
+        if not (os.path.lexists(dest) and is_regular(dest) and sha256_file(dest) == actual):
+            if os.path.lexists(dest):
+                quarantine(dest)
+            check_space(blobs, os.lstat(src).st_size, f"adopting {src}")
+            if _copy_verified(src, dest, actual) != actual:  # changed while it was read
+                results.append({"file": src.name, "status": "skipped", "reason": "it changed while being read"})
+                continue
+        atomic_write_text(dest.with_name(dest.name + ".json"), json.dumps({"url": match.url, "adopted": time.time()}))
+        write_stamp(dest.name, file_stamp(dest))
+        results.append({"file": src.name, "sha256": actual, "status": "imported", "url": match.url})
     return results
 
 
