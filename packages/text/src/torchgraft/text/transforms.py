@@ -66,9 +66,9 @@ def _pairs_have_types(file: Path) -> bool:
     as transformers' tokenizers that return ``token_type_ids`` do; GPT-2's, RoBERTa's, T5's do not."""
     import json
 
-    from tokenizers import Tokenizer
-
-    processor = json.loads(Tokenizer.from_file(str(file)).to_str()).get("post_processor") or {}
+    processor = (
+        json.loads(file.read_text(encoding="utf-8")).get("post_processor") or {}
+    )  # the file is the serialized tokenizer
     kinds = [processor, *processor.get("processors", [])] if processor.get("type") == "Sequence" else [processor]
     for kind in kinds:
         if kind.get("type") == "BertProcessing":
