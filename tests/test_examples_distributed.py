@@ -59,7 +59,7 @@ def test_finetune_fsdp_lowers_the_loss_repeats_resumes_and_exports(tmp_path):
     assert resumed["exported"]["sha256"] == first["exported"]["sha256"]  # the same state, bit for bit
     assert resumed["probe_logits"] == first["probe_logits"]
 
-    exported = tg.Weights(url=first["exported"]["url"], sha256=first["exported"]["sha256"], meta={"num_params": 1})
+    exported = tg.Weights(url=first["exported"]["url"], sha256=first["exported"]["sha256"], meta={})
     example = _fsdp_example()
     model = example.sentiment_classifier()
     report = tg.load_weights(model, exported)  # the exported file is the whole trained classifier

@@ -95,7 +95,7 @@ def scenario_prefetch(args: dict[str, Any]) -> None:
     hashed = []
     original = store.sha256_file
     store.sha256_file = lambda path, **kw: hashed.append(str(path)) or original(path, **kw)
-    weights = [tg.Weights(url=u, sha256=d, meta={"num_params": 1}) for u, d in args["files"]]
+    weights = [tg.Weights(url=u, sha256=d, meta={}) for u, d in args["files"]]
     if args.get("die_after") and dist.get_rank() == 0:
         threading.Timer(args["die_after"], lambda: os.kill(os.getpid(), signal.SIGKILL)).start()
     start = time.monotonic()
@@ -127,7 +127,7 @@ def scenario_prefetch(args: dict[str, Any]) -> None:
 
 
 def scenario_build(args: dict[str, Any]) -> None:
-    weights = tg.Weights(url=Path(args["checkpoint"]).as_uri(), sha256=args["sha256"], meta={"num_params": 1})
+    weights = tg.Weights(url=Path(args["checkpoint"]).as_uri(), sha256=args["sha256"], meta={})
     ids = torch.tensor(args["ids"])
     lm = tgd.build_sharded(toy_lm, weights=weights)
     tied = lm.embed.weight is lm.head.weight
@@ -155,7 +155,7 @@ def scenario_build(args: dict[str, Any]) -> None:
 
 
 def scenario_train(args: dict[str, Any]) -> None:
-    weights = tg.Weights(url=Path(args["checkpoint"]).as_uri(), sha256=args["sha256"], meta={"num_params": 1})
+    weights = tg.Weights(url=Path(args["checkpoint"]).as_uri(), sha256=args["sha256"], meta={})
     ids = torch.tensor(args["ids"])
     lm = tgd.build_sharded(toy_lm, weights=weights)
     optim = torch.optim.AdamW(lm.parameters(), lr=0.05)
@@ -195,7 +195,7 @@ def scenario_train(args: dict[str, Any]) -> None:
 
 
 def scenario_memory(args: dict[str, Any]) -> None:
-    weights = tg.Weights(url=Path(args["checkpoint"]).as_uri(), sha256=args["sha256"], meta={"num_params": 1})
+    weights = tg.Weights(url=Path(args["checkpoint"]).as_uri(), sha256=args["sha256"], meta={})
     config = args["config"]
     weights.fetch()  # hashed and stamped before the measurement: loading, not hashing, is measured
     peak_reset()

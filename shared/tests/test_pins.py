@@ -100,8 +100,8 @@ def test_an_interrupted_unpinned_download_resumes(faulty, payload, rule, cache_h
 
 def test_weights_without_a_digest(faulty, payload, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="must be pinned"):
-        Weights(url="pkg://torch/x.safetensors", sha256=None, meta={"num_params": 1})
-    weights = Weights(url=faulty.add("/m.safetensors", payload), sha256=None, meta={"num_params": 1})
+        Weights(url="pkg://torch/x.safetensors", sha256=None, meta={})
+    weights = Weights(url=faulty.add("/m.safetensors", payload), sha256=None, meta={})
     assert not weights.pinned and not weights.full_hash
     assert not is_cached(weights) and known_sha256(weights) is None
     with pytest.warns(UnpinnedDownloadWarning):
@@ -110,7 +110,7 @@ def test_weights_without_a_digest(faulty, payload, tmp_path, monkeypatch):
     # a user's own local file has nothing to be verified against and is read in place
     local = tmp_path / "mine.safetensors"
     local.write_bytes(b"x" * 10)
-    assert Weights(url=local.as_uri(), sha256=None, meta={"num_params": 1}).fetch() == local
+    assert Weights(url=local.as_uri(), sha256=None, meta={}).fetch() == local
 
 
 def test_pins_travel_with_an_exported_cache(faulty, payload, tmp_path, monkeypatch):

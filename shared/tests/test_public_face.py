@@ -68,7 +68,7 @@ def _published(model: FaceNet, name: str) -> Weights:
     path = _FILES / name
     save_model(model, str(path))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return Weights(url=path.as_uri(), sha256=digest, meta={"num_params": 1, "categories": ["a", "b", "c"]})
+    return Weights(url=path.as_uri(), sha256=digest, meta={"categories": ["a", "b", "c"]})
 
 
 # Module level, as a package defines them (so members pickle by reference).

@@ -11,7 +11,7 @@ from torchgraft.core import DuplicateModelError, UnknownModelError, UnknownWeigh
 
 
 class RegTiny_Weights(WeightsEnum):
-    V1 = Weights(url="https://example.org/regtiny.safetensors", sha256="cd" * 32, meta={"num_params": 4})
+    V1 = Weights(url="https://example.org/regtiny.safetensors", sha256="cd" * 32, meta={})
     DEFAULT = V1
 
 

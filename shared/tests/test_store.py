@@ -197,7 +197,7 @@ def test_offline_serves_the_cache_without_any_socket(faulty, payload, monkeypatc
 
 def test_offline_without_the_file_fails_at_once_naming_it(payload, monkeypatch, cache_home, no_sockets):
     monkeypatch.setenv("TORCHGRAFT_OFFLINE", "1")
-    weights = Weights(url="https://example.org/resnet.safetensors", sha256=digest(payload), meta={"num_params": 1})
+    weights = Weights(url="https://example.org/resnet.safetensors", sha256=digest(payload), meta={})
     with pytest.raises(OfflineError) as info:
         weights.fetch(progress=False)
     message = str(info.value)
@@ -322,7 +322,7 @@ def test_pickle_served_where_safetensors_was_declared(faulty, tmp_path):
     torch.save({"w": torch.zeros(2)}, tmp_path / "w.pth")
     data = (tmp_path / "w.pth").read_bytes()
     url = faulty.add("/w.safetensors", data)
-    weights = Weights(url=url, sha256=digest(data), meta={"num_params": 2})
+    weights = Weights(url=url, sha256=digest(data), meta={})
     with pytest.raises(FormatMismatchError, match="declared safetensors but holds pth"):
         weights.get_state_dict(progress=False)
 

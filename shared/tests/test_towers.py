@@ -80,7 +80,7 @@ def saved_weights(tmp_path, model: nn.Module, name: str) -> Weights:
 
     path = tmp_path / f"{name}.safetensors"
     save_model(model, str(path))
-    return Weights(url=path.as_uri(), sha256=None, meta={"num_params": 1})
+    return Weights(url=path.as_uri(), sha256=None, meta={})
 
 
 @pytest.fixture

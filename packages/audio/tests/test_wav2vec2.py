@@ -92,7 +92,7 @@ def test_backbone_weights_into_a_classifier_and_a_ctc_head_train_frozen_and_unfr
     path = tmp_path / "pretrained.safetensors"
     save_model(pretrained, str(path))
     backbone_weights = tg.Weights(
-        url=path.as_uri(), sha256=hashlib.sha256(path.read_bytes()).hexdigest(), meta={"num_params": 1}, role="backbone"
+        url=path.as_uri(), sha256=hashlib.sha256(path.read_bytes()).hexdigest(), meta={}, role="backbone"
     )
 
     with tg.init_empty():

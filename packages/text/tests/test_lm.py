@@ -86,7 +86,7 @@ def parts(tmp_path):
     for name, model in (("bert", bert_base(**BERT_TINY)), ("gpt2", tiny_gpt2())):
         path = tmp_path / f"{name}.safetensors"
         save_model(model, str(path))
-        files[name] = tg.Weights(url=path.as_uri(), sha256=None, meta={"num_params": 1}, adapter=lambda s: s)
+        files[name] = tg.Weights(url=path.as_uri(), sha256=None, meta={}, adapter=lambda s: s)
     return bert_base(weights=files["bert"], **BERT_TINY), gpt2(weights=files["gpt2"], **GPT_TINY)
 
 

@@ -82,9 +82,7 @@ def test_encoder_weights_stored_once_load_into_every_task(tmp_path):
     encoder = tg.get_model("bert_base", **TINY)
     path = tmp_path / "encoder.safetensors"
     save_model(encoder, str(path))
-    mine = tg.Weights(
-        url=path.as_uri(), sha256=hashlib.sha256(path.read_bytes()).hexdigest(), meta={"num_params": 1}, role="backbone"
-    )
+    mine = tg.Weights(url=path.as_uri(), sha256=hashlib.sha256(path.read_bytes()).hexdigest(), meta={}, role="backbone")
     for task, args in TASK_ARGS.items():
         with tg.init_empty():
             model = tg.get_model(task, backbone="bert_base", backbone_config=TINY, **args)
@@ -129,7 +127,7 @@ def test_masked_lm_takes_the_pretrained_head_of_a_roberta_checkpoint(tmp_path):
     state = {k: v.contiguous() for k, v in reference.state_dict().items() if not k.startswith("lm_head.decoder.")}
     path = tmp_path / "model.safetensors"
     save_file(state, str(path))
-    mine = tg.Weights(url=path.as_uri(), sha256=hashlib.sha256(path.read_bytes()).hexdigest(), meta={"num_params": 1})
+    mine = tg.Weights(url=path.as_uri(), sha256=hashlib.sha256(path.read_bytes()).hexdigest(), meta={})
     encoder_config = {
         "vocab_size": 120, "hidden_size": 32, "num_layers": 2, "num_heads": 4, "intermediate_size": 64,
         "max_positions": 40,
@@ -158,9 +156,7 @@ def test_a_tied_task_model_saved_whole_reloads_tied_and_complete(task, tmp_path)
     model = tg.get_model(task, backbone=backbone, backbone_config=TINY).eval()
     path = tmp_path / "task.safetensors"
     save_model(model, str(path))
-    weights = tg.Weights(
-        url=path.as_uri(), sha256=hashlib.sha256(path.read_bytes()).hexdigest(), meta={"num_params": 1}
-    )
+    weights = tg.Weights(url=path.as_uri(), sha256=hashlib.sha256(path.read_bytes()).hexdigest(), meta={})
     again = tg.get_model(task, weights=weights, backbone=backbone, backbone_config=TINY).eval()
     assert again.load_report.complete, again.load_report
     assert (

@@ -60,7 +60,7 @@ def test_a_torchvision_checkpoint_loads_without_conversion(tmp_path):
     mine = Weights(
         url=path.as_uri(),
         sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-        meta={"num_params": 1, "categories": [str(i) for i in range(10)]},
+        meta={"categories": [str(i) for i in range(10)]},
     )
     model = tg.get_model("resnet18", weights=mine).eval()
     x = torch.randn(1, 3, 64, 64)

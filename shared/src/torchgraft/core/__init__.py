@@ -36,6 +36,7 @@ from .building.towers import (
     fuse,
     zero_shot_classifier,
 )
+from .contracts.classifier import ClassifierBackbone
 from .contracts.errors import (
     BackboneContractError,
     CacheError,
@@ -69,7 +70,16 @@ from .contracts.errors import (
     WeightsMismatchError,
     WeightsSourceError,
 )
-from .contracts.features import Backbone, Features, FeatureSpec, StageSpec, check_backbone, shard_units
+from .contracts.features import (
+    Backbone,
+    FeatureInfo,
+    FeatureMaps,
+    Features,
+    FeatureSpec,
+    StageSpec,
+    check_backbone,
+    shard_units,
+)
 from .contracts.packing import Packing
 from .generation import CausalLM, GenerationConfig, KVCache, Seq2SeqLM, generate
 from .io.hub import HubFamily, hub_asset, hub_weights
@@ -114,12 +124,15 @@ __all__ = [
     "Seq2SeqLM",
     "generate",
     "CheckpointError",
+    "ClassifierBackbone",
     "ClassifierHead",
     "Composite",
     "ConfigConflictError",
     "ConfigMismatchError",
     "CorruptCheckpointError",
     "DuplicateModelError",
+    "FeatureInfo",
+    "FeatureMaps",
     "FeatureSpec",
     "Features",
     "FormatMismatchError",

@@ -28,8 +28,10 @@ from typing import Any, Generic, TypeVar
 from torch import nn
 
 from ..contracts.errors import UnknownKeywordError
+from ..contracts.features import FeatureMaps, check_backbone, stage_indices
+from ..io.loading import init_empty
 from ..io.weights import StateDictAdapter, Weights, WeightsEnum
-from .builders import build_model, fixed_config
+from .builders import BuildMode, build_model, fixed_config
 
 __all__ = ["Family", "configured"]
 
@@ -86,11 +88,49 @@ class Family(Generic[C, M]):
         config: Mapping[str, Any],
     ) -> M:
         """A builder's body: the variant's config with the caller's fields over it, built with
-        ``weights`` loaded (a user's own `Weights` read through the family's ``adapter``)."""
+        ``weights`` loaded (a user's own `Weights` read through the family's ``adapter``).
+
+        ``features_only=True`` (timm's keyword, with ``out_indices=``) returns the model's stage
+        maps as a `FeatureMaps` instead, its classifier never built; both are checked against the
+        architecture before any weights are fetched."""
         if variant not in self.variants:
             raise KeyError(f"{variant!r} is not a variant of this family; expected one of {sorted(self.variants)}")
         if isinstance(weights, Weights) and weights.adapter is None and self.adapter is not None:
             weights = replace(weights, adapter=self.adapter)
+        config = dict(config)
+        features_only, out_indices = config.pop("features_only", False), config.pop("out_indices", None)
+        if out_indices is not None and not features_only:
+            raise TypeError(
+                f"out_indices= selects the stage maps features_only=True returns: write "
+                f"{variant}(features_only=True, out_indices={out_indices!r})"
+            )
+        if features_only:
+            if config.get(self.categories):
+                raise TypeError(
+                    f"features_only=True returns stage maps, with no classifier: drop {self.categories}="
+                    f"{config[self.categories]!r}"
+                )
+            if any(f.name == self.categories for f in fields(self.config)):  # type: ignore[arg-type]
+                config[self.categories] = 0
+            with init_empty():  # the architecture alone, on meta: nothing fetched, nothing initialised
+                probe = self._build(variant, weights, progress, config, mode=BuildMode("architecture"))
+            stage_indices(check_backbone(probe), out_indices, owner=type(probe).__name__)
+        model = self._build(variant, weights, progress, config)
+        if not features_only:
+            return model
+        maps = FeatureMaps(model, out_indices)
+        if hasattr(model, "load_report"):
+            maps.load_report = model.load_report
+        return maps  # type: ignore[return-value]
+
+    def _build(
+        self,
+        variant: str,
+        weights: Weights | WeightsEnum | None,
+        progress: bool,
+        config: Mapping[str, Any],
+        mode: BuildMode | None = None,
+    ) -> M:
         return build_model(
             partial(configured, self.model, self.variants[variant]),
             weights=weights,
@@ -98,4 +138,5 @@ class Family(Generic[C, M]):
             config=config,
             fixed=fixed_config(weights, self.categories),
             head=self.head,
+            mode=mode,
         )

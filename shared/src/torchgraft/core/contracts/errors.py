@@ -65,7 +65,8 @@ class UnknownWeightsError(TorchgraftError, ValueError):
 
 
 class WeightsMismatchError(TorchgraftError, ValueError):
-    """A weights member was given to a builder it does not belong to."""
+    """Weights that do not belong to the model: a member of another builder's enum, or your own
+    `Weights` declaring another parameter count than the model they load into."""
 
 
 class ConfigConflictError(TorchgraftError, ValueError):
@@ -198,6 +199,17 @@ class StateDictMismatchError(CheckpointError, ValueError):
         self.mismatched = mismatched or []
 
 
+#: Keywords other libraries spell differently: theirs -> (ours, whose name it is). One idea has
+#: one name here; an unknown keyword found in this table is answered with ours.
+FOREIGN_KEYWORDS: dict[str, tuple[str, str]] = {
+    "drop_rate": ("dropout", "timm"),
+    "drop_path_rate": ("stochastic_depth_prob", "timm"),
+    "num_labels": ("num_classes", "transformers"),
+    "in_channels": ("in_chans", "segmentation_models_pytorch"),
+    "hidden_dropout_prob": ("dropout", "transformers"),
+}
+
+
 class UnknownKeywordError(TorchgraftError, TypeError):
     """A builder or model was given a keyword it does not take (the message suggests the closest)."""
 
@@ -206,8 +218,13 @@ class UnknownKeywordError(TorchgraftError, TypeError):
 
         hints = []
         for key in unknown:
+            ours, library = FOREIGN_KEYWORDS.get(key, (None, None))
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            hints.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
+            if ours in allowed:
+                whose = f"{library}'" if str(library).endswith("s") else f"{library}'s"
+                hints.append(f"{key!r} ({whose} name; write {ours}=)")
+            else:
+                hints.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
         super().__init__(
             f"{where} got unexpected keyword argument{'s' if len(unknown) > 1 else ''} {', '.join(hints)}; "
             f"it takes {', '.join(sorted(allowed)) or 'none'}"

@@ -37,19 +37,42 @@ Shapes, by ``kind``:
 
 Any kind may also fill ``pooled`` (``[B, D_pooled]``) with the backbone's own summary vector
 (a CLS token, a pooler output); ``FeatureSpec.pooled_width`` then says its width.
+
+timm's forms stand beside the contract, on the same spec:
+
+* a spatial backbone's stages as timm's ``feature_info`` (`FeatureInfo`: ``num_chs``,
+  ``reduction``, ``module`` per stage, with ``channels()``, ``reduction()``, ``module_name()``);
+* ``features_only=True, out_indices=...`` on a builder: a `FeatureMaps`, whose ``forward`` returns
+  the selected stages' maps as a list;
+* ``forward_head(x, pre_logits=...)``, ``get_classifier()`` and ``num_features`` on a backbone with
+  a classifier of its own (`torchgraft.core.contracts.classifier.ClassifierBackbone`);
+* ``in_chans=``: a backbone naming its first convolution (``input_conv``, the module's path) loads
+  a checkpoint trained on another number of input channels, its filters adapted
+  (`torchgraft.core.layers.adapt_input_channels`, reported in ``LoadReport.adapted``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
 from .errors import BackboneContractError
 
-__all__ = ["Backbone", "FeatureSpec", "Features", "StageSpec", "check_backbone", "checked_features"]
+__all__ = [
+    "Backbone",
+    "FeatureInfo",
+    "FeatureMaps",
+    "FeatureSpec",
+    "Features",
+    "StageSpec",
+    "check_backbone",
+    "checked_features",
+    "stage_indices",
+]
 
 KINDS = ("spatial", "sequence", "pooled")
 
@@ -175,3 +198,87 @@ def checked_features(backbone: nn.Module, features: object) -> Features:
                 f"feature_spec declares width={spec.width}: make them agree"
             )
     return features
+
+
+class FeatureInfo(list):
+    """Stages as timm's ``feature_info``: one ``{"num_chs", "reduction", "module"}`` dict per
+    stage, with timm's accessors (each takes an index, a list of indices, or none for all)."""
+
+    @classmethod
+    def of(cls, stages: Sequence[StageSpec]) -> FeatureInfo:
+        return cls({"num_chs": s.channels, "reduction": s.stride, "module": s.name} for s in stages)
+
+    def _get(self, key: str, idx: int | Sequence[int] | None) -> Any:
+        if idx is None:
+            return [info[key] for info in self]
+        if isinstance(idx, int):
+            return self[idx][key]
+        return [self[i][key] for i in idx]
+
+    def channels(self, idx: int | Sequence[int] | None = None) -> Any:
+        return self._get("num_chs", idx)
+
+    def reduction(self, idx: int | Sequence[int] | None = None) -> Any:
+        return self._get("reduction", idx)
+
+    def module_name(self, idx: int | Sequence[int] | None = None) -> Any:
+        return self._get("module", idx)
+
+
+def stage_indices(spec: FeatureSpec, out_indices: int | Sequence[int | str] | None, *, owner: str) -> tuple[int, ...]:
+    """The stages ``out_indices`` selects, as timm reads it: ``None`` every stage, an int ``n`` the
+    last ``n``, a sequence of indices (negative from the end) or stage names. Raises ``ValueError``
+    listing ``owner``'s stages for anything else."""
+    names = spec.stage_names
+    listing = ", ".join(f"{i}: {n}" for i, n in enumerate(names))
+    if spec.kind != "spatial" or not names:
+        raise BackboneContractError(
+            f"{owner} has no stages to return (its features are {spec.kind}); features_only=True and out_indices= "
+            "need a spatial backbone with stages"
+        )
+    if out_indices is None:
+        return tuple(range(len(names)))
+    if isinstance(out_indices, int) and not isinstance(out_indices, bool):
+        if not 1 <= out_indices <= len(names):
+            raise ValueError(
+                f"out_indices={out_indices} asks for the last {out_indices} of {owner}'s {len(names)} stages ({listing})"
+            )
+        return tuple(range(len(names) - out_indices, len(names)))
+    picked: list[int] = []
+    for item in out_indices:
+        if isinstance(item, str) and item in names:
+            picked.append(names.index(item))
+        elif isinstance(item, int) and not isinstance(item, bool) and -len(names) <= item < len(names):
+            picked.append(item % len(names))
+        else:
+            raise ValueError(
+                f"out_indices has {item!r}, which is no stage of {owner}: expected an index in "
+                f"[-{len(names)}, {len(names) - 1}] or a name ({listing})"
+            )
+    if len(set(picked)) != len(picked):
+        raise ValueError(f"out_indices={tuple(out_indices)!r} names a stage twice ({listing})")
+    return tuple(picked)
+
+
+class FeatureMaps(nn.Module):
+    """A spatial backbone's stage maps as a list, as timm's ``features_only=True``:
+    ``forward(x)`` returns the maps of the stages ``out_indices`` selects (`stage_indices`), in
+    that order. ``feature_info`` describes them. The backbone's own classifier is removed; its
+    state dict is the backbone's under ``backbone.``."""
+
+    def __init__(self, backbone: nn.Module, out_indices: int | Sequence[int | str] | None = None) -> None:
+        super().__init__()
+        spec = check_backbone(backbone)
+        self.out_indices = stage_indices(spec, out_indices, owner=type(backbone).__name__)
+        if callable(getattr(backbone, "reset_classifier", None)) and getattr(backbone, "num_classes", 0):
+            backbone.reset_classifier(0)
+        self.backbone = backbone
+        self._names = [spec.stages[i].name for i in self.out_indices]
+        self.feature_info = FeatureInfo.of([spec.stages[i] for i in self.out_indices])
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = checked_features(self.backbone, self.backbone.forward_features(x))
+        return [features.stages[name] for name in self._names]
+
+    def shard_units(self) -> list[nn.Module]:
+        return shard_units(self, self.backbone)

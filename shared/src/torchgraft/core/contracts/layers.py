@@ -1,5 +1,6 @@
 """Layers every family is built from: activations, normalisation, rotary positions, gated MLPs,
-layer scale and stochastic depth.
+layer scale and stochastic depth; and the adaptation of a first convolution to another number of
+input channels.
 
 Each follows the published layout of the models that use it (parameter names included), so a
 family built from them loads its checkpoints as they are: ``RMSNorm`` as Llama's (normalised in
@@ -25,6 +26,7 @@ __all__ = [
     "RMSNorm",
     "RopeScaling",
     "RotaryEmbedding",
+    "adapt_input_channels",
     "apply_rotary",
 ]
 
@@ -197,3 +199,25 @@ class DropPath(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+def adapt_input_channels(weight: Tensor, in_chans: int) -> Tensor:
+    """A first convolution's filters ``[O, C, *k]``, trained on ``C`` input channels, for
+    ``in_chans``: summed over the channels for one (a grayscale image gives each filter the
+    response the colour image of the same intensities gave), else the ``C`` channels repeated and
+    cut to ``in_chans``, scaled by ``C / in_chans`` so the response to an input of equal channels
+    keeps its size (timm's rule, for grayscale or multispectral input)."""
+    if weight.dim() < 3:
+        raise ValueError(f"expected convolution filters [out, in, *kernel]; found shape {list(weight.shape)}")
+    if in_chans <= 0:
+        raise ValueError(f"in_chans must be positive; found {in_chans}")
+    base = weight.shape[1]
+    if in_chans == base:
+        return weight
+    work = weight.float()
+    if in_chans == 1:
+        adapted = work.sum(dim=1, keepdim=True)
+    else:
+        repeats = [1, math.ceil(in_chans / base)] + [1] * (weight.dim() - 2)
+        adapted = work.repeat(*repeats)[:, :in_chans] * (base / in_chans)
+    return adapted.to(weight.dtype).contiguous()

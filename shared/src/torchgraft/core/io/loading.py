@@ -25,8 +25,11 @@ from ..contracts.errors import (
     ConfigConflictError,
     InitializationError,
     StateDictMismatchError,
+    WeightsMismatchError,
 )
+from ..contracts.features import FeatureMaps
 from ..contracts.heads import Composite
+from ..contracts.layers import adapt_input_channels
 from .checkpoints import read_checkpoint, sniff_format
 from .weights import Weights, WeightsEnum
 
@@ -152,6 +155,8 @@ class LoadReport:
     #: For a model joined from parts loaded on their own (dual encoders, fused towers, seq2seq):
     #: the checkpoint each loaded key came from.
     sources: dict[str, str] = field(default_factory=dict)
+    #: First convolutions adapted to the model's input channels (``in_chans=``): key -> how.
+    adapted: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def combined(cls, model: nn.Module, parts: Mapping[str, LoadReport | None]) -> LoadReport:
@@ -182,7 +187,7 @@ class LoadReport:
 
     def __str__(self) -> str:
         parts = [f"{len(self.loaded)} loaded"]
-        for name in ("fresh", "unexpected", "converted", "mismatched", "discarded"):
+        for name in ("fresh", "unexpected", "converted", "mismatched", "discarded", "adapted"):
             items = getattr(self, name)
             if items:
                 shown = list(items)[:4]
@@ -331,6 +336,8 @@ def plan_load(
             f"found {type(weights_or_path).__name__}"
         )
 
+    if isinstance(model, FeatureMaps) and prefix is None and not any(k.startswith("backbone.") for k in state):
+        prefix = "backbone."  # a backbone's own checkpoint
     if isinstance(model, Composite) and prefix is None and not any(k.startswith(("backbone.", "head.")) for k in state):
         # A backbone's own checkpoint: it goes under backbone., and the head may be fresh.
         prefix = "backbone."
@@ -341,6 +348,7 @@ def plan_load(
 
     slots = _tensor_slots(model)
     ties = _tie_groups(slots)
+    adapted = _adapt_input_convs(model, state, slots)
     removed = _removed_classifiers(model)
     discarded = sorted(k for k in state if k not in slots and removed and k.startswith(removed))
     for key in discarded:
@@ -381,6 +389,11 @@ def plan_load(
             mismatched=bad_shapes,
         )
 
+    if isinstance(weights_or_path, Weights) and not (
+        prefix or fresh_ok or mismatched or discarded or missing or unexpected
+    ):
+        _check_num_params(model, weights_or_path, source)
+
     # Decided before anything changes: a fresh tensor nobody can initialise fails the whole load.
     provided_ids = {id(current_tensor(slots[k])) for k in covered}
     pending = {id(t) for t in [*model.parameters(), *model.buffers()] if t.device.type == "meta"} - provided_ids
@@ -395,8 +408,44 @@ def plan_load(
         converted={k: v for k, v in sorted(converted.items()) if k in provided},
         mismatched=sorted(mismatched),
         discarded=discarded,
+        adapted=adapted,
     )
     return LoadPlan(state=state, provided=provided, slots=slots, ties=ties, fresh=fresh, report=report)
+
+
+def _check_num_params(model: nn.Module, weights: Weights, source: str) -> None:
+    """Your own `Weights` that declare ``meta["num_params"]`` and load into the whole model must
+    declare its count (the catalog's entries are held to theirs by the conformance suite)."""
+    declared = weights.meta.get("num_params")
+    if declared is None:
+        return
+    found = sum(p.numel() for p in model.parameters())
+    if found != declared:
+        raise WeightsMismatchError(
+            f"{source} declares num_params={declared}, but the model it loads completely has {found} "
+            f"parameters: correct meta['num_params'] (or leave it out)"
+        )
+
+
+def _adapt_input_convs(
+    model: nn.Module, state: dict[str, torch.Tensor], slots: Mapping[str, tuple[nn.Module, str, bool]]
+) -> dict[str, str]:
+    """Adapts in ``state`` the filters of each first convolution a module declares
+    (``input_conv``: its path) whose checkpoint tensor differs from the model's in input channels
+    only; returns ``{key: how}`` for the report."""
+    adapted = {}
+    for name, module in model.named_modules():
+        conv = getattr(module, "input_conv", None)
+        if not isinstance(conv, str):
+            continue
+        key = f"{name}.{conv}.weight" if name else f"{conv}.weight"
+        if key not in state or key not in slots:
+            continue
+        want, got = tuple(current_tensor(slots[key]).shape), tuple(state[key].shape)
+        if len(want) == len(got) >= 3 and want != got and want[0] == got[0] and want[2:] == got[2:]:
+            state[key] = adapt_input_channels(state[key], want[1])
+            adapted[key] = f"{got[1]} -> {want[1]} input channels"
+    return adapted
 
 
 def _removed_classifiers(model: nn.Module) -> tuple[str, ...]:

@@ -27,6 +27,7 @@ from ..building.registry import get_model_builder, get_model_weights, get_weight
 from ..contracts.errors import UnknownWeightsError
 from ..contracts.features import shard_units
 from ..contracts.torch_internals import reset_compiler
+from ..io.loading import load_weights
 from ..io.weights import WeightsEnum
 from .testing import (
     RankFailure,
@@ -74,6 +75,10 @@ class Case:
 
     def run(self, model: nn.Module) -> Any:
         return model(*self.inputs, **self.kwargs)
+
+    def run_with(self, model: nn.Module, first: Any) -> Any:
+        """``run`` with another first input."""
+        return model(first, *self.inputs[1:], **self.kwargs)
 
 
 _LAST_BUILT: dict[str, Any] = {}
@@ -145,11 +150,14 @@ def rule_roundtrip(case: Case) -> None:
 
 # --------------------------------------------------------------------------- the weights
 _MEMBER = re.compile(r"^[A-Z][A-Z0-9_]*$")
+#: What an entry says of where its weights come from: at least one of these.
+_PROVENANCE = ("training_data", "pretraining_data", "finetuning_data", "ported_from")
 
 
 def rule_weights_schema(case: Case) -> None:
     """torchvision's weights schema, in torchgraft's keys: ``<Name>_Weights`` with UPPER_CASE members
-    and a ``DEFAULT``; every entry has ``num_params``, ``license``, a ``recipe`` or ``source``, and a
+    and a ``DEFAULT``; every entry has ``num_params``, ``license``, a ``recipe`` or ``source``, its
+    provenance (``training_data``, ``pretraining_data``, ``finetuning_data`` or ``ported_from``), and a
     file size (``size`` in bytes or ``meta["approx_size_mb"]``) and ``transforms``; classifiers' entries (``categories``;
     not a CTC label set, which names its ``blank``) carry ``metrics`` (dataset -> values); image classifiers (``min_size``) also ``gflops``."""
     enum = _enum(case)
@@ -159,6 +167,10 @@ def rule_weights_schema(case: Case) -> None:
         assert _MEMBER.match(member.name), f"{member}: member names are UPPER_CASE"
         meta = member.value.meta
         assert "recipe" in meta or "source" in meta, f"{member}: meta needs a recipe or source"
+        assert any(meta.get(k) for k in _PROVENANCE), (
+            f"{member}: meta says neither what the weights were trained on nor whom they were ported from "
+            f"(one of {_PROVENANCE}; torchvision's _docs)"
+        )
         assert member.value.size or meta.get("approx_size_mb"), f"{member}: no file size (size or approx_size_mb)"
         assert member.value.transforms is not None, f"{member}: no transforms (how inputs are prepared for it)"
         if meta.get("categories") is not None and member.value.role == "full" and "blank" not in meta:
@@ -258,6 +270,75 @@ def rule_reset_classifier(case: Case) -> None:
         assert headless.num_classes == 0 and not [n for n, _ in headless.named_parameters() if n.startswith(f"{name}.")]
 
 
+def rule_timm_head(case: Case) -> None:
+    """A backbone with its own classifier has timm's head forms: ``forward`` equals
+    ``forward_head(forward_features(x))`` (given `Features` or their ``last`` tensor),
+    ``pre_logits=True`` gives ``[B, num_features]``, ``get_classifier()`` is the classifier, and
+    ``feature_info`` lists the spec's stages."""
+    model = case.build().eval()
+    if not callable(getattr(model, "forward_head", None)):
+        raise NotApplicable(f"{type(model).__name__} has no classifier of its own, so no forward_head")
+    with torch.no_grad():
+        expected = case.run(model)
+        features = model.forward_features(*case.inputs, **case.kwargs)
+        for given in (features, features.last):
+            assert outputs_close(expected, model.forward_head(given)), f"{case.name}: forward_head differs from forward"
+        pooled = model.forward_head(features, pre_logits=True)
+    assert pooled.shape == (pooled.shape[0], model.num_features), (
+        f"{case.name}: pre_logits gives {list(pooled.shape)}, but num_features is {model.num_features}"
+    )
+    assert model.get_classifier() is getattr(model, model.classifier_name)
+    spec = model.feature_spec
+    assert model.feature_info.channels() == [s.channels for s in spec.stages]
+    assert model.feature_info.reduction() == [s.stride for s in spec.stages]
+
+
+def _first_input(case: Case) -> torch.Tensor:
+    if not case.inputs or not isinstance(case.inputs[0], torch.Tensor) or case.inputs[0].dim() != 4:
+        raise NotApplicable(f"{case.name} takes no image batch [B, C, H, W]")
+    return case.inputs[0]
+
+
+def rule_in_chans(case: Case) -> None:
+    """A backbone naming its first convolution (``input_conv``) builds with ``in_chans=1`` and
+    loads the 3-channel model's state dict, its filters summed (``LoadReport.adapted``): on a
+    grayscale batch it computes what the 3-channel model computes on that batch repeated over the
+    channels (timm's ``in_chans``)."""
+    model = case.build().eval()
+    conv = getattr(model, "input_conv", None)
+    if not isinstance(conv, str):
+        raise NotApplicable(f"{type(model).__name__} names no first convolution (input_conv) to adapt")
+    gray = _first_input(case)[:, :1]
+    single = case.builder(weights=None, **{**case.config, "in_chans": 1}).eval()
+    report = load_weights(single, model.state_dict())
+    assert list(report.adapted) == [f"{conv}.weight"], f"{case.name}: adapted {report.adapted}"
+    with torch.no_grad():
+        expected = case.run_with(model, gray.expand(-1, 3, -1, -1))
+        found = case.run_with(single, gray)
+    assert outputs_close(expected, found, atol=1e-4), f"{case.name}: the in_chans=1 model computes other outputs"
+
+
+def rule_features_only(case: Case) -> None:
+    """``features_only=True, out_indices=(0, -1)`` gives the first and last stage maps, equal to
+    ``forward_features``' with the same weights, and ``feature_info`` describing them (timm's)."""
+    model = case.build().eval()
+    spec = getattr(model, "feature_spec", None)
+    if spec is None or not spec.stages:
+        raise NotApplicable(f"{case.name} has no stage maps (features_only needs a spatial backbone)")
+    config = {k: v for k, v in case.config.items() if k != "num_classes"}
+    maps = case.builder(weights=None, features_only=True, out_indices=(0, -1), **config).eval()
+    load_weights(maps, model.state_dict())
+    with torch.no_grad():
+        found = maps(*case.inputs, **case.kwargs)
+        stages = model.forward_features(*case.inputs, **case.kwargs).stages
+    names = [spec.stages[0].name, spec.stages[-1].name]
+    assert maps.feature_info.module_name() == names and maps.feature_info.channels() == [
+        spec.stages[0].channels,
+        spec.stages[-1].channels,
+    ]
+    assert outputs_close([stages[n] for n in names], found), f"{case.name}: features_only maps differ"
+
+
 def rule_deepcopy(case: Case) -> None:
     """A deep copy computes the same outputs (timm's rule)."""
     model = case.build().eval()
@@ -306,6 +387,9 @@ RULES: dict[str, Callable[[Case], None]] = {
     "forward_backward": rule_forward_backward,
     "features": rule_features,
     "reset_classifier": rule_reset_classifier,
+    "timm_head": rule_timm_head,
+    "in_chans": rule_in_chans,
+    "features_only": rule_features_only,
     "deepcopy": rule_deepcopy,
     "compile": rule_compile,
     "shardable": rule_shardable,
@@ -364,7 +448,7 @@ def _as_built_with_weights(case: Case, path: Any) -> nn.Module:
     from ..io.loading import FreshPlan
     from ..io.weights import Weights
 
-    placeholder = Weights(url=path.as_uri(), sha256="0" * 64, meta={"num_params": 1})
+    placeholder = Weights(url=path.as_uri(), sha256="0" * 64, meta={})
     torch.manual_seed(0)  # anything a builder still initialises itself is the same on every rank
     with architecture_only():
         model = case.builder(weights=placeholder, **case.config)
@@ -399,7 +483,7 @@ def _sharding_main(folder: str) -> None:
             if rank == 0:
                 save_model(reference, str(path))
             dist.barrier()
-            weights = Weights(url=path.as_uri(), sha256=sha256_file(path), meta={"num_params": 1})
+            weights = Weights(url=path.as_uri(), sha256=sha256_file(path), meta={})
             sharded = build_sharded(case.builder, weights=weights, **case.config).eval()
             # Every collective first, on every rank; the checks after (an assertion between two
             # collectives would leave the other rank waiting in the second).
