@@ -1,7 +1,9 @@
 """The spatial-backbone side of the core contract, shared by the vision models.
 
 A model with a ``features`` ``nn.Sequential`` declares which of its layers end a stage (the last
-layer at each stride); ``forward_features`` runs ``features`` once and keeps those maps.
+layer at each stride); ``forward_features`` runs ``features`` once and keeps those maps. Its first
+layer is the stem convolution (``features.0.0``, adapted for ``in_chans``), and its classifier
+reads the spatial mean of the last map (``forward_head``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from torchgraft.core import Features, FeatureSpec, StageSpec
+from torchgraft.core import ClassifierBackbone, Features, FeatureSpec, StageSpec
 
-__all__ = ["SequentialBackbone", "stage_spec"]
+__all__ = ["SequentialBackbone", "depth_drop", "stage_spec"]
 
 
 def stage_spec(ends: Sequence[tuple[int, int, int]], *, width: int) -> tuple[FeatureSpec, dict[int, str]]:
@@ -25,13 +27,24 @@ def stage_spec(ends: Sequence[tuple[int, int, int]], *, width: int) -> tuple[Fea
     }
 
 
-class SequentialBackbone(nn.Module):
+def depth_drop(prob: float, index: int, total: int) -> dict[str, float]:
+    """Block ``index`` of ``total``'s stochastic depth, rising linearly from 0 (torchvision's
+    rule), as the ``drop_path=`` keyword; none when ``prob`` is 0, so a caller's block class
+    without that keyword still builds."""
+    return {"drop_path": prob * index / total} if prob else {}
+
+
+class SequentialBackbone(ClassifierBackbone, nn.Module):
     """Mixin for models whose trunk is ``self.features``; they set ``feature_spec`` and
     ``_stage_at`` (``{layer index: stage name}``) in ``__init__``."""
 
     features: nn.Sequential
     feature_spec: FeatureSpec
     _stage_at: dict[int, str]
+    input_conv = "features.0.0"
+
+    def pool_features(self, features: Features) -> torch.Tensor:
+        return torch.flatten(nn.functional.adaptive_avg_pool2d(features.last, 1), 1)  # [B, C]
 
     def shard_units(self) -> list[nn.Module]:
         """The blocks of ``features`` (EfficientNet: its stages), sharded one by one."""

@@ -60,6 +60,7 @@ def imagenet_weights(
             "license": license,
             "min_size": (1, 1),
             "preprocessing": preset,
+            "training_data": "ImageNet-1K (ILSVRC 2012): 1.28 M training images in 1,000 classes",
             **extra,
         },
         size=size,

@@ -112,6 +112,7 @@ class EfficientNetConfig:
     se_ratio: float | None = 0.25
     tf_padding: bool = False
     block: Callable[..., nn.Module] | None = None
+    in_chans: int = 3
 
 
 class MBConv(nn.Module):
@@ -192,6 +193,7 @@ class EfficientNet(SequentialBackbone):
             activation_layer=cfg.activation_layer,
             se_ratio=cfg.se_ratio,
             tf_padding=cfg.tf_padding,
+            in_chans=cfg.in_chans,
             **({"block": cfg.block} if cfg.block is not None else {}),
         )
 
@@ -209,6 +211,7 @@ class EfficientNet(SequentialBackbone):
         se_ratio: float | None = 0.25,
         tf_padding: bool = False,
         block: Callable[..., nn.Module] = MBConv,
+        in_chans: int = 3,
     ) -> None:
         super().__init__()
         if not inverted_residual_setting or not all(isinstance(c, MBConvConfig) for c in inverted_residual_setting):
@@ -216,7 +219,9 @@ class EfficientNet(SequentialBackbone):
         norm_layer = norm_layer or nn.BatchNorm2d
         stem = stem_channels or inverted_residual_setting[0].in_channels
         layers: list[nn.Module] = [
-            ConvNormAct(3, stem, 3, 2, norm_layer=norm_layer, activation_layer=activation_layer, tf_padding=tf_padding)
+            ConvNormAct(
+                in_chans, stem, 3, 2, norm_layer=norm_layer, activation_layer=activation_layer, tf_padding=tf_padding
+            )
         ]
         shape: list[tuple[int, int]] = [(stem, 2)]
         total = sum(c.num_layers for c in inverted_residual_setting)
@@ -267,8 +272,7 @@ class EfficientNet(SequentialBackbone):
         init_conv_bn(self, linear=_init_classifier)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)  # [B, C, H/32, W/32]
-        return self.classifier(torch.flatten(self.avgpool(x), 1))
+        return self.forward_head(self.features(x))  # features: [B, C, H/32, W/32]
 
 
 _LITE = EfficientNetConfig(

@@ -305,6 +305,8 @@ class FasterRCNN_ResNet50_FPN_Weights(WeightsEnum):
             "gflops": 134.38,
             "recipe": "https://github.com/pytorch/vision/tree/main/references/detection#faster-r-cnn-resnet-50-fpn",
             "license": "BSD-3-Clause",
+            "training_data": "COCO train2017 (80 object categories)",
+            "pretraining_data": "ImageNet-1K (the ResNet-50 backbone)",
             "min_size": (1, 1),
         },
     )

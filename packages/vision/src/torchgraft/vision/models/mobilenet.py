@@ -15,8 +15,9 @@ from torch import nn
 
 from torchgraft.core import WeightsEnum, register_model
 from torchgraft.core.family import Family
+from torchgraft.core.layers import DropPath
 
-from ._backbone import SequentialBackbone, stage_spec, strides_of
+from ._backbone import SequentialBackbone, depth_drop, stage_spec, strides_of
 from ._layers import ConvNormAct, SqueezeExcitation, init_conv_bn, make_divisible
 from ._meta import TORCHVISION, imagenet_weights
 
@@ -62,7 +63,14 @@ class _ResettableClassifier:
 
 class InvertedResidualV2(nn.Module):
     def __init__(
-        self, inp: int, oup: int, stride: int, expand_ratio: int, norm_layer: Callable[..., nn.Module]
+        self,
+        inp: int,
+        oup: int,
+        stride: int,
+        expand_ratio: int,
+        norm_layer: Callable[..., nn.Module],
+        *,
+        drop_path: float = 0.0,
     ) -> None:
         super().__init__()
         hidden = round(inp * expand_ratio)
@@ -77,9 +85,10 @@ class InvertedResidualV2(nn.Module):
         ]
         self.conv = nn.Sequential(*layers)
         self.out_channels = oup
+        self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+        return x + self.drop_path(self.conv(x)) if self.use_res_connect else self.conv(x)
 
 
 # expansion t, channels c, repeats n, stride s (Sandler et al., table 2)
@@ -96,6 +105,8 @@ class MobileNetV2Config:
     round_nearest: int = 8
     dropout: float = 0.2
     norm_layer: Callable[..., nn.Module] | None = None
+    in_chans: int = 3
+    stochastic_depth_prob: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,8 @@ class MobileNetV3Config:
     block: Callable[..., nn.Module] | None = None
     norm_layer: Callable[..., nn.Module] | None = None
     dropout: float = 0.2
+    in_chans: int = 3
+    stochastic_depth_prob: float = 0.0
 
 
 class MobileNetV2(_ResettableClassifier, SequentialBackbone):
@@ -128,6 +141,8 @@ class MobileNetV2(_ResettableClassifier, SequentialBackbone):
         round_nearest: int = 8,
         dropout: float = 0.2,
         norm_layer: Callable[..., nn.Module] | None = None,
+        in_chans: int = 3,
+        stochastic_depth_prob: float = 0.0,
     ) -> None:
         super().__init__()
         norm_layer = norm_layer or nn.BatchNorm2d
@@ -135,12 +150,16 @@ class MobileNetV2(_ResettableClassifier, SequentialBackbone):
             raise ValueError(f"each inverted_residual_setting row is (t, c, n, s); found {inverted_residual_setting}")
         channels = make_divisible(32 * width_mult, round_nearest)
         self.last_channel = make_divisible(1280 * max(1.0, width_mult), round_nearest)
-        layers: list[nn.Module] = [ConvNormAct(3, channels, 3, 2, norm_layer=norm_layer, activation_layer=nn.ReLU6)]
+        layers: list[nn.Module] = [
+            ConvNormAct(in_chans, channels, 3, 2, norm_layer=norm_layer, activation_layer=nn.ReLU6)
+        ]
         shape = [(channels, 2)]
+        total = sum(row[2] for row in inverted_residual_setting)
         for t, c, n, s in inverted_residual_setting:
             out = make_divisible(c * width_mult, round_nearest)
             for i in range(n):
-                layers.append(InvertedResidualV2(channels, out, s if i == 0 else 1, t, norm_layer))
+                drop = depth_drop(stochastic_depth_prob, len(layers) - 1, total)
+                layers.append(InvertedResidualV2(channels, out, s if i == 0 else 1, t, norm_layer, **drop))
                 shape.append((out, s if i == 0 else 1))
                 channels = out
         layers.append(ConvNormAct(channels, self.last_channel, 1, norm_layer=norm_layer, activation_layer=nn.ReLU6))
@@ -155,8 +174,7 @@ class MobileNetV2(_ResettableClassifier, SequentialBackbone):
         _init_mobilenet(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)  # [B, C, 1, 1]
-        return self.classifier(torch.flatten(x, 1))
+        return self.forward_head(self.features(x))  # features: [B, C, H/32, W/32]
 
 
 # --------------------------------------------------------------------------- MobileNetV3
@@ -185,7 +203,9 @@ class InvertedResidualConfig:
 
 
 class InvertedResidualV3(nn.Module):
-    def __init__(self, cnf: InvertedResidualConfig, norm_layer: Callable[..., nn.Module]) -> None:
+    def __init__(
+        self, cnf: InvertedResidualConfig, norm_layer: Callable[..., nn.Module], *, drop_path: float = 0.0
+    ) -> None:
         super().__init__()
         if cnf.stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2; found {cnf.stride}")
@@ -217,10 +237,12 @@ class InvertedResidualV3(nn.Module):
         )
         self.block = nn.Sequential(*layers)
         self.out_channels = cnf.out_channels
+        self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
         if self.use_res_connect:
+            out = self.drop_path(out)
             out += x
         return out
 
@@ -233,7 +255,14 @@ class MobileNetV3(_ResettableClassifier, SequentialBackbone):
             cfg.arch, width_mult=cfg.width_mult, reduced_tail=cfg.reduced_tail, dilated=cfg.dilated
         )
         return cls(
-            setting, last, num_classes=cfg.num_classes, block=cfg.block, norm_layer=cfg.norm_layer, dropout=cfg.dropout
+            setting,
+            last,
+            num_classes=cfg.num_classes,
+            block=cfg.block,
+            norm_layer=cfg.norm_layer,
+            dropout=cfg.dropout,
+            in_chans=cfg.in_chans,
+            stochastic_depth_prob=cfg.stochastic_depth_prob,
         )
 
     def __init__(
@@ -245,6 +274,8 @@ class MobileNetV3(_ResettableClassifier, SequentialBackbone):
         block: Callable[..., nn.Module] | None = None,
         norm_layer: Callable[..., nn.Module] | None = None,
         dropout: float = 0.2,
+        in_chans: int = 3,
+        stochastic_depth_prob: float = 0.0,
     ) -> None:
         super().__init__()
         if not inverted_residual_setting or not all(
@@ -254,10 +285,14 @@ class MobileNetV3(_ResettableClassifier, SequentialBackbone):
         block = block or InvertedResidualV3
         norm_layer = norm_layer or partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
         first = inverted_residual_setting[0].input_channels
-        layers: list[nn.Module] = [ConvNormAct(3, first, 3, 2, norm_layer=norm_layer, activation_layer=nn.Hardswish)]
+        layers: list[nn.Module] = [
+            ConvNormAct(in_chans, first, 3, 2, norm_layer=norm_layer, activation_layer=nn.Hardswish)
+        ]
         shape = [(first, 2)]
-        for cnf in inverted_residual_setting:
-            layers.append(block(cnf, norm_layer))
+        for index, cnf in enumerate(inverted_residual_setting):
+            layers.append(
+                block(cnf, norm_layer, **depth_drop(stochastic_depth_prob, index, len(inverted_residual_setting)))
+            )
             shape.append((cnf.out_channels, 1 if cnf.dilation > 1 else cnf.stride))
         last_in = inverted_residual_setting[-1].out_channels
         last_out = 6 * last_in
@@ -292,8 +327,7 @@ class MobileNetV3(_ResettableClassifier, SequentialBackbone):
         _init_mobilenet(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool(self.features(x))  # [B, C, 1, 1]
-        return self.classifier(torch.flatten(x, 1))
+        return self.forward_head(self.features(x))  # features: [B, C, H/32, W/32]
 
 
 def v3_setting(

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from torchgraft.core import (
+    ClassifierBackbone,
     Features,
     FeatureSpec,
     StageSpec,
@@ -20,6 +21,7 @@ from torchgraft.core import (
     register_model,
 )
 from torchgraft.core.family import Family
+from torchgraft.core.layers import DropPath
 
 from ._layers import init_conv_bn
 from ._meta import TORCHVISION, imagenet_weights
@@ -59,6 +61,9 @@ class ResNetConfig:
     zero_init_residual: bool = False
     replace_stride_with_dilation: tuple[bool, bool, bool] = (False, False, False)
     norm_layer: Callable[..., nn.Module] | None = None
+    in_chans: int = 3
+    dropout: float = 0.0
+    stochastic_depth_prob: float = 0.0
 
 
 def _conv3x3(cin: int, cout: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Conv2d:
@@ -79,6 +84,7 @@ class BasicBlock(nn.Module):
         base_width: int = 64,
         dilation: int = 1,
         norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
+        drop_path: float = 0.0,
     ) -> None:
         super().__init__()
         if groups != 1 or base_width != 64:
@@ -89,11 +95,12 @@ class BasicBlock(nn.Module):
         self.conv2 = _conv3x3(planes, planes, dilation=dilation)
         self.bn2 = norm_layer(planes)
         self.downsample = downsample
+        self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        out = self.drop_path(self.bn2(self.conv2(out)))
         out += identity  # in place: one allocation fewer per block
         return self.relu(out)
 
@@ -114,6 +121,7 @@ class Bottleneck(nn.Module):
         base_width: int = 64,
         dilation: int = 1,
         norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
+        drop_path: float = 0.0,
     ) -> None:
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
@@ -125,12 +133,13 @@ class Bottleneck(nn.Module):
         self.bn3 = norm_layer(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
+        self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
+        out = self.drop_path(self.bn3(self.conv3(out)))
         out += identity  # in place: one allocation fewer per block
         return self.relu(out)
 
@@ -138,12 +147,18 @@ class Bottleneck(nn.Module):
 _BLOCKS: dict[str, type[nn.Module]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
-class ResNet(nn.Module):
+class ResNet(ClassifierBackbone, nn.Module):
     """A spatial backbone with five stages: ``stem`` (stride 2, before max-pooling) and
     ``layer1..4`` (strides 4, 8, 16, 32). ``replace_stride_with_dilation`` keeps later stages at a
-    higher resolution (for segmentation). ``num_classes=0`` builds it without ``fc``."""
+    higher resolution (for segmentation). ``num_classes=0`` builds it without ``fc``.
+
+    ``in_chans`` is the input's channels (a 3-channel checkpoint's ``conv1`` is adapted on load);
+    ``dropout`` drops pooled features before ``fc``; ``stochastic_depth_prob`` drops residual
+    branches, rising linearly from 0 at the first block to it at the last (as torchvision's
+    EfficientNet), for training. None of them changes the state dict."""
 
     classifier_name = "fc"
+    input_conv = "conv1"
 
     @classmethod
     def from_config(cls, cfg: ResNetConfig) -> ResNet:
@@ -158,6 +173,9 @@ class ResNet(nn.Module):
             width_per_group=cfg.width_per_group,
             replace_stride_with_dilation=cfg.replace_stride_with_dilation,
             norm_layer=cfg.norm_layer,
+            in_chans=cfg.in_chans,
+            dropout=cfg.dropout,
+            stochastic_depth_prob=cfg.stochastic_depth_prob,
         )
 
     def __init__(
@@ -171,6 +189,9 @@ class ResNet(nn.Module):
         width_per_group: int = 64,
         replace_stride_with_dilation: Sequence[bool] = (False, False, False),
         norm_layer: Callable[..., nn.Module] | None = None,
+        in_chans: int = 3,
+        dropout: float = 0.0,
+        stochastic_depth_prob: float = 0.0,
     ) -> None:
         super().__init__()
         block_cls = _BLOCKS[block] if isinstance(block, str) else block
@@ -182,7 +203,10 @@ class ResNet(nn.Module):
         self.zero_init_residual = zero_init_residual
         self.groups, self.base_width = groups, width_per_group
         self.inplanes, self.dilation = 64, 1
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.dropout = dropout
+        self._drop_path = (stochastic_depth_prob, sum(layers))
+        self._blocks_made = 0
+        self.conv1 = nn.Conv2d(in_chans, 64, 7, 2, 3, bias=False)
         self.bn1 = self._norm_layer(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
@@ -211,10 +235,19 @@ class ResNet(nn.Module):
                 norm_layer(planes * block.expansion),
             )
         common = {"groups": self.groups, "base_width": self.base_width, "norm_layer": norm_layer}
-        layers = [block(self.inplanes, planes, stride, downsample, dilation=previous, **common)]
+        layers = [block(self.inplanes, planes, stride, downsample, dilation=previous, **common, **self._depth_drop())]
         self.inplanes = planes * block.expansion
-        layers += [block(self.inplanes, planes, dilation=self.dilation, **common) for _ in range(1, n)]
+        layers += [
+            block(self.inplanes, planes, dilation=self.dilation, **common, **self._depth_drop()) for _ in range(1, n)
+        ]
         return nn.Sequential(*layers)
+
+    def _depth_drop(self) -> dict[str, float]:
+        """The next block's stochastic depth (``drop_path=``), passed only when used, so a block
+        class of the caller's without that keyword still builds."""
+        prob, total = self._drop_path
+        index, self._blocks_made = self._blocks_made, self._blocks_made + 1
+        return {"drop_path": prob * index / total} if prob else {}
 
     @property
     def num_classes(self) -> int:
@@ -245,11 +278,15 @@ class ResNet(nn.Module):
             stages[name] = x
         return Features(last=x, stages=stages)  # last: [B, C, H/32, W/32]
 
+    def pool_features(self, features: Features) -> torch.Tensor:
+        pooled = torch.flatten(self.avgpool(features.last), 1)  # [B, C]
+        return nn.functional.dropout(pooled, self.dropout, self.training) if self.dropout else pooled
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Not through forward_features: holding every stage's map would keep them all alive.
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # [B, C, H/32, W/32]
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        return self.forward_head(x)
 
 
 VARIANTS: dict[str, ResNetConfig] = {
@@ -411,7 +448,9 @@ def resnet18(*, weights: ResNet18_Weights | str | None = None, progress: bool = 
             ``Weights``, or ``None`` for random initialisation.
         progress: show a progress bar while downloading.
         **kwargs: `ResNet` arguments: ``num_classes`` (``0``: no ``fc``), ``zero_init_residual``,
-            ``replace_stride_with_dilation``, ``norm_layer``.
+            ``replace_stride_with_dilation``, ``norm_layer``, ``in_chans``, ``dropout``,
+            ``stochastic_depth_prob``; or ``features_only=True`` (with ``out_indices``) for the
+            stage maps as a list.
 
     Example::
 
@@ -448,7 +487,8 @@ def resnet50(*, weights: ResNet50_Weights | str | None = None, progress: bool = 
             ``Weights``, or ``None``.
         progress: show a progress bar while downloading.
         **kwargs: `ResNet` arguments (``num_classes``, ``zero_init_residual``,
-            ``replace_stride_with_dilation``, ``norm_layer``).
+            ``replace_stride_with_dilation``, ``norm_layer``, ``in_chans``, ``dropout``,
+            ``stochastic_depth_prob``), or ``features_only=True`` with ``out_indices``.
 
     Example::
 

@@ -201,6 +201,8 @@ def _voc(
             "min_size": (1, 1),  # as torchvision's: no crop, and the dilated stages keep a 1x1 input 1x1
             "recipe": recipe,
             "license": "BSD-3-Clause",
+            "training_data": "COCO train2017, the images with the 20 Pascal VOC categories, labelled with those",
+            "pretraining_data": "ImageNet-1K (the ResNet-50 backbone)",
             "config": {"aux_loss": True},
         },
     )

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from torchgraft.core import (
+    ClassifierBackbone,
     Features,
     FeatureSpec,
     WeightsEnum,
@@ -25,7 +26,7 @@ from torchgraft.core import (
 )
 from torchgraft.core.attention import MultiheadAttention
 from torchgraft.core.family import Family
-from torchgraft.core.layers import QuickGELU
+from torchgraft.core.layers import DropPath, QuickGELU
 from torchgraft.core.preflight import check_fields
 
 from ._meta import TORCHVISION, imagenet_weights
@@ -47,10 +48,12 @@ class ViTConfig:
     pre_norm: bool = False
     activation: str = "gelu"
     layer_norm_eps: float = 1e-6
+    in_chans: int = 3
     # The model's options beyond its shape, every one a builder keyword (``vit_b_16(num_classes=10)``).
     num_classes: int = 1000
     dropout: float = 0.0
     attention_dropout: float = 0.0
+    stochastic_depth_prob: float = 0.0
     norm_layer: Callable[..., nn.Module] | None = None
 
     def __post_init__(self) -> None:
@@ -75,9 +78,16 @@ class SelfAttention(MultiheadAttention):
 
 class EncoderBlock(nn.Module):
     def __init__(
-        self, cfg: ViTConfig, *, dropout: float, attention_dropout: float, norm_layer: Callable[..., nn.Module]
+        self,
+        cfg: ViTConfig,
+        *,
+        dropout: float,
+        attention_dropout: float,
+        norm_layer: Callable[..., nn.Module],
+        drop_path: float = 0.0,
     ) -> None:
         super().__init__()
+        self.drop_path = DropPath(drop_path)
         self.ln_1 = norm_layer(cfg.hidden_dim)
         self.self_attention = MultiheadAttention(cfg.hidden_dim, cfg.num_heads, dropout=attention_dropout)
         self.dropout = nn.Dropout(dropout)
@@ -100,8 +110,8 @@ class EncoderBlock(nn.Module):
         self.ln_2.reset_parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.dropout(self.self_attention(self.ln_1(x)))
-        return x + self.mlp(self.ln_2(x))
+        x = x + self.drop_path(self.dropout(self.self_attention(self.ln_1(x))))
+        return x + self.drop_path(self.mlp(self.ln_2(x)))
 
 
 class Encoder(nn.Module):
@@ -113,13 +123,19 @@ class Encoder(nn.Module):
         dropout: float,
         attention_dropout: float,
         norm_layer: Callable[..., nn.Module],
+        stochastic_depth_prob: float = 0.0,
     ) -> None:
         super().__init__()
         self.pos_embedding = nn.Parameter(torch.empty(1, seq_length, cfg.hidden_dim))
         self.dropout = nn.Dropout(dropout)
         self.ln_pre = norm_layer(cfg.hidden_dim) if cfg.pre_norm else nn.Identity()
         block = partial(EncoderBlock, cfg, dropout=dropout, attention_dropout=attention_dropout, norm_layer=norm_layer)
-        self.layers = nn.Sequential(OrderedDict((f"encoder_layer_{i}", block()) for i in range(cfg.num_layers)))
+        self.layers = nn.Sequential(
+            OrderedDict(
+                (f"encoder_layer_{i}", block(drop_path=stochastic_depth_prob * i / cfg.num_layers))
+                for i in range(cfg.num_layers)
+            )
+        )
         self.ln = norm_layer(cfg.hidden_dim)
         self.reset_parameters()
 
@@ -139,9 +155,12 @@ class Encoder(nn.Module):
         return self.ln(self.layers(self.ln_pre(self.dropout(x + self.pos_embedding))))
 
 
-class VisionTransformer(nn.Module):
+class VisionTransformer(ClassifierBackbone, nn.Module):
     """Patch embedding, class token, pre-LN encoder and a linear head on the class token
-    (``num_classes=0``: no head). The image size is fixed at build time (``cfg.image_size``)."""
+    (``num_classes=0``: no head). The image size is fixed at build time (``cfg.image_size``);
+    ``cfg.in_chans`` is the input's channels (a 3-channel checkpoint's ``conv_proj`` is adapted on
+    load). ``stochastic_depth_prob`` drops residual branches in training, rising linearly from 0 at
+    the first block."""
 
     @classmethod
     def from_config(cls, cfg: ViTConfig) -> VisionTransformer:
@@ -151,10 +170,12 @@ class VisionTransformer(nn.Module):
             num_classes=cfg.num_classes,
             dropout=cfg.dropout,
             attention_dropout=cfg.attention_dropout,
+            stochastic_depth_prob=cfg.stochastic_depth_prob,
             norm_layer=cfg.norm_layer,
         )
 
     classifier_name = "heads"
+    input_conv = "conv_proj"
 
     def __init__(
         self,
@@ -163,6 +184,7 @@ class VisionTransformer(nn.Module):
         num_classes: int = 1000,
         dropout: float = 0.0,
         attention_dropout: float = 0.0,
+        stochastic_depth_prob: float = 0.0,
         norm_layer: Callable[..., nn.Module] | None = None,
     ) -> None:
         super().__init__()
@@ -170,11 +192,16 @@ class VisionTransformer(nn.Module):
             raise ValueError(f"image_size {cfg.image_size} is not divisible by patch_size {cfg.patch_size}")
         self.cfg = cfg
         norm_layer = norm_layer or partial(nn.LayerNorm, eps=cfg.layer_norm_eps)
-        self.conv_proj = nn.Conv2d(3, cfg.hidden_dim, cfg.patch_size, cfg.patch_size, bias=cfg.patch_bias)
+        self.conv_proj = nn.Conv2d(cfg.in_chans, cfg.hidden_dim, cfg.patch_size, cfg.patch_size, bias=cfg.patch_bias)
         seq_length = (cfg.image_size // cfg.patch_size) ** 2 + 1
         self.class_token = nn.Parameter(torch.empty(1, 1, cfg.hidden_dim))
         self.encoder = Encoder(
-            cfg, seq_length, dropout=dropout, attention_dropout=attention_dropout, norm_layer=norm_layer
+            cfg,
+            seq_length,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            norm_layer=norm_layer,
+            stochastic_depth_prob=stochastic_depth_prob,
         )
         self.heads = nn.Sequential(OrderedDict(head=nn.Identity()))
         self.feature_spec = FeatureSpec(kind="sequence", width=cfg.hidden_dim, pooled_width=cfg.hidden_dim)
@@ -221,8 +248,11 @@ class VisionTransformer(nn.Module):
         x = self.encoder(x)
         return Features(last=x, pooled=x[:, 0])
 
+    def pool_features(self, features: Features) -> torch.Tensor:
+        return features.pooled if features.pooled is not None else features.last[:, 0]  # the class token
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.heads(self.forward_features(x).pooled)
+        return self.forward_head(self.forward_features(x))
 
 
 VARIANTS: dict[str, ViTConfig] = {"vit_b_16": ViTConfig()}
@@ -257,6 +287,8 @@ class ViT_B_16_Weights(WeightsEnum):
         interpolation="bicubic",
         recipe="https://github.com/facebookresearch/SWAG",
         license="CC-BY-NC-4.0",
+        training_data="ImageNet-1K, fine-tuned end to end from the SWAG trunk",
+        pretraining_data="IG-3.6B: weakly supervised on Instagram hashtags (SWAG, Singh et al., 2022)",
         config={"image_size": 384},
         min_size=(384, 384),
     )
@@ -272,6 +304,8 @@ class ViT_B_16_Weights(WeightsEnum):
         interpolation="bicubic",
         recipe="https://github.com/pytorch/vision/pull/5793",
         license="CC-BY-NC-4.0",
+        training_data="ImageNet-1K, a linear classifier on the frozen SWAG trunk",
+        pretraining_data="IG-3.6B: weakly supervised on Instagram hashtags (SWAG, Singh et al., 2022)",
         config={"image_size": 224},
         min_size=(224, 224),
     )
