@@ -76,3 +76,40 @@ def test_from_open_clip_takes_open_clips_config_and_never_guesses():
     with torch.no_grad():
         ours.logit_scale.add_(1.0)  # training ours leaves the caller's model alone
     assert not torch.equal(ours.logit_scale.reshape(()), state["logit_scale"].reshape(()))
+
+
+def test_an_imported_clip_has_open_clips_preprocessing():
+    """``model.transforms()`` of a converted checkpoint is open_clip's eval preprocessing for its
+    config (size, mean, std), on a real photo; its text side is CLIP's tokenizer only where the
+    vocabulary is CLIP's."""
+    import open_clip
+    from PIL import Image
+    from skimage import data
+
+    from torchgraft.multimodal.models import from_open_clip
+
+    theirs, _ = _pair()
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    config = {
+        "embed_dim": 32,
+        "quick_gelu": True,
+        "vision_cfg": {
+            "layers": 2,
+            "width": 128,
+            "patch_size": 8,
+            "image_size": 32,
+            "image_mean": mean,
+            "image_std": std,
+        },
+        "text_cfg": {"context_length": CONTEXT, "vocab_size": VOCAB, "width": 128, "heads": 2, "layers": 2},
+    }
+    prepare = from_open_clip(theirs.state_dict(), config).transforms()
+    assert prepare["text"] is None  # a 100-token vocabulary is not CLIP's tokenizer
+    photo = Image.fromarray(data.astronaut())
+    expected = open_clip.image_transform(32, is_train=False, mean=mean, std=std)(photo)
+    found = prepare["image"](photo)
+    assert found.shape == expected.shape == (3, 32, 32)
+    # torchvision v2 resizes the uint8 tensor, open_clip the PIL image: a few intensity levels apart.
+    torch.testing.assert_close(found, expected, atol=4 / 255 / min(std), rtol=0)
+    defaults = from_open_clip(theirs.state_dict(), quick_gelu=True).transforms()["image"]
+    assert (defaults.mean, defaults.std) == (open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD)

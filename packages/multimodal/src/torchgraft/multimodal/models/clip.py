@@ -247,7 +247,25 @@ def from_open_clip(
     with init_empty():
         model = build_clip(cfg)
     model.load_report = load_weights(model, converted)
+    model.preprocessing = _open_clip_preprocessing(cfg, vision_cfg, text_cfg)
     return model
+
+
+def _open_clip_preprocessing(
+    cfg: CLIPConfig, vision_cfg: Mapping[str, Any], text_cfg: Mapping[str, Any]
+) -> CLIPTransforms:
+    """open_clip's preprocessing for a model of its config (``image_mean``, ``image_std`` and
+    ``interpolation`` in ``vision_cfg``, OpenAI's by default; CLIP's tokenizer unless the text
+    config names another, or the vocabulary is not CLIP's 49,408 tokens)."""
+    clip_tokenizer = not text_cfg.get("hf_tokenizer_name") and cfg.vocab_size == 49408
+    return CLIPTransforms(
+        tuple(vision_cfg.get("image_mean", CLIP_MEAN)),
+        tuple(vision_cfg.get("image_std", CLIP_STD)),
+        TOKENIZER if clip_tokenizer else None,
+        size=cfg.image_size,
+        max_length=cfg.context_length,
+        interpolation=str(vision_cfg.get("interpolation", "bicubic")),
+    )
 
 
 # --------------------------------------------------------------------------- Hugging Face's layout
@@ -415,13 +433,26 @@ _LAION_PAPER = "https://arxiv.org/abs/2212.07143"
 
 class CLIPTransforms:
     """A CLIP entry's preprocessing for both towers: ``{"image": resize (bicubic) and center-crop
-    to 224, normalise; "text": CLIP's tokenizer, 77 tokens}`` (the tokenizer fetched and verified
-    through the store on first use)."""
+    to ``size`` (224), normalise; "text": CLIP's tokenizer, ``max_length`` (77) tokens}`` (the
+    tokenizer fetched and verified through the store on first use; ``None`` for a model whose
+    tokenizer is not CLIP's: ``"text"`` is then ``None``)."""
 
     def __init__(
-        self, mean: tuple[float, float, float], std: tuple[float, float, float], tokenizer: Asset = TOKENIZER
+        self,
+        mean: tuple[float, float, float],
+        std: tuple[float, float, float],
+        tokenizer: Asset | None = TOKENIZER,
+        *,
+        size: int = 224,
+        max_length: int = 77,
+        interpolation: str = "bicubic",
     ) -> None:
         self.mean, self.std, self.tokenizer = mean, std, tokenizer
+        self.size, self.max_length, self.interpolation = size, max_length, interpolation
+
+    def transforms(self) -> dict[str, Any]:
+        """Both towers' preprocessing (what a `DualEncoder`'s ``transforms()`` reads)."""
+        return self()
 
     @classmethod
     def factory(cls, mean: tuple[float, float, float], std: tuple[float, float, float]) -> Any:
@@ -434,16 +465,24 @@ class CLIPTransforms:
         from torchgraft.vision.transforms import ImageClassification
 
         return ImageClassification(
-            crop_size=224, resize_size=224, mean=self.mean, std=self.std, interpolation="bicubic"
+            crop_size=self.size,
+            resize_size=self.size,
+            mean=self.mean,
+            std=self.std,
+            interpolation=self.interpolation,
         )
 
     def __call__(self) -> dict[str, Any]:
         from torchgraft.text.transforms import TokenizerFromAsset
 
         image = self.image()
+        if self.tokenizer is None:
+            return {"image": image, "text": None}
         # CLIP's tokenizer file names no pad token; it pads with its end-of-text token, as transformers'
         # CLIP tokenizer does (the attention mask keeps the padding out of the pooling).
-        text = TokenizerFromAsset(self.tokenizer, max_length=77, with_token_types=False, pad_token="<|endoftext|>")
+        text = TokenizerFromAsset(
+            self.tokenizer, max_length=self.max_length, with_token_types=False, pad_token="<|endoftext|>"
+        )
         return {"image": image, "text": text()}
 
 
