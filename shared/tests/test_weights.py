@@ -134,3 +134,11 @@ def test_assets_are_verified_files_that_go_with_the_weights(tmp_path):
         Asset(url=vocab.as_uri(), sha256="zz")
     with pytest.raises(TypeError, match="Asset instances"):
         Weights(url="https://x/y.pth", sha256=SHA, meta={"num_params": 1}, assets={"v": "file:///x"})
+
+
+def test_a_bare_path_with_a_tilde_is_your_own_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "clf.safetensors").write_bytes(b"x")
+    assert Weights(url="~/clf.safetensors").url == (tmp_path / "clf.safetensors").as_uri()
+    with pytest.raises(ValueError, match="or be the path of an existing file; found '~/missing.safetensors'"):
+        Weights(url="~/missing.safetensors")

@@ -73,7 +73,9 @@ def _infer_format(url: str) -> str:
 def _as_url(url: Any) -> Any:
     """A local path as the ``file://`` URL of the file (a ``Path``, or a string without a scheme
     naming a file that exists); anything else as given, for `_check_source` to judge."""
-    if isinstance(url, Path) or (isinstance(url, str) and "://" not in url and url and Path(url).is_file()):
+    if isinstance(url, Path) or (
+        isinstance(url, str) and "://" not in url and url and Path(url).expanduser().is_file()
+    ):
         path = Path(url).expanduser().resolve()
         if not path.is_file():
             raise ValueError(f"no checkpoint file at {path}")
@@ -247,7 +249,7 @@ def local_weights(obj: Any) -> Weights | None:
         path = Path(obj).expanduser()
         if not path.is_file():
             raise WeightsSourceError(f"no checkpoint file at {path.resolve()}; weights= took {str(obj)!r} for a path")
-        return Weights(url=path.resolve().as_uri())
+        return Weights(url=path)
     return None
 
 
