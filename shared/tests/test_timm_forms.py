@@ -39,8 +39,16 @@ class Net(ClassifierBackbone, nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.fc = nn.Linear(16, num_classes) if num_classes else nn.Identity()
 
+    def prune_after(self, stage: str) -> None:
+        assert stage == "stem"
+        self.reset_classifier(0)
+        self.stage2, self.pruned = None, ("stage2.",)
+        self.feature_spec = FeatureSpec("spatial", 8, stages=self.feature_spec.stages[:1])
+
     def forward_features(self, x: torch.Tensor) -> Features:
         s1 = self.stem(x).relu()
+        if self.stage2 is None:
+            return Features(last=s1, stages={"stem": s1})
         s2 = self.stage2(s1).relu()
         return Features(last=s2, stages={"stem": s1, "stage2": s2})
 
@@ -78,11 +86,22 @@ def test_feature_maps_select_stages_as_timm_reads_out_indices():
         (("stem",), ["stem"]),
     ):
         maps = FeatureMaps(Net(), out_indices)
-        assert load_weights(maps, net.state_dict()).discarded == ["backbone.fc.bias", "backbone.fc.weight"]
+        report = load_weights(maps, net.state_dict())
+        assert report.complete and "backbone.fc.weight" in report.discarded
         assert maps.feature_info.module_name() == names
         for found, name in zip(maps(x), names, strict=True):
             torch.testing.assert_close(found, stages[name])
     assert not [n for n, _ in FeatureMaps(Net()).named_parameters() if n.startswith("backbone.fc")]
+    stem_only = FeatureMaps(Net(), (0,))  # pruned after its last map: stage2 is neither held nor run
+    assert sorted(stem_only.state_dict()) == ["backbone.stem.bias", "backbone.stem.weight"]
+    report = load_weights(stem_only, net.state_dict())
+    assert report.complete and report.discarded == [
+        "backbone.fc.bias",
+        "backbone.fc.weight",
+        "backbone.stage2.bias",
+        "backbone.stage2.weight",
+    ]
+    torch.testing.assert_close(stem_only(x)[0], stages["stem"])
     with pytest.raises(
         ValueError, match=r"out_indices has 2, which is no stage of Net: .*\[-2, 1\].*0: stem, 1: stage2"
     ):

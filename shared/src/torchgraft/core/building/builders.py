@@ -70,6 +70,11 @@ _LOAD = BuildMode()  # frozen: one default shared by every context
 _MODE: contextvars.ContextVar[BuildMode] = contextvars.ContextVar("torchgraft_build_mode", default=_LOAD)
 
 
+def current_mode() -> BuildMode:
+    """The mode a `build_model` without a ``mode=`` of its own builds in here."""
+    return _MODE.get()
+
+
 @contextlib.contextmanager
 def building(mode: BuildMode) -> Iterator[BuildMode]:
     """Within this context, every `build_model` without a ``mode=`` of its own builds in ``mode``."""

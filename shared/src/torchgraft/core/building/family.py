@@ -28,10 +28,10 @@ from typing import Any, Generic, TypeVar
 from torch import nn
 
 from ..contracts.errors import UnknownKeywordError
-from ..contracts.features import FeatureMaps, check_backbone, stage_indices
-from ..io.loading import init_empty
+from ..contracts.features import FeatureMaps
+from ..io.loading import load_weights
 from ..io.weights import StateDictAdapter, Weights, WeightsEnum
-from .builders import BuildMode, build_model, fixed_config
+from .builders import BuildMode, DeferredLoad, build_model, current_mode, fixed_config
 
 __all__ = ["Family", "configured"]
 
@@ -91,8 +91,9 @@ class Family(Generic[C, M]):
         ``weights`` loaded (a user's own `Weights` read through the family's ``adapter``).
 
         ``features_only=True`` (timm's keyword, with ``out_indices=``) returns the model's stage
-        maps as a `FeatureMaps` instead, its classifier never built; both are checked against the
-        architecture before any weights are fetched."""
+        maps as a `FeatureMaps` instead: its classifier, and the layers after the last stage it
+        returns, are removed on ``meta`` before the weights are read, so they are never fetched
+        into memory, held or run."""
         if variant not in self.variants:
             raise KeyError(f"{variant!r} is not a variant of this family; expected one of {sorted(self.variants)}")
         if isinstance(weights, Weights) and weights.adapter is None and self.adapter is not None:
@@ -112,16 +113,16 @@ class Family(Generic[C, M]):
                 )
             if any(f.name == self.categories for f in fields(self.config)):  # type: ignore[arg-type]
                 config[self.categories] = 0
-            with init_empty():  # the architecture alone, on meta: nothing fetched, nothing initialised
-                probe = self._build(variant, weights, progress, config, mode=BuildMode("architecture"))
-            stage_indices(check_backbone(probe), out_indices, owner=type(probe).__name__)
-        model = self._build(variant, weights, progress, config)
-        if not features_only:
-            return model
-        maps = FeatureMaps(model, out_indices)
-        if hasattr(model, "load_report"):
-            maps.load_report = model.load_report
-        return maps  # type: ignore[return-value]
+            if weights is not None and current_mode().kind == "load":
+                loads: list[DeferredLoad] = []
+                model = self._build(variant, weights, progress, config, mode=BuildMode("defer", loads))
+                maps = FeatureMaps(model, out_indices)  # pruned on meta, before anything is read
+                (load,) = loads
+                maps.load_report = load_weights(load.model, load.weights, **load.options)
+                return maps  # type: ignore[return-value]
+            # No weights, or the caller's mode builds the architecture alone or defers its load.
+            return FeatureMaps(self._build(variant, weights, progress, config), out_indices)  # type: ignore[return-value]
+        return self._build(variant, weights, progress, config)
 
     def _build(
         self,

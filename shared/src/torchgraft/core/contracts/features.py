@@ -43,7 +43,10 @@ timm's forms stand beside the contract, on the same spec:
 * a spatial backbone's stages as timm's ``feature_info`` (`FeatureInfo`: ``num_chs``,
   ``reduction``, ``module`` per stage, with ``channels()``, ``reduction()``, ``module_name()``);
 * ``features_only=True, out_indices=...`` on a builder: a `FeatureMaps`, whose ``forward`` returns
-  the selected stages' maps as a list;
+  the selected stages' maps as a list. A backbone may offer ``prune_after(stage)``: it removes
+  every layer after that stage (and its classifier), ends its ``feature_spec`` there, and lists
+  the removed layers' key prefixes in ``pruned`` (a full checkpoint's keys there are discarded on
+  load), so those layers are neither held nor run;
 * ``forward_head(x, pre_logits=...)``, ``get_classifier()`` and ``num_features`` on a backbone with
   a classifier of its own (`torchgraft.core.contracts.classifier.ClassifierBackbone`);
 * ``in_chans=``: a backbone naming its first convolution (``input_conv``, the module's path) loads
@@ -263,8 +266,9 @@ def stage_indices(spec: FeatureSpec, out_indices: int | Sequence[int | str] | No
 class FeatureMaps(nn.Module):
     """A spatial backbone's stage maps as a list, as timm's ``features_only=True``:
     ``forward(x)`` returns the maps of the stages ``out_indices`` selects (`stage_indices`), in
-    that order. ``feature_info`` describes them. The backbone's own classifier is removed; its
-    state dict is the backbone's under ``backbone.``."""
+    that order. ``feature_info`` describes them. The backbone's own classifier is removed, and the
+    layers after the last selected stage too where it offers ``prune_after``; its state dict is
+    the backbone's under ``backbone.``."""
 
     def __init__(self, backbone: nn.Module, out_indices: int | Sequence[int | str] | None = None) -> None:
         super().__init__()
@@ -272,6 +276,9 @@ class FeatureMaps(nn.Module):
         self.out_indices = stage_indices(spec, out_indices, owner=type(backbone).__name__)
         if callable(getattr(backbone, "reset_classifier", None)) and getattr(backbone, "num_classes", 0):
             backbone.reset_classifier(0)
+        last = max(self.out_indices)
+        if last < len(spec.stages) - 1 and callable(getattr(backbone, "prune_after", None)):
+            backbone.prune_after(spec.stages[last].name)
         self.backbone = backbone
         self._names = [spec.stages[i].name for i in self.out_indices]
         self.feature_info = FeatureInfo.of([spec.stages[i] for i in self.out_indices])

@@ -150,7 +150,8 @@ class LoadReport:
     #: such as ``DEFAULT``) and the digest of its file, so a run stays reproducible.
     weights: str | None = None
     sha256: str | None = None
-    #: Checkpoint keys of a classifier the model's backbone has removed (``reset_classifier(0)``).
+    #: Checkpoint keys of what the model's backbone has removed: its classifier
+    #: (``reset_classifier(0)``), the layers after the last stage it returns (``prune_after``).
     discarded: list[str] = field(default_factory=list)
     #: For a model joined from parts loaded on their own (dual encoders, fused towers, seq2seq):
     #: the checkpoint each loaded key came from.
@@ -349,7 +350,7 @@ def plan_load(
     slots = _tensor_slots(model)
     ties = _tie_groups(slots)
     adapted = _adapt_input_convs(model, state, slots)
-    removed = _removed_classifiers(model)
+    removed = _removed_prefixes(model)
     discarded = sorted(k for k in state if k not in slots and removed and k.startswith(removed))
     for key in discarded:
         del state[key]
@@ -448,14 +449,17 @@ def _adapt_input_convs(
     return adapted
 
 
-def _removed_classifiers(model: nn.Module) -> tuple[str, ...]:
-    """Key prefixes of the own classifiers that backbones in ``model`` have removed
-    (``num_classes == 0``): a full checkpoint's keys there are dropped, not errors."""
+def _removed_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """Key prefixes of what backbones in ``model`` have removed: their own classifiers
+    (``num_classes == 0``) and the layers they have pruned (``pruned``); a full checkpoint's keys
+    there are dropped, not errors."""
     prefixes = []
     for name, module in model.named_modules():
+        at = f"{name}." if name else ""
         attr = getattr(module, "classifier_name", None)
         if isinstance(attr, str) and getattr(module, "num_classes", None) == 0:
-            prefixes.append(f"{name}.{attr}." if name else f"{attr}.")
+            prefixes.append(f"{at}{attr}.")
+        prefixes += [f"{at}{p}" for p in getattr(module, "pruned", ()) if isinstance(p, str)]
     return tuple(prefixes)
 
 

@@ -320,7 +320,9 @@ def rule_in_chans(case: Case) -> None:
 
 def rule_features_only(case: Case) -> None:
     """``features_only=True, out_indices=(0, -1)`` gives the first and last stage maps, equal to
-    ``forward_features``' with the same weights, and ``feature_info`` describing them (timm's)."""
+    ``forward_features``' with the same weights, and ``feature_info`` describing them (timm's);
+    ``out_indices=(0,)`` gives the first alone, and a backbone offering ``prune_after`` holds no
+    layer after it (a full state dict still loads, the rest discarded)."""
     model = case.build().eval()
     spec = getattr(model, "feature_spec", None)
     if spec is None or not spec.stages:
@@ -337,6 +339,14 @@ def rule_features_only(case: Case) -> None:
         spec.stages[-1].channels,
     ]
     assert outputs_close([stages[n] for n in names], found), f"{case.name}: features_only maps differ"
+    first = case.builder(weights=None, features_only=True, out_indices=(0,), **config).eval()
+    report = load_weights(first, model.state_dict())
+    with torch.no_grad():
+        assert outputs_close([stages[names[0]]], first(*case.inputs, **case.kwargs)), f"{case.name}: stage 0 differs"
+    if callable(getattr(model, "prune_after", None)):
+        held = sum(p.numel() for p in first.parameters())
+        assert held < sum(p.numel() for p in maps.parameters()), f"{case.name}: prune_after removed nothing"
+        assert report.discarded, f"{case.name}: the pruned layers' checkpoint keys were not discarded"
 
 
 def rule_deepcopy(case: Case) -> None:

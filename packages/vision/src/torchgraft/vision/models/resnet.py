@@ -220,6 +220,7 @@ class ResNet(ClassifierBackbone, nn.Module):
             stages.append(StageSpec(f"layer{i + 1}", planes * block_cls.expansion, total))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.feature_spec = FeatureSpec(kind="spatial", width=512 * block_cls.expansion, stages=tuple(stages))
+        self.pruned: tuple[str, ...] = ()
         self.reset_classifier(num_classes)
         self.reset_parameters()
 
@@ -267,15 +268,36 @@ class ResNet(ClassifierBackbone, nn.Module):
 
     def shard_units(self) -> list[nn.Module]:
         """The four stages, sharded one by one (`torchgraft.core.distributed.build_sharded`)."""
+        return [layer for layer in self._layers() if layer is not None]
+
+    def _layers(self) -> list[nn.Module | None]:
         return [self.layer1, self.layer2, self.layer3, self.layer4]
+
+    def prune_after(self, stage: str) -> None:
+        """Removes ``fc`` and the stages after ``stage`` (``"stem"``, ``"layer1"`` ... ``"layer4"``):
+        ``forward_features`` and ``feature_spec`` end there, and a full checkpoint's keys of the
+        removed stages are discarded on load (``pruned``). What ``features_only=True`` builds."""
+        names = list(self.feature_spec.stage_names)
+        if stage not in names:
+            raise ValueError(f"{stage!r} is no stage of this ResNet; its stages are {names}")
+        keep = names.index(stage) + 1
+        self.reset_classifier(0)
+        removed = [f"layer{i}" for i in range(max(keep, 1), 5) if getattr(self, f"layer{i}") is not None]
+        for name in removed:
+            setattr(self, name, None)
+        self.pruned = (*self.pruned, *(f"{name}." for name in removed))
+        stages = self.feature_spec.stages[:keep]
+        self.feature_spec = FeatureSpec(kind="spatial", width=stages[-1].channels, stages=stages)
 
     def forward_features(self, x: torch.Tensor) -> Features:
         stem = self.relu(self.bn1(self.conv1(x)))  # [B, 64, H/2, W/2]
         stages = {"stem": stem}
-        x = self.maxpool(stem)
-        for name in ("layer1", "layer2", "layer3", "layer4"):
-            x = getattr(self, name)(x)
-            stages[name] = x
+        x = stem
+        for index, layer in enumerate(self._layers()):
+            if layer is None:  # pruned (features_only)
+                break
+            x = layer(self.maxpool(x) if index == 0 else x)
+            stages[f"layer{index + 1}"] = x
         return Features(last=x, stages=stages)  # last: [B, C, H/32, W/32]
 
     def pool_features(self, features: Features) -> torch.Tensor:
@@ -284,9 +306,12 @@ class ResNet(ClassifierBackbone, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Not through forward_features: holding every stage's map would keep them all alive.
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # [B, C, H/32, W/32]
-        return self.forward_head(x)
+        x = self.relu(self.bn1(self.conv1(x)))
+        for index, layer in enumerate(self._layers()):
+            if layer is None:  # pruned (features_only)
+                break
+            x = layer(self.maxpool(x) if index == 0 else x)
+        return self.forward_head(x)  # x: [B, C, H/32, W/32]
 
 
 VARIANTS: dict[str, ResNetConfig] = {
