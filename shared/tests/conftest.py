@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import os
+import random
 import socket
 import threading
 import time
@@ -290,4 +290,4 @@ def rule() -> type[Rule]:
 @pytest.fixture
 def payload() -> bytes:
     """2 MiB of incompressible bytes, with its sha256 reachable as ``hashlib.sha256(payload)``."""
-    return os.urandom(2 << 20)
+    return random.Random(1).randbytes(2 << 20)

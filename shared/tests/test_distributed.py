@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,7 @@ def digest(data: bytes) -> str:
 @pytest.mark.multiprocess
 @pytest.mark.parametrize("nproc", [2, 4])
 def test_prefetch_makes_one_download_per_shared_cache(faulty, cache_home, tmp_path, nproc):
-    data = os.urandom(3 << 20)
+    data = random.Random(1).randbytes(3 << 20)
     url = faulty.add("/shared.bin", data)
     results = torchrun(tmp_path, "prefetch", nproc, {"files": [[url, digest(data)]]})
     assert len(faulty.requests("/shared.bin")) == 1
@@ -57,7 +58,7 @@ def test_prefetch_makes_one_download_per_shared_cache(faulty, cache_home, tmp_pa
 @pytest.mark.multiprocess
 def test_prefetch_with_node_local_caches_downloads_once_per_node(faulty, tmp_path):
     """Two "nodes" of two ranks, each with its own cache folder: one download per cache."""
-    data = os.urandom(2 << 20)
+    data = random.Random(2).randbytes(2 << 20)
     url = faulty.add("/local.bin", data)
     homes = [str(tmp_path / "node-a")] * 2 + [str(tmp_path / "node-b")] * 2
     results = torchrun(tmp_path, "prefetch", 4, {"files": [[url, digest(data)]], "homes": homes})
@@ -72,7 +73,7 @@ def test_prefetch_with_node_local_caches_downloads_once_per_node(faulty, tmp_pat
 def test_a_failure_on_one_rank_is_raised_by_every_rank_within_seconds(faulty, rule, tmp_path):
     """Node b cannot download (offline) while node a is busy with a slow file: all four ranks raise
     the same PrefetchError, naming rank 2 and the url, long before node a's download would end."""
-    slow = os.urandom(4 << 20)
+    slow = random.Random(3).randbytes(4 << 20)
     url = faulty.add("/slow.bin", slow, always=rule(trickle_s=0.25))  # 16 KiB per 250 ms: ~64 s
     homes = [str(tmp_path / "node-a")] * 2 + [str(tmp_path / "node-b")] * 2
     args = {"files": [[url, digest(slow)]], "homes": homes, "offline_ranks": [2, 3]}
@@ -88,7 +89,7 @@ def test_a_rank_that_fails_early_and_stays_alive_never_holds_the_others_past_the
     """Before, the setup was a collective: the others waited for gloo's own time-out (41 s against
     timeout=10) and got a raw gloo error. Now every rank that calls prefetch raises a PrefetchError
     within the timeout: the failing rank's own error at once, or the ranks that never arrived."""
-    data = os.urandom(1 << 20)
+    data = random.Random(4).randbytes(1 << 20)
     url = faulty.add("/early.bin", data)
     key = "bad_name_ranks" if how == "fails before the exchange" else "absent_ranks"
     args = {"files": [[url, digest(data)]], key: [1], "timeout": 10, "linger": 20}
@@ -108,7 +109,7 @@ def test_a_killed_downloader_is_replaced_and_its_partial_resumed(faulty, rule, c
     """The downloading rank is killed mid-file (two plain processes, no launcher to tear the job
     down): the other rank sees it die, takes over, and resumes its partial file with a Range
     request instead of starting over."""
-    data = os.urandom(4 << 20)
+    data = random.Random(5).randbytes(4 << 20)
     url = faulty.add("/killed.bin", data, always=rule(trickle_s=0.02))  # ~5 s in all
     out = tmp_path / "out"
     out.mkdir()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import re
 import signal
 import socket
@@ -430,7 +431,9 @@ def test_a_partial_that_cannot_be_resumed_never_wedges_the_download(faulty, payl
     url = faulty.add("/w.bin", payload)
     partial = cache_home / "partial"
     partial.mkdir(parents=True, exist_ok=True)
-    body = {"the whole file": payload, "more than the file": payload + b"x" * 100}.get(left, os.urandom(len(payload)))
+    body = {"the whole file": payload, "more than the file": payload + b"x" * 100}.get(
+        left, random.Random(1).randbytes(len(payload))
+    )
     host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())  # as the store names partial files
     (partial / f"{digest(payload)}.{host}.999999.part").write_bytes(body)
     size = len(payload) if declared else None
