@@ -29,7 +29,11 @@ CONFIG = {
     "fcn": {"backbone": "resnet18"},
 }
 EXEMPT = {
-    name: {"forward_backward": "a detector's training forward takes targets; test_dense trains it on any backbone"}
+    name: {
+        "forward_backward": "a detector's training forward takes targets; test_dense trains it on any backbone",
+        "exportable": "NMS keeps a data-dependent number of boxes (torchvision's batched_nms guards on it); "
+        "the fixed-size padded detection outputs that export needs are issue 23's next step",
+    }
     for name in DETECTORS
 }
 

@@ -4,19 +4,30 @@ A padded batch ``[B, T, D]`` with a padding mask wastes the padding's share of e
 layer (projections, feed-forward, norms): a text batch of mixed lengths is often half padding.
 `Packing` records where the ``N`` real tokens sit, so an encoder can keep them as ``[N, D]``
 and scatter to ``[B, T, D]`` only around attention. The shapes depend on the data, so encoders
-offer a switch to turn it off (``torch.export``, CUDA graphs).
+offer a switch to turn it off (CUDA graphs), and `torch.export` never packs: an exported program
+is one graph for every mask, with no guard on the mask's values (`padding_matters`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
-__all__ = ["Packing"]
+__all__ = ["Packing", "padding_matters"]
 
 #: Packing pays for its gathers once at least this share of a batch is padding.
 MIN_PADDING = 0.1
+
+
+def padding_matters(mask: Tensor | None) -> bool:
+    """Whether a padding mask ``[B, T]`` must be applied: it marks some padding, or the model is
+    being exported (then always, so the program has one graph for every mask and no guard on the
+    mask's values). Eager code skips an all-real mask, keeping the fastest attention kernels."""
+    if mask is None:
+        return False
+    return torch.compiler.is_exporting() or not bool(mask.all())
 
 
 @dataclass(frozen=True)
@@ -38,7 +49,9 @@ class Packing:
     def when_worthwhile(cls, mask: Tensor | None) -> Packing | None:
         """The packing of ``mask``, or ``None`` when it has too little padding to pay (or is
         ``None``): how an encoder decides, in one place."""
-        return cls.of(mask) if mask is not None and cls.worthwhile(mask) else None
+        if mask is None or torch.compiler.is_exporting():
+            return None
+        return cls.of(mask) if cls.worthwhile(mask) else None
 
     @staticmethod
     def worthwhile(mask: Tensor) -> bool:

@@ -17,6 +17,7 @@ import pickle
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -368,6 +369,90 @@ def rule_compile(case: Case) -> None:
         assert outputs_close(case.run(model), case.run(compiled), atol=1e-4), f"{case.name}: compiled outputs differ"
 
 
+def _auto_dims(value: Any) -> Any:
+    """``torch.export``'s ``dynamic_shapes`` for one input: every dimension of every tensor
+    ``Dim.AUTO`` (dynamic where the model allows, specialised where it does not)."""
+    if isinstance(value, torch.Tensor):
+        return {i: torch.export.Dim.AUTO for i in range(value.dim())}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_auto_dims(v) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _auto_dims(v) for k, v in value.items()}
+    return None
+
+
+def _bound(bounds: Any, side: str, default: int) -> int:
+    """One side of a range constraint, or ``default`` where it is unbounded."""
+    try:
+        return int(getattr(bounds, side))
+    except (AttributeError, OverflowError, TypeError, ValueError):
+        return default
+
+
+def _other_sizes(program: Any, leaves: Sequence[Any]) -> list[Any]:
+    """``leaves`` (the flattened inputs the program was exported with) grown along the program's
+    dynamic dimensions: each free size to about twice its example (within its range), every
+    tensor re-indexed cyclically along those dimensions, so token ids, masks and lengths stay
+    valid."""
+    import sympy
+
+    shapes = [n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"]
+    shapes = shapes[len(shapes) - len(leaves) :]  # parameters and buffers come first
+    example: dict[Any, int] = {}
+    for fake, leaf in zip(shapes, leaves, strict=True):
+        if isinstance(leaf, torch.Tensor):
+            for d, size in zip(fake.shape, leaf.shape, strict=True):
+                if isinstance(d, torch.SymInt) and isinstance(d.node.expr, sympy.Symbol):
+                    example[d.node.expr] = size
+    chosen = {}
+    for symbol, size in example.items():
+        bounds = program.range_constraints.get(symbol)
+        upper, lower = _bound(bounds, "upper", 2 * size), _bound(bounds, "lower", 2)
+        chosen[symbol] = min(2 * size, upper) if upper > size else max(lower, size - 1)
+    grown = []
+    for fake, leaf in zip(shapes, leaves, strict=True):
+        if not isinstance(leaf, torch.Tensor):
+            grown.append(leaf)
+            continue
+        for dim, d in enumerate(fake.shape):
+            if isinstance(d, torch.SymInt):
+                new = int(d.node.expr.subs(chosen))
+                index = torch.arange(new, device=leaf.device) % leaf.shape[dim]
+                leaf = leaf.index_select(dim, index)
+        grown.append(leaf)
+    return grown
+
+
+def rule_exportable(case: Case) -> None:
+    """``torch.export.export`` succeeds with every dimension dynamic that the model allows, the
+    batch at least (a list of images is a Python list: its length stays static), with no guard on
+    the values of masks and lengths; the program equals eager (1e-5) on inputs of another batch
+    and length than the example."""
+    from torch.utils import _pytree as pytree
+
+    reset_compiler()
+    model = case.build().eval()
+    contiguous = partial(pytree.tree_map_only, torch.Tensor, torch.Tensor.contiguous)  # no guard on strides
+    args, kwargs = contiguous(tuple(case.inputs)), contiguous(dict(case.kwargs))
+    bound = inspect.signature(model.forward).bind(*args, **kwargs)
+    dynamic = {name: _auto_dims(value) for name, value in bound.arguments.items()}
+    try:
+        program = torch.export.export(model, args, kwargs, dynamic_shapes=dynamic, strict=False)
+    except Exception as exc:  # the message is the finding
+        raise AssertionError(f"{case.name}: torch.export failed: {type(exc).__name__}: {str(exc)[:1500]}") from exc
+    leaves, spec = pytree.tree_flatten((args, kwargs))
+    first = next(leaf for leaf in leaves if isinstance(leaf, torch.Tensor))
+    placeholders = [n for n in program.graph.nodes if n.op == "placeholder"][-len(leaves) :]
+    if not isinstance(case.inputs[0], (list, tuple)):
+        batch = placeholders[leaves.index(first)].meta["val"].shape[0]
+        assert isinstance(batch, torch.SymInt), f"{case.name}: the exported batch is fixed at {batch}"
+    other_args, other_kwargs = pytree.tree_unflatten(_other_sizes(program, leaves), spec)
+    with torch.no_grad():
+        expected = model(*other_args, **other_kwargs)
+        found = program.module()(*other_args, **other_kwargs)
+    assert outputs_close(expected, found, atol=1e-5), f"{case.name}: the exported program differs from eager"
+
+
 def rule_shardable(case: Case) -> None:
     """No 0-D parameter (FSDP2 shards along dimension 0; a scalar cannot be split, so a learned
     scale is a ``[1]`` tensor), and ``shard_units()``, where declared, gives distinct submodules
@@ -402,6 +487,7 @@ RULES: dict[str, Callable[[Case], None]] = {
     "features_only": rule_features_only,
     "deepcopy": rule_deepcopy,
     "compile": rule_compile,
+    "exportable": rule_exportable,
     "shardable": rule_shardable,
 }
 

@@ -44,6 +44,7 @@ from torchgraft.core import (
     register_model,
 )
 from torchgraft.core.family import Family
+from torchgraft.core.packing import padding_matters
 from torchgraft.core.preflight import check_config, check_fields, config_fields, read_json
 
 from ..transforms import Wav2Vec2Transform
@@ -91,7 +92,7 @@ class Wav2Vec2Config:
     encoder_layer_drop: float = 0.1
     aux_num_out: int | None = None
     # With lengths and >= 10% padding, run per-frame layers on the real frames only (data-dependent
-    # shapes: turn off for torch.export / CUDA graphs).
+    # shapes: turn off for CUDA graphs; torch.export never packs).
     unpad: bool = True
 
     def __post_init__(self) -> None:
@@ -304,7 +305,7 @@ class Encoder(nn.Module):
             return x, None, None
         frames = torch.arange(x.shape[1], device=x.device)
         real = frames[None, :] < lengths[:, None]  # [B, frames]
-        if bool(real.all()):
+        if not padding_matters(real):
             return x, real, None
         x = x.masked_fill(~real[..., None], 0.0)
         bias = -10000.0 * (~real)[:, None, None, :].to(x.dtype)  # broadcast over heads and queries
@@ -350,6 +351,13 @@ class Wav2Vec2Model(nn.Module):
     def _packing(self, real: Tensor | None) -> Packing | None:
         return Packing.when_worthwhile(real) if self.cfg.unpad else None
 
+    def _encode(self, x: Tensor, real: Tensor | None, bias: Tensor | None) -> Tensor:
+        """The transformer over ``[B, frames, D]``, zeros at padded frames whether or not the
+        batch was packed (so eager and exported programs agree everywhere)."""
+        packing = self._packing(real)
+        x = self.encoder.transformer(x, bias, packing)
+        return x if packing is not None or real is None else x.masked_fill(~real[..., None], 0.0)
+
     def extract_features(
         self, waveforms: Tensor, lengths: Tensor | None = None, num_layers: int | None = None
     ) -> tuple[list[Tensor], Tensor | None]:
@@ -367,12 +375,12 @@ class Wav2Vec2Model(nn.Module):
     def forward_features(self, waveforms: Tensor, lengths: Tensor | None = None) -> Features:
         features, frame_lengths = self.feature_extractor(waveforms, lengths)
         x, real, bias = self.encoder.preprocess(features, frame_lengths)
-        return Features(last=self.encoder.transformer(x, bias, self._packing(real)), mask=real)
+        return Features(last=self._encode(x, real, bias), mask=real)
 
     def forward(self, waveforms: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         features, lengths = self.feature_extractor(waveforms, lengths)
         x, real, bias = self.encoder.preprocess(features, lengths)
-        x = self.encoder.transformer(x, bias, self._packing(real))
+        x = self._encode(x, real, bias)
         if self.aux is not None:
             x = self.aux(x)
         return x, lengths

@@ -34,6 +34,7 @@ from torchgraft.core import (
 from torchgraft.core.family import Family
 from torchgraft.core.generation import GenerationConfig, KVCache
 from torchgraft.core.hub import HubFamily, hub_weights
+from torchgraft.core.packing import padding_matters
 from torchgraft.core.preflight import check_fields
 
 from ..transforms import hub_tokenizer
@@ -155,7 +156,7 @@ class Stack(nn.Module):
             mask = (keys[None, :] <= slots[:, None])[None, None]  # [1, 1, T, capacity]
         elif self.is_decoder:
             causal = True
-        elif attention_mask is not None and not bool(attention_mask.all()):
+        elif padding_matters(attention_mask):
             mask = attention_mask.bool()[:, None, None, :]  # [B, 1, 1, S]
         memory_mask = memory_mask.bool()[:, None, None, :] if memory_mask is not None else None
         for i, layer in enumerate(self.layers):

@@ -51,6 +51,7 @@ from torchgraft.core import (
 )
 from torchgraft.core.family import Family, configured
 from torchgraft.core.hub import HubFamily, hub_weights
+from torchgraft.core.packing import padding_matters
 from torchgraft.core.preflight import check_fields
 
 from ..transforms import TokenizerFromAsset, hub_tokenizer
@@ -120,11 +121,14 @@ class Embeddings(nn.Module):
         return torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
 
     def forward(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
-        positions = self.positions(input_ids)
-        if positions.max() >= self.cfg.max_positions:
+        # From the shape, not the positions' values: no data-dependent guard for torch.export. RoBERTa
+        # numbers real tokens from pad_token_id + 1, so its last position is pad_token_id + T.
+        offset = self.cfg.pad_token_id + 1 if self.cfg.roberta_positions else 0
+        if input_ids.shape[1] + offset > self.cfg.max_positions:
             raise ValueError(
-                f"sequence of {input_ids.shape[1]} tokens exceeds the model's {self.cfg.max_positions} positions"
+                f"sequence of {input_ids.shape[1]} tokens exceeds the model's {self.cfg.max_positions - offset} positions"
             )
+        positions = self.positions(input_ids)
         types = token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)
         x = self.word(input_ids) + self.position(positions) + self.token_type(types)
         return self.dropout(self.norm(x))
@@ -206,13 +210,16 @@ class TextEncoder(nn.Module):
             raise ValueError(f"input_ids must be [batch, tokens]; found shape {list(input_ids.shape)}")
         mask = attention_mask.bool() if attention_mask is not None else None
         # [B, 1, 1, T]: every query may attend to the real (non-padding) keys only.
-        attn_mask = mask[:, None, None, :] if mask is not None and not bool(mask.all()) else None
+        attn_mask = mask[:, None, None, :] if padding_matters(mask) else None
         x = self.embeddings(input_ids, token_type_ids)  # [B, T, D]
         packing = Packing.when_worthwhile(mask) if self.cfg.unpad else None
         h = packing.unpad(x) if packing is not None else x  # [N, D]: the real tokens only
         for layer in self.layers:
             h = layer(h, attn_mask, packing)
-        x = packing.pad(h) if packing is not None else h  # zeros at padding
+        if packing is not None:
+            x = packing.pad(h)  # zeros at padding
+        else:
+            x = h if mask is None else h.masked_fill(~mask[..., None], 0.0)  # zeros at padding, as packed
         return Features(last=x, mask=mask, pooled=x[:, 0])
 
     def forward(

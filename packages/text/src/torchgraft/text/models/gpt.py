@@ -38,6 +38,7 @@ from torchgraft.core import (
 from torchgraft.core.family import Family
 from torchgraft.core.generation import GenerationConfig, KVCache, causal_attention_mask, positions_from_mask
 from torchgraft.core.hub import HubFamily, hub_weights
+from torchgraft.core.packing import padding_matters
 from torchgraft.core.preflight import check_fields
 
 from ..transforms import hub_tokenizer
@@ -260,7 +261,7 @@ class GPT2(nn.Module):
         if cache is None:
             slots = None
             keys = torch.arange(T, device=input_ids.device)
-            attn_mask = causal_attention_mask(keys, T, mask) if mask is not None and not bool(mask.all()) else None
+            attn_mask = causal_attention_mask(keys, T, mask) if padding_matters(mask) else None
             positions = positions_from_mask(mask) if mask is not None else keys[None]
             token_mask = mask
         else:
