@@ -104,6 +104,11 @@ class EncoderConfig:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
 
 
+def _zero_padding(x: Tensor, mask: Tensor | None) -> Tensor:
+    """``[B, T, D]`` with zeros at the padded positions, as a packed batch leaves them."""
+    return x if mask is None else x.masked_fill(~mask[..., None], 0.0)
+
+
 class Embeddings(nn.Module):
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
@@ -216,10 +221,7 @@ class TextEncoder(nn.Module):
         h = packing.unpad(x) if packing is not None else x  # [N, D]: the real tokens only
         for layer in self.layers:
             h = layer(h, attn_mask, packing)
-        if packing is not None:
-            x = packing.pad(h)  # zeros at padding
-        else:
-            x = h if mask is None else h.masked_fill(~mask[..., None], 0.0)  # zeros at padding, as packed
+        x = packing.pad(h) if packing is not None else _zero_padding(h, mask)  # zeros at padding either way
         return Features(last=x, mask=mask, pooled=x[:, 0])
 
     def forward(
