@@ -14,6 +14,7 @@ from .building.builders import (
     own_weights,
 )
 from .building.compose import ClassifierHead, Composite, Head, Pool, classifier, compose, poolings_for
+from .building.export import export_towers
 from .building.parts import Part
 from .building.registry import (
     get_model,
@@ -103,6 +104,7 @@ __all__ = [
     "ZeroShotHead",
     "contrastive_loss",
     "dual_encoder",
+    "export_towers",
     "fuse",
     "zero_shot_classifier",
     "UnauthorizedError",

@@ -15,7 +15,8 @@ __all__ = ["LAYERS", "MOVED", "install"]
 
 #: Core's folders, lowest layer first; a module imports from its own folder and those before it.
 LAYERS = ("contracts", "io", "generation", "building", "testkit")
-#: Old module name -> where it lives now (relative to ``torchgraft.core``).
+#: Flat module name (the old paths, and the short names of new modules) -> where it lives
+#: (relative to ``torchgraft.core``).
 MOVED = {
     **{
         name: f"contracts.{name}"
@@ -30,6 +31,7 @@ MOVED = {
             "packing",
             "lazy",
             "preflight",
+            "classifier",
         )
     },
     **{
@@ -39,7 +41,17 @@ MOVED = {
     "cache": "io.store.cache",
     **{
         name: f"building.{name}"
-        for name in ("parts", "builders", "family", "compose", "registry", "towers", "distributed", "_providers")
+        for name in (
+            "parts",
+            "builders",
+            "family",
+            "compose",
+            "registry",
+            "towers",
+            "distributed",
+            "export",
+            "_providers",
+        )
     },
     **{name: f"testkit.{name}" for name in ("testing", "conformance", "fuzz")},
 }

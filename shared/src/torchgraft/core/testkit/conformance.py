@@ -17,13 +17,13 @@ import pickle
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..building.builders import fixed_config
+from ..building.export import export
 from ..building.registry import get_model_builder, get_model_weights, get_weight, model_domain
 from ..contracts.errors import UnknownWeightsError
 from ..contracts.features import shard_units
@@ -369,18 +369,6 @@ def rule_compile(case: Case) -> None:
         assert outputs_close(case.run(model), case.run(compiled), atol=1e-4), f"{case.name}: compiled outputs differ"
 
 
-def _auto_dims(value: Any) -> Any:
-    """``torch.export``'s ``dynamic_shapes`` for one input: every dimension of every tensor
-    ``Dim.AUTO`` (dynamic where the model allows, specialised where it does not)."""
-    if isinstance(value, torch.Tensor):
-        return {i: torch.export.Dim.AUTO for i in range(value.dim())}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_auto_dims(v) for v in value)
-    if isinstance(value, Mapping):
-        return {k: _auto_dims(v) for k, v in value.items()}
-    return None
-
-
 def _bound(bounds: Any, side: str, default: int) -> int:
     """One side of a range constraint, or ``default`` where it is unbounded."""
     try:
@@ -424,7 +412,8 @@ def _other_sizes(program: Any, leaves: Sequence[Any]) -> list[Any]:
 
 
 def rule_exportable(case: Case) -> None:
-    """``torch.export.export`` succeeds with every dimension dynamic that the model allows, the
+    """``torch.export.export`` (`torchgraft.core.export.export`) succeeds with every dimension
+    dynamic that the model allows, the
     batch at least (a list of images is a Python list: its length stays static), with no guard on
     the values of masks and lengths; the program equals eager (1e-5) on inputs of another batch
     and length than the example."""
@@ -432,12 +421,9 @@ def rule_exportable(case: Case) -> None:
 
     reset_compiler()
     model = case.build().eval()
-    contiguous = partial(pytree.tree_map_only, torch.Tensor, torch.Tensor.contiguous)  # no guard on strides
-    args, kwargs = contiguous(tuple(case.inputs)), contiguous(dict(case.kwargs))
-    bound = inspect.signature(model.forward).bind(*args, **kwargs)
-    dynamic = {name: _auto_dims(value) for name, value in bound.arguments.items()}
+    args, kwargs = tuple(case.inputs), dict(case.kwargs)
     try:
-        program = torch.export.export(model, args, kwargs, dynamic_shapes=dynamic, strict=False)
+        program = export(model, *args, **kwargs)
     except Exception as exc:  # the message is the finding
         raise AssertionError(f"{case.name}: torch.export failed: {type(exc).__name__}: {str(exc)[:1500]}") from exc
     leaves, spec = pytree.tree_flatten((args, kwargs))
