@@ -36,7 +36,7 @@ if method == "torchaudio":
     model = getattr(torchaudio.models, arch)()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 else:
-    model = tg.get_model(arch, weights=tg.Weights(url="file://" + path, sha256=sha, meta={"num_params": 1}))
+    model = tg.get_model(arch, weights=tg.Weights(url="file://" + path, sha256=sha, meta={}))
 report(time=time.perf_counter() - t0, peak=peak_mb())
 """
 

@@ -149,7 +149,7 @@ if method == "torchgraft":
     import torchgraft.core as tg
     import torchgraft.text.models as models
     path = f"{folder}/model.safetensors"
-    weights = tg.Weights(url="file://" + path, sha256=None, meta={"num_params": 1})
+    weights = tg.Weights(url="file://" + path, sha256=None, meta={})
     weights.fetch()  # pinned once in the store: not timed
     builder = {"gpt2": models.gpt2, "t5_small": models.t5_small, "bart_base": models.bart_base}[family]
 else:

@@ -46,7 +46,7 @@ if method == "usual":
     del sd
 else:
     fmt = "safetensors" if path.endswith(".safetensors") else "pth"
-    model = build_model(factory, weights=Weights(url="file://" + path, sha256=sha, meta={"num_params": 1}, format=fmt), config={})
+    model = build_model(factory, weights=Weights(url="file://" + path, sha256=sha, meta={}, format=fmt), config={})
 elapsed = time.perf_counter() - t0
 peak = peak_mb()
 with torch.no_grad():

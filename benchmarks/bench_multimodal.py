@@ -37,7 +37,7 @@ torch.set_num_threads(1)
 if method == "torchgraft":
     import torchgraft.core as tg
     from torchgraft.multimodal.models import clip_vit_b32
-    weights = tg.Weights(url="file://" + path, sha256=None, meta={"num_params": 1})
+    weights = tg.Weights(url="file://" + path, sha256=None, meta={})
     weights.fetch()  # pinned once in the store: not timed
 else:
     import open_clip

@@ -26,12 +26,12 @@ torch.set_num_threads(1)
 t0 = time.perf_counter()
 if method == "get_model":
     import torchgraft.core as tg
-    model = tg.get_model(name, weights=tg.Weights(url="file://" + path, sha256=sha, meta={"num_params": 1}))
+    model = tg.get_model(name, weights=tg.Weights(url="file://" + path, sha256=sha, meta={}))
 elif method == "builder":
     import importlib
     from torchgraft.core import Weights
     builder = getattr(importlib.import_module(f"torchgraft.{domain}.models"), name)
-    model = builder(weights=Weights(url="file://" + path, sha256=sha, meta={"num_params": 1}))
+    model = builder(weights=Weights(url="file://" + path, sha256=sha, meta={}))
 elif method == "torchvision":
     import torchvision.models
     model = getattr(torchvision.models, name)()

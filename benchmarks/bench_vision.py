@@ -36,7 +36,7 @@ if method == "torchvision":
     model = getattr(tvm, arch)(weights=enum.DEFAULT)
 else:
     cats = tg.get_model_weights(arch).DEFAULT.meta["categories"]
-    w = tg.Weights(url="file://" + path, sha256=sha, meta={"num_params": 1, "categories": cats})
+    w = tg.Weights(url="file://" + path, sha256=sha, meta={"categories": cats})
     model = tg.get_model(arch, weights=w)
 report(time=time.perf_counter() - t0, peak=peak_mb())
 """
