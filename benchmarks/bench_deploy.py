@@ -20,6 +20,8 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -59,6 +61,11 @@ def cases(quick: bool) -> list[tuple[str, str, torch.nn.Module, tuple, float]]:
     return out
 
 
+def _once(fn: Callable[..., object], inputs: tuple, work: float) -> float:
+    fn(*inputs)
+    return work
+
+
 def _close(a: object, b: object) -> bool:
     a = a[0] if isinstance(a, tuple) else a
     b = b[0] if isinstance(b, tuple) else b
@@ -82,16 +89,11 @@ def measure(args: argparse.Namespace) -> list[dict]:
                 if not _close(reference, run(*inputs)):
                     raise SystemExit(f"{name}: the {method} program differs from eager")
 
-            def call(fn: object) -> object:
-                def once() -> float:
-                    fn(*inputs)
-                    return work
-
-                return once
-
-            rates = interleaved(
-                {"eager": call(model), "exported": call(exported), "aoti": call(aoti)}, args.rounds, args.seconds
-            )
+            runs = {
+                m: partial(_once, fn, inputs, work)
+                for m, fn in (("eager", model), ("exported", exported), ("aoti", aoti))
+            }
+            rates = interleaved(runs, args.rounds, args.seconds)
         rows.append({"model": name, "unit": unit, **rates, "aoti_compile_s": compile_s})
         print(f"{name}: {rates}", file=sys.stderr)
     return rows
