@@ -4,8 +4,9 @@ A padded batch ``[B, T, D]`` with a padding mask wastes the padding's share of e
 layer (projections, feed-forward, norms): a text batch of mixed lengths is often half padding.
 `Packing` records where the ``N`` real tokens sit, so an encoder can keep them as ``[N, D]``
 and scatter to ``[B, T, D]`` only around attention. The shapes depend on the data, so encoders
-offer a switch to turn it off (CUDA graphs), and `torch.export` never packs: an exported program
-is one graph for every mask, with no guard on the mask's values (`padding_matters`).
+offer a switch to turn it off (CUDA graphs). Under `torch.export` a masked batch is always packed
+(``N`` becomes a symbol of the program): one program serves every mask, with no guard on the
+mask's values (see also `padding_matters`).
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ class Packing:
     def when_worthwhile(cls, mask: Tensor | None) -> Packing | None:
         """The packing of ``mask``, or ``None`` when it has too little padding to pay (or is
         ``None``): how an encoder decides, in one place."""
-        if mask is None or torch.compiler.is_exporting():
+        if mask is None:
             return None
+        if torch.compiler.is_exporting():  # one program for every mask: packed always, N a symbol
+            return cls.of(mask)
         return cls.of(mask) if cls.worthwhile(mask) else None
 
     @staticmethod

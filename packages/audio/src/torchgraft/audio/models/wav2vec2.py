@@ -92,7 +92,7 @@ class Wav2Vec2Config:
     encoder_layer_drop: float = 0.1
     aux_num_out: int | None = None
     # With lengths and >= 10% padding, run per-frame layers on the real frames only (data-dependent
-    # shapes: turn off for CUDA graphs; torch.export never packs).
+    # shapes: turn off for CUDA graphs; torch.export always packs a masked batch).
     unpad: bool = True
 
     def __post_init__(self) -> None:
