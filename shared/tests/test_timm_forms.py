@@ -106,6 +106,9 @@ def test_feature_maps_select_stages_as_timm_reads_out_indices():
         ValueError, match=r"out_indices has 2, which is no stage of Net: .*\[-2, 1\].*0: stem, 1: stage2"
     ):
         FeatureMaps(Net(), (0, 2))
+    with pytest.raises(ValueError, match="out_indices is empty: name at least one of Net's stages"):
+        FeatureMaps(Net(), ())
+    assert FeatureMaps(Net(), "stage2").feature_info.module_name() == ["stage2"]
     with pytest.raises(ValueError, match="names a stage twice"):
         FeatureMaps(Net(), (1, -1))
     with pytest.raises(ValueError, match="asks for the last 3 of Net's 2 stages"):

@@ -247,6 +247,10 @@ def stage_indices(spec: FeatureSpec, out_indices: int | Sequence[int | str] | No
                 f"out_indices={out_indices} asks for the last {out_indices} of {owner}'s {len(names)} stages ({listing})"
             )
         return tuple(range(len(names) - out_indices, len(names)))
+    if isinstance(out_indices, str):
+        out_indices = (out_indices,)
+    if not out_indices:
+        raise ValueError(f"out_indices is empty: name at least one of {owner}'s stages ({listing})")
     picked: list[int] = []
     for item in out_indices:
         if isinstance(item, str) and item in names:
