@@ -122,6 +122,14 @@ class FeatureSpec:
     def stage_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.stages)
 
+    def up_to(self, stage: str) -> FeatureSpec:
+        """This spec ending at ``stage`` (its width that stage's channels): what a backbone
+        declares once ``prune_after(stage)`` has removed the layers after it."""
+        if stage not in self.stage_names:
+            raise ValueError(f"{stage!r} is no stage of this backbone; its stages are {list(self.stage_names)}")
+        stages = self.stages[: self.stage_names.index(stage) + 1]
+        return FeatureSpec(kind="spatial", width=stages[-1].channels, stages=stages)
+
 
 @dataclass
 class Features:

@@ -47,16 +47,13 @@ class SequentialBackbone(ClassifierBackbone, nn.Module):
         """Removes the classifier and the layers of ``features`` after ``stage``: ``forward_features``
         and ``feature_spec`` end there, and a full checkpoint's keys of the removed layers are
         discarded on load (``pruned``). What ``features_only=True`` builds."""
-        ends = {name: index for index, name in self._stage_at.items()}
-        if stage not in ends:
-            raise ValueError(f"{stage!r} is no stage of this {type(self).__name__}; its stages are {list(ends)}")
-        end = ends[stage]
+        spec = self.feature_spec.up_to(stage)
+        end = next(index for index, name in self._stage_at.items() if name == stage)
         self.reset_classifier(0)  # type: ignore[attr-defined]
         self.pruned = (*getattr(self, "pruned", ()), *(f"features.{i}." for i in range(end + 1, len(self.features))))
         self.features = self.features[: end + 1]  # keeps the layers' names, so their keys
         self._stage_at = {index: name for index, name in self._stage_at.items() if index <= end}
-        stages = self.feature_spec.stages[: list(ends).index(stage) + 1]
-        self.feature_spec = FeatureSpec(kind="spatial", width=stages[-1].channels, stages=stages)
+        self.feature_spec = spec
 
     def pool_features(self, features: Features) -> torch.Tensor:
         return torch.flatten(nn.functional.adaptive_avg_pool2d(features.last, 1), 1)  # [B, C]

@@ -23,6 +23,7 @@ from torchgraft.core import (
 from torchgraft.core.family import Family
 from torchgraft.core.layers import DropPath
 
+from ._backbone import depth_drop
 from ._layers import init_conv_bn
 from ._meta import TORCHVISION, imagenet_weights
 
@@ -244,11 +245,10 @@ class ResNet(ClassifierBackbone, nn.Module):
         return nn.Sequential(*layers)
 
     def _depth_drop(self) -> dict[str, float]:
-        """The next block's stochastic depth (``drop_path=``), passed only when used, so a block
-        class of the caller's without that keyword still builds."""
+        """The next block's ``drop_path=`` keyword (`depth_drop`), counting the blocks made."""
         prob, total = self._drop_path
         index, self._blocks_made = self._blocks_made, self._blocks_made + 1
-        return {"drop_path": prob * index / total} if prob else {}
+        return depth_drop(prob, index, total)
 
     @property
     def num_classes(self) -> int:
@@ -277,41 +277,42 @@ class ResNet(ClassifierBackbone, nn.Module):
         """Removes ``fc`` and the stages after ``stage`` (``"stem"``, ``"layer1"`` ... ``"layer4"``):
         ``forward_features`` and ``feature_spec`` end there, and a full checkpoint's keys of the
         removed stages are discarded on load (``pruned``). What ``features_only=True`` builds."""
-        names = list(self.feature_spec.stage_names)
-        if stage not in names:
-            raise ValueError(f"{stage!r} is no stage of this ResNet; its stages are {names}")
-        keep = names.index(stage) + 1
+        spec = self.feature_spec.up_to(stage)
         self.reset_classifier(0)
-        removed = [f"layer{i}" for i in range(max(keep, 1), 5) if getattr(self, f"layer{i}") is not None]
+        removed = [
+            name
+            for name in ("layer1", "layer2", "layer3", "layer4")[len(spec.stages) - 1 :]
+            if getattr(self, name) is not None
+        ]
         for name in removed:
             setattr(self, name, None)
         self.pruned = (*self.pruned, *(f"{name}." for name in removed))
-        stages = self.feature_spec.stages[:keep]
-        self.feature_spec = FeatureSpec(kind="spatial", width=stages[-1].channels, stages=stages)
+        self.feature_spec = spec
 
-    def forward_features(self, x: torch.Tensor) -> Features:
-        stem = self.relu(self.bn1(self.conv1(x)))  # [B, 64, H/2, W/2]
-        stages = {"stem": stem}
-        x = stem
+    def _trunk(self, x: torch.Tensor, stages: dict[str, torch.Tensor] | None) -> torch.Tensor:
+        """The last map ``[B, C, H/32, W/32]``; each stage's map also goes into ``stages`` when
+        given (``forward`` gives none: holding them all would keep them alive)."""
+        x = self.relu(self.bn1(self.conv1(x)))  # [B, 64, H/2, W/2]
+        if stages is not None:
+            stages["stem"] = x
         for index, layer in enumerate(self._layers()):
             if layer is None:  # pruned (features_only)
                 break
             x = layer(self.maxpool(x) if index == 0 else x)
-            stages[f"layer{index + 1}"] = x
-        return Features(last=x, stages=stages)  # last: [B, C, H/32, W/32]
+            if stages is not None:
+                stages[f"layer{index + 1}"] = x
+        return x
+
+    def forward_features(self, x: torch.Tensor) -> Features:
+        stages: dict[str, torch.Tensor] = {}
+        return Features(last=self._trunk(x, stages), stages=stages)
 
     def pool_features(self, features: Features) -> torch.Tensor:
         pooled = torch.flatten(self.avgpool(features.last), 1)  # [B, C]
         return nn.functional.dropout(pooled, self.dropout, self.training) if self.dropout else pooled
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Not through forward_features: holding every stage's map would keep them all alive.
-        x = self.relu(self.bn1(self.conv1(x)))
-        for index, layer in enumerate(self._layers()):
-            if layer is None:  # pruned (features_only)
-                break
-            x = layer(self.maxpool(x) if index == 0 else x)
-        return self.forward_head(x)  # x: [B, C, H/32, W/32]
+        return self.forward_head(self._trunk(x, None))
 
 
 VARIANTS: dict[str, ResNetConfig] = {
