@@ -14,7 +14,6 @@ from .building.builders import (
     own_weights,
 )
 from .building.compose import ClassifierHead, Composite, Head, Pool, classifier, compose, poolings_for
-from .building.export import export_towers
 from .building.parts import Part
 from .building.registry import (
     get_model,
@@ -34,6 +33,7 @@ from .building.towers import (
     ZeroShotHead,
     contrastive_loss,
     dual_encoder,
+    export_towers,
     fuse,
     zero_shot_classifier,
 )

@@ -1,5 +1,5 @@
-"""Exporting models out of Python with ``torch.export``: one program per model, or one per tower
-of a dual encoder (index images offline with one program, embed queries online with the other).
+"""Exporting models out of Python with ``torch.export``: one program per model (a dual encoder's
+towers, one program each: `torchgraft.core.towers.export_towers`).
 
 Every dimension of every tensor input is left to ``torch.export.Dim.AUTO``: dynamic wherever the
 model allows (batch, sequence and audio length, image size), specialised where it does not (a
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["auto_dynamic_shapes", "export", "export_towers"]
+__all__ = ["auto_dynamic_shapes", "export"]
 
 
 def _auto(value: Any) -> Any:
@@ -49,26 +49,3 @@ def export(module: nn.Module, *args: Any, **kwargs: Any) -> torch.export.Exporte
     module.eval()
     dynamic = auto_dynamic_shapes(module, args, kwargs)
     return torch.export.export(module, args, kwargs, dynamic_shapes=dynamic, strict=False)
-
-
-def export_towers(model: nn.Module, inputs: Mapping[str, Any]) -> dict[str, torch.export.ExportedProgram]:
-    """One program per tower of a dual encoder (or fusion), each exported on its own from its
-    example in ``inputs`` (``{"image": images, "text": token_ids}``): each program computes what
-    ``model.encode(name, x)`` computes (normalised embeddings for CLIP's towers)."""
-    towers = getattr(model, "towers", None)
-    if not isinstance(towers, nn.ModuleDict):
-        raise TypeError(
-            f"export_towers takes a model with towers (a DualEncoder or Fusion); found {type(model).__name__}"
-        )
-    unknown = [name for name in inputs if name not in towers]
-    if unknown or not inputs:
-        raise KeyError(f"expected examples for the towers {list(towers)}; found {list(inputs)}")
-    programs = {}
-    for name, example in inputs.items():  # as the towers are called: a dict, a tuple, or one tensor
-        if isinstance(example, Mapping):
-            programs[name] = export(towers[name], **example)
-        elif isinstance(example, tuple):
-            programs[name] = export(towers[name], *example)
-        else:
-            programs[name] = export(towers[name], example)
-    return programs

@@ -30,10 +30,12 @@ from ..contracts.errors import IncompatibleHeadError, TorchgraftError, warn_depr
 from ..contracts.features import Features, FeatureSpec, check_backbone, checked_features, shard_units
 from ..contracts.heads import Pool, poolings_for
 from .builders import build_model
+from .export import export
 from .parts import Part
 from .registry import LEGACY_REMOVED_IN
 
 __all__ = [
+    "export_towers",
     "DualEncoder",
     "Embedder",
     "Fusion",
@@ -540,3 +542,19 @@ def fuse(
         return Fusion(towers, head, fusion=fusion, missing=missing)
 
     return build_model(factory, weights=None, parts=parts)
+
+
+def export_towers(model: nn.Module, inputs: Mapping[str, Any]) -> dict[str, torch.export.ExportedProgram]:
+    """One program per tower of a dual encoder (or fusion), each exported on its own (`export`)
+    from its example in ``inputs`` (``{"image": images, "text": token_ids}``), given as the tower
+    is called: each program computes what ``model.encode(name, x)`` computes (normalised
+    embeddings for CLIP's towers). Index images offline with one, embed queries online with the other."""
+    towers = getattr(model, "towers", None)
+    if not isinstance(towers, nn.ModuleDict):
+        raise TypeError(
+            f"export_towers takes a model with towers (a DualEncoder or Fusion); found {type(model).__name__}"
+        )
+    unknown = [name for name in inputs if name not in towers]
+    if unknown or not inputs:
+        raise KeyError(f"expected examples for the towers {list(towers)}; found {list(inputs)}")
+    return {name: _call(partial(export, towers[name]), example) for name, example in inputs.items()}
