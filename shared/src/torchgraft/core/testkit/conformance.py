@@ -377,15 +377,13 @@ def _bound(bounds: Any, side: str, default: int) -> int:
         return default
 
 
-def _other_sizes(program: Any, leaves: Sequence[Any]) -> list[Any]:
-    """``leaves`` (the flattened inputs the program was exported with) grown along the program's
-    dynamic dimensions: each free size to about twice its example (within its range), every
-    tensor re-indexed cyclically along those dimensions, so token ids, masks and lengths stay
-    valid."""
+def _other_sizes(program: Any, shapes: Sequence[Any], leaves: Sequence[Any]) -> list[Any]:
+    """``leaves`` (the flattened inputs the program was exported with, ``shapes`` their traced
+    values) grown along the program's dynamic dimensions: each free size to about twice its
+    example (within its range), every tensor re-indexed cyclically along those dimensions, so
+    token ids, masks and lengths stay valid."""
     import sympy
 
-    shapes = [n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"]
-    shapes = shapes[len(shapes) - len(leaves) :]  # parameters and buffers come first
     example: dict[Any, int] = {}
     for fake, leaf in zip(shapes, leaves, strict=True):
         if isinstance(leaf, torch.Tensor):
@@ -413,10 +411,9 @@ def _other_sizes(program: Any, leaves: Sequence[Any]) -> list[Any]:
 
 def rule_exportable(case: Case) -> None:
     """``torch.export.export`` (`torchgraft.core.export.export`) succeeds with every dimension
-    dynamic that the model allows, the
-    batch at least (a list of images is a Python list: its length stays static), with no guard on
-    the values of masks and lengths; the program equals eager (1e-5) on inputs of another batch
-    and length than the example."""
+    dynamic that the model allows, the batch at least (a list of images is a Python list: its
+    length stays static), with no guard on the values of masks and lengths; the program equals
+    eager (1e-5) on inputs of another batch and length than the example."""
     from torch.utils import _pytree as pytree
 
     reset_compiler()
@@ -427,12 +424,13 @@ def rule_exportable(case: Case) -> None:
     except Exception as exc:  # the message is the finding
         raise AssertionError(f"{case.name}: torch.export failed: {type(exc).__name__}: {str(exc)[:1500]}") from exc
     leaves, spec = pytree.tree_flatten((args, kwargs))
-    first = next(leaf for leaf in leaves if isinstance(leaf, torch.Tensor))
-    placeholders = [n for n in program.graph.nodes if n.op == "placeholder"][-len(leaves) :]
+    # The user inputs' traced values: the last placeholders (parameters and buffers come first).
+    shapes = [n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"][-len(leaves) :]
     if not isinstance(case.inputs[0], (list, tuple)):
-        batch = placeholders[leaves.index(first)].meta["val"].shape[0]
+        first = next(i for i, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor))
+        batch = shapes[first].shape[0]
         assert isinstance(batch, torch.SymInt), f"{case.name}: the exported batch is fixed at {batch}"
-    other_args, other_kwargs = pytree.tree_unflatten(_other_sizes(program, leaves), spec)
+    other_args, other_kwargs = pytree.tree_unflatten(_other_sizes(program, shapes, leaves), spec)
     with torch.no_grad():
         expected = model(*other_args, **other_kwargs)
         found = program.module()(*other_args, **other_kwargs)
