@@ -8,20 +8,6 @@ import torch
 
 import torchgraft.core as tg
 
-TINY = {
-    "embed_dim": 32,
-    "image_size": 32,
-    "patch_size": 8,
-    "vision_width": 64,
-    "vision_layers": 2,
-    "vision_heads": 2,
-    "context_length": 16,
-    "vocab_size": 100,
-    "text_width": 64,
-    "text_heads": 2,
-    "text_layers": 2,
-}
-
 
 def _tokens(n: int, length: int = 16) -> torch.Tensor:
     tokens = torch.randint(1, 98, (n, length), generator=torch.Generator().manual_seed(n))
@@ -29,9 +15,9 @@ def _tokens(n: int, length: int = 16) -> torch.Tensor:
     return tokens
 
 
-def test_each_tower_is_its_own_program_equal_to_encode():
+def test_each_tower_is_its_own_program_equal_to_encode(tiny_clip):
     torch.manual_seed(0)
-    model = tg.get_model("clip_vit_b32", **TINY).eval()
+    model = tg.get_model("clip_vit_b32", **tiny_clip).eval()
     programs = tg.export_towers(model, {"image": torch.rand(2, 3, 32, 32), "text": _tokens(3)})
     assert sorted(programs) == ["image", "text"]
     images, text = torch.rand(5, 3, 32, 32), _tokens(4)
@@ -50,8 +36,8 @@ def test_each_tower_is_its_own_program_equal_to_encode():
         torch.testing.assert_close(loaded.module()(images), model.encode("image", images), atol=1e-5, rtol=0)
 
 
-def test_export_towers_says_what_it_takes():
-    model = tg.get_model("clip_vit_b32", **TINY)
+def test_export_towers_says_what_it_takes(tiny_clip):
+    model = tg.get_model("clip_vit_b32", **tiny_clip)
     with pytest.raises(KeyError, match=r"expected examples for the towers \['image', 'text'\]; found \['audio'\]"):
         tg.export_towers(model, {"audio": torch.zeros(2, 10)})
     with pytest.raises(TypeError, match="takes a model with towers"):
